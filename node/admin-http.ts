@@ -1,0 +1,55 @@
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/**
+ * A small read-only HTTP endpoint for operators and tests: JSON status, Prometheus metrics,
+ * document state. Bind it to loopback unless it sits behind something that authenticates.
+ */
+export type AdminRoute = (path: string) => { status?: number, type?: string, body: string } | undefined
+
+export interface AdminServer {
+  readonly url: string
+  close (): Promise<void>
+}
+
+/** Parse "host:port" (port 0 picks a free one). */
+export function parseHostPort (value: string): { host: string, port: number } {
+  const at = value.lastIndexOf(':')
+  const host = at > 0 ? value.slice(0, at).replace(/^\[|\]$/g, '') : '127.0.0.1'
+  const port = Number(at >= 0 ? value.slice(at + 1) : value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad admin address "${value}": expected host:port`)
+  return { host, port }
+}
+
+export async function startAdminServer (address: string, route: AdminRoute): Promise<AdminServer> {
+  const { host, port } = parseHostPort(address)
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET' }).end('method not allowed\n')
+      return
+    }
+    const path = new URL(req.url ?? '/', 'http://admin').pathname
+    let answer
+    try {
+      answer = route(path)
+    } catch (err) {
+      answer = { status: 500, body: JSON.stringify({ error: (err as Error).message }) }
+    }
+    if (answer === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no such path ${path}` }))
+      return
+    }
+    res.writeHead(answer.status ?? 200, { 'content-type': answer.type ?? 'application/json' }).end(answer.body)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { resolve() })
+  })
+  const bound = server.address() as AddressInfo
+  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
+  return {
+    url: `http://${shownHost}:${bound.port}`,
+    close: async () => { await new Promise<void>(resolve => server.close(() => { resolve() })); server.closeAllConnections() }
+  }
+}

@@ -1,0 +1,123 @@
+import { join } from 'node:path'
+import { docIdFor } from '../src/log/index.ts'
+import { loadOrCreateKey } from './identity.ts'
+import { createLogger } from './log.ts'
+import { UsageError } from './cli-args.ts'
+import { Authority } from './authority/authority.ts'
+import { startAuthorityNode } from './authority/authority-node.ts'
+import { AUTHORITY_HELP, parseAuthorityConfig } from './authority/config.ts'
+import { driveFromLines } from './authority/stdin-driver.ts'
+import { parseSuperPeerConfig, SUPER_PEER_HELP } from './super-peer/config.ts'
+import { startSuperPeer } from './super-peer/super-peer.ts'
+
+const HELP = `Usage: deltacast <command> [options]
+
+Commands:
+  super-peer   Run a super-peer: join the mesh, verify and replicate documents, serve peers
+  authority    Run a document's authority: sign, log and publish its frames
+  doc-id       Print the doc id for a key file and a name: deltacast doc-id <key file> <name>
+
+Run 'deltacast <command> --help' for a command's options.
+`
+
+/** Stop cleanly on the first SIGINT/SIGTERM; a second one exits at once. */
+function onShutdown (stop: () => Promise<void>): void {
+  let stopping = false
+  const handler = (): void => {
+    if (stopping) process.exit(130)
+    stopping = true
+    stop().then(() => process.exit(0), err => {
+      console.error(err)
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+}
+
+async function runSuperPeer (argv: string[]): Promise<void> {
+  const config = parseSuperPeerConfig(argv)
+  if (config === 'help') return void process.stdout.write(SUPER_PEER_HELP)
+  const log = createLogger('super-peer', config.logLevel)
+  const peer = await startSuperPeer(config, log)
+  onShutdown(peer.stop)
+  process.stdout.write(JSON.stringify({
+    ready: 'super-peer',
+    peerId: peer.node.peerId.toString(),
+    region: config.region,
+    addrs: peer.node.getMultiaddrs().map(String),
+    admin: peer.admin?.url
+  }) + '\n')
+}
+
+async function runAuthority (argv: string[]): Promise<void> {
+  const config = parseAuthorityConfig(argv)
+  if (config === 'help') return void process.stdout.write(AUTHORITY_HELP)
+  const log = createLogger('authority', config.logLevel)
+  const authority = await Authority.open({
+    dir: config.dir,
+    name: config.name,
+    checkpointEvery: config.checkpointEvery,
+    maxFrameBytes: config.maxFrameBytes,
+    log
+  })
+  const peerKey = await loadOrCreateKey(join(config.dir, 'peer.key'))
+  const node = await startAuthorityNode(authority, {
+    peerKey,
+    dataDir: config.dir,
+    listen: config.listen,
+    announce: config.announce,
+    bootstrap: config.bootstrap,
+    admin: config.admin
+  }, log)
+  const stop = async (): Promise<void> => {
+    await authority.flush()
+    await node.stop()
+    await authority.close()
+  }
+  onShutdown(stop)
+  process.stdout.write(JSON.stringify({
+    ready: 'authority',
+    docId: authority.docId,
+    peerId: node.node.peerId.toString(),
+    seq: authority.head.seq,
+    addrs: node.node.getMultiaddrs().map(String),
+    admin: node.admin?.url
+  }) + '\n')
+  if (config.stdin) {
+    await driveFromLines(authority, process.stdin, process.stdout, node.counters)
+  }
+}
+
+async function runDocId (argv: string[]): Promise<void> {
+  const [keyFile, name] = argv
+  if (keyFile === undefined || name === undefined || argv.length !== 2) throw new UsageError('usage: deltacast doc-id <key file> <name>')
+  const key = await loadOrCreateKey(keyFile)
+  process.stdout.write(docIdFor(key.publicKey.raw, name) + '\n')
+}
+
+export async function main (argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'super-peer': return await runSuperPeer(rest)
+      case 'authority': return await runAuthority(rest)
+      case 'doc-id': return await runDocId(rest)
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(HELP)
+        return
+      default:
+        throw new UsageError(`unknown command "${command}"`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`deltacast: ${err.message}\nRun 'deltacast ${command !== undefined && !command.startsWith('-') ? `${command} ` : ''}--help' for usage.\n`)
+      process.exit(2)
+    }
+    process.stderr.write(`deltacast: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,120 @@
+// The libp2p node that authorities and super-peers run: the backbone of a deltacast network.
+
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify } from '@libp2p/identify'
+import { KEEP_ALIVE } from '@libp2p/interface'
+import { keychain } from '@libp2p/keychain'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { webRTCDirect } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { openNodeDatastore } from './datastore.ts'
+import { backboneGossip } from './gossip.ts'
+import type { BackbonePubSub } from './score.ts'
+import type { AddrInfo } from '@libp2p/gossipsub/types'
+import type { Identify } from '@libp2p/identify'
+import type { ComponentLogger, ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Keychain } from '@libp2p/keychain'
+import type { Libp2pOptions } from 'libp2p'
+
+/**
+ * Connection limits. libp2p's defaults (300 connections, 5 new inbound connections per second
+ * per host, 10 pending inbound) are too low for a super-peer serving many browsers, and far too
+ * low for load tests where every observer comes from 127.0.0.1.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1000
+export const DEFAULT_INBOUND_CONNECTION_THRESHOLD = 1000
+export const DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS = 256
+
+export type BackboneServices = {
+  pubsub: BackbonePubSub
+  identify: Identify
+  /**
+   * Holds the WebRTC-Direct certificate's private key in the datastore. Without a keychain the
+   * transport neither stores its key nor its certificate, and the certhash changes on restart.
+   */
+  keychain: Keychain
+}
+
+export type BackboneNode = Libp2p<BackboneServices>
+
+export interface BackboneNodeOptions {
+  /** The node's identity; the peer id derives from it. Keep it stable across restarts. */
+  privateKey: PrivateKey
+  /**
+   * Directory for persistent state (created if missing; libp2p's datastore goes in
+   * dataDir/datastore). With it, the WebRTC-Direct certhash and the peer store survive restarts;
+   * without it they live in memory. Not written to after stop() resolves.
+   */
+  dataDir?: string
+  /** Multiaddrs to listen on (see listenAddresses() in listen.ts). */
+  listen: string[]
+  /** Multiaddrs to announce instead of the listen addresses (public address behind NAT). */
+  announce?: string[]
+  /** Multiaddrs with /p2p/<peer id> of nodes to dial at start and keep connected. */
+  bootstrap: string[]
+  /** Gossipsub direct peers: always forwarded to; must be configured on both sides. */
+  directPeers?: AddrInfo[]
+  /** Most open connections before the connection manager prunes. Default 1000. */
+  maxConnections?: number
+  /** New inbound connections per second allowed from one host. Default 1000. */
+  inboundConnectionThreshold?: number
+  /** Decides who may connect (e.g. only certified peers). Default: everyone. */
+  connectionGater?: ConnectionGater
+  /** libp2p's logger (e.g. defaultLogger() or prefixLogger(name) from @libp2p/logger). */
+  logger?: ComponentLogger
+}
+
+/**
+ * Tag for bootstrap peers. Its KEEP_ALIVE prefix makes the connection manager redial them when
+ * they disconnect (5 tries with backoff) and at the next start (the tag is in the peer store).
+ */
+export const BOOTSTRAP_TAG = `${KEEP_ALIVE}-bootstrap`
+
+/**
+ * Bootstrap discovery: dials the list once, 1 s after start, and tags the peers so the
+ * connection manager does not prune them. No tagTTL: @libp2p/bootstrap 12 sets no expiry without
+ * one, and the `tagTTL: Infinity` its docs suggest is refused by @libp2p/peer-store 12 ("Tag ttl
+ * must be an integer"), which silently cancels the whole bootstrap (only a log line).
+ */
+function bootstrapDiscovery (list: string[]): Libp2pOptions<BackboneServices>['peerDiscovery'] {
+  if (list.length === 0) {
+    return [] // @libp2p/bootstrap refuses an empty list
+  }
+  return [bootstrap({ list, tagName: BOOTSTRAP_TAG })]
+}
+
+/**
+ * Creates and starts a backbone node: TCP, WebSockets and WebRTC-Direct transports, Noise,
+ * Yamux, identify, and gossipsub configured for deltacast (see gossip.ts). Document topics are
+ * unscored until scoreTopic() (score.ts) registers them.
+ */
+export async function createBackboneNode (opts: BackboneNodeOptions): Promise<BackboneNode> {
+  const datastore = opts.dataDir == null ? undefined : await openNodeDatastore(opts.dataDir)
+  return await createLibp2p<BackboneServices>({
+    privateKey: opts.privateKey,
+    datastore,
+    addresses: {
+      listen: opts.listen,
+      announce: opts.announce
+    },
+    transports: [tcp(), webSockets(), webRTCDirect()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: bootstrapDiscovery(opts.bootstrap),
+    connectionManager: {
+      maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      inboundConnectionThreshold: opts.inboundConnectionThreshold ?? DEFAULT_INBOUND_CONNECTION_THRESHOLD,
+      maxIncomingPendingConnections: DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS
+    },
+    connectionGater: opts.connectionGater,
+    logger: opts.logger,
+    services: {
+      identify: identify(),
+      keychain: keychain(),
+      pubsub: backboneGossip({ directPeers: opts.directPeers })
+    }
+  })
+}

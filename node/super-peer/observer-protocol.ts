@@ -1,0 +1,171 @@
+// One observer stream on a super-peer: reads the single request, then only writes, through a
+// bounded queue so a slow viewer costs its own memory and never delays anyone else.
+
+import { lpStream } from '@libp2p/utils'
+import { encodeMessage, errorMessage, ErrorCode, MAX_REQUEST_BYTES, parseRequest, payloadLength } from '../../src/observe/protocol.ts'
+import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
+import type { Stream } from '@libp2p/interface'
+
+/** How long a browser may take to send its request after opening the stream. */
+export const REQUEST_TIMEOUT_MS = 10_000
+/** After an error reply, how long the remote gets to close its end before the stream is reset. */
+export const CLOSE_GRACE_MS = 5_000
+
+export interface SessionLimits {
+  maxQueuedBytes: number
+  maxMessageBytes: number
+}
+
+export interface SessionCounters {
+  sent: number
+  resyncs: number
+  /** Sessions ended by fail() after they joined a document. */
+  ejected: number
+}
+
+/** Reads the request; expected failures come back as an error code to reply with. */
+export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Parsed<ObserveRequest> & { code?: ErrorCode }> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+  let payload
+  try {
+    payload = await lp.read({ signal: AbortSignal.timeout(timeoutMs) })
+  } catch (err: any) {
+    if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return { ok: false, error: 'no request in time', code: ErrorCode.timeout }
+    return { ok: false, error: `unreadable request: ${err?.message ?? err}`, code: ErrorCode.badRequest }
+  }
+  // hand any bytes after the request back to the stream, where they show up as a 'message'
+  lp.unwrap()
+  const parsed = parseRequest(payload.subarray())
+  return parsed.ok ? parsed : { ...parsed, code: ErrorCode.badRequest }
+}
+
+/**
+ * The write side of one observer. Messages arrive already encoded (shared by every observer of
+ * the document); past maxQueuedBytes the queue is dropped and the observer is resynced with a
+ * reset taken when its stream drains.
+ */
+export class ObserverSession {
+  readonly stream: Stream
+  /** Frames with seq <= skipThrough are not sent (the browser already has them). */
+  skipThrough = 0
+  closed = false
+  /** Set once the request was accepted and the session joined a document. */
+  joined = false
+  private readonly limits: SessionLimits
+  private readonly counters: SessionCounters
+  private readonly queue: Uint8Array[] = []
+  private queuedBytes = 0
+  private waitingForDrain = false
+  private resyncPending = false
+  private resetSource: () => Uint8Array = () => { throw new Error('resetSource not set') }
+  private readonly onClosed: (session: ObserverSession) => void
+
+  constructor (stream: Stream, limits: SessionLimits, counters: SessionCounters, onClosed: (session: ObserverSession) => void) {
+    this.stream = stream
+    this.limits = limits
+    this.counters = counters
+    this.onClosed = onClosed
+    stream.addEventListener('close', () => { this.finish() })
+  }
+
+  /** Any byte after the request breaks the protocol: observe streams are one-way. */
+  enforceReadOnly (): void {
+    this.joined = true
+    this.stream.addEventListener('message', () => {
+      this.fail(ErrorCode.readOnly, 'observe is read-only')
+    })
+  }
+
+  /** Where a resync gets its reset message (the current snapshot, encoded). */
+  setResetSource (source: () => Uint8Array): void {
+    this.resetSource = source
+  }
+
+  /** Queues one encoded message for frame `seq` (pass 0 for a reset: never skipped). */
+  deliver (seq: number, bytes: Uint8Array): void {
+    if (this.closed || (seq !== 0 && seq <= this.skipThrough)) return
+    if (payloadLength(bytes) > this.limits.maxMessageBytes) {
+      this.fail(ErrorCode.tooLarge, `message for seq ${seq} exceeds ${this.limits.maxMessageBytes} bytes`)
+      return
+    }
+    if (this.resyncPending) return
+    if (this.queuedBytes + bytes.byteLength > this.limits.maxQueuedBytes && this.queue.length > 0) {
+      // too far behind: everything queued is superseded by the reset sent once the stream drains
+      this.queue.length = 0
+      this.queuedBytes = 0
+      this.resyncPending = true
+      this.counters.resyncs++
+      return
+    }
+    this.queue.push(bytes)
+    this.queuedBytes += bytes.byteLength
+    this.pump()
+  }
+
+  /** Replies with an error and closes the stream; the rest of the server is unaffected. */
+  fail (code: ErrorCode, error: string): void {
+    if (this.closed) return
+    if (this.joined) this.counters.ejected++
+    this.queue.length = 0
+    this.queuedBytes = 0
+    this.resyncPending = false
+    const stream = this.stream
+    try {
+      stream.send(encodeMessage(errorMessage(code, error)))
+    } catch {
+      // already closing: nothing to tell
+    }
+    this.finish()
+    stream.close({ signal: AbortSignal.timeout(CLOSE_GRACE_MS) })
+      .then(() => {
+        if (stream.status === 'open' || stream.status === 'closing') {
+          setTimeout(() => { stream.abort(new Error(`observer did not close after "${code}"`)) }, CLOSE_GRACE_MS).unref()
+        }
+      }, (err: Error) => { stream.abort(err) })
+  }
+
+  /** Closes without an error (server stopping). */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.finish()
+    await this.stream.close({ signal: AbortSignal.timeout(CLOSE_GRACE_MS) }).catch((err: Error) => { this.stream.abort(err) })
+  }
+
+  private pump (): void {
+    if (this.waitingForDrain || this.closed) return
+    try {
+      while (true) {
+        let next = this.queue.shift()
+        if (next === undefined) {
+          if (!this.resyncPending) return
+          this.resyncPending = false
+          next = this.resetSource()
+          if (payloadLength(next) > this.limits.maxMessageBytes) {
+            this.fail(ErrorCode.tooLarge, `snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
+            return
+          }
+        } else {
+          this.queuedBytes -= next.byteLength
+        }
+        this.counters.sent++
+        if (!this.stream.send(next)) break
+      }
+    } catch (err: any) {
+      this.stream.abort(err)
+      return
+    }
+    this.waitingForDrain = true
+    this.stream.onDrain().then(() => {
+      this.waitingForDrain = false
+      this.pump()
+    }, () => { this.finish() })
+  }
+
+  private finish (): void {
+    if (this.closed) return
+    this.closed = true
+    this.queue.length = 0
+    this.queuedBytes = 0
+    this.onClosed(this)
+  }
+}

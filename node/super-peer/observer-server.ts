@@ -1,0 +1,218 @@
+// Serves the observe protocol: browsers follow documents this super-peer holds, read-only.
+
+import { ErrorCode, DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, encodeMessage, frameMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { ObserverSession, readRequest } from './observer-protocol.ts'
+import type { SessionCounters } from './observer-protocol.ts'
+import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
+import type { JsonObject } from '../../src/json.ts'
+import type { Libp2p, Stream } from '@libp2p/interface'
+
+export type { ObservableDoc }
+
+export interface ObserverServerOptions {
+  /** Observer streams served at once, across all documents; more are refused with "busy". */
+  maxObservers: number
+  /** Per observer: bytes queued behind a slow stream before the queue is dropped and it is resynced. */
+  maxQueuedBytes: number
+  /** Largest message payload sent; a bigger frame or snapshot ends that observer with "too-large". */
+  maxMessageBytes: number
+  /** Observe streams one connection may hold (one per document it follows). */
+  maxStreamsPerConnection: number
+  /** How long a browser may take to send its request. */
+  requestTimeoutMs: number
+}
+
+export const DEFAULT_OBSERVER_SERVER_OPTIONS: ObserverServerOptions = Object.freeze({
+  maxObservers: 10_000,
+  maxQueuedBytes: 1024 * 1024,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxStreamsPerConnection: 8,
+  requestTimeoutMs: 10_000
+})
+
+/**
+ * libp2p connection-manager settings for a node serving thousands of observers (libp2p's
+ * defaults allow 300 connections and 5 new inbound connections per second per host).
+ */
+export const OBSERVER_CONNECTION_MANAGER = Object.freeze({
+  maxConnections: 20_000,
+  inboundConnectionThreshold: 1_000,
+  maxIncomingPendingConnections: 1_000
+})
+
+/** Recently broadcast frame messages kept encoded, so catch-ups after a failover reuse the bytes. */
+const RECENT_ENCODED_FRAMES = 256
+
+export interface ObserverLog {
+  warn (obj: object, msg: string): void
+  debug (obj: object, msg: string): void
+}
+
+export interface ObserverServerStats {
+  /** Observer streams open now (including those still sending their request). */
+  observers: number
+  /** Streams accepted since start. */
+  accepted: number
+  /** Streams turned away: busy, bad request, unknown doc. */
+  refused: number
+  /** Streams closed by the server after joining: a browser that wrote again, a too-large message. */
+  ejected: number
+  /** Times a slow observer's queue was dropped and replaced by a reset. */
+  resyncs: number
+  /** Messages handed to streams. */
+  sent: number
+}
+
+export interface ObserverServer {
+  /** Settles once the protocol handler is registered (rejects if libp2p refused it). */
+  readonly ready: Promise<void>
+  stop (): Promise<void>
+  stats (): ObserverServerStats
+}
+
+/** The observers of one document and the encoded messages they share. */
+class DocChannel {
+  readonly doc: ObservableDoc
+  readonly observers = new Set<ObserverSession>()
+  private readonly recent = new Map<number, Uint8Array>()
+  private cachedReset?: { seq: number, bytes: Uint8Array }
+  private readonly unsubscribe: () => void
+
+  constructor (doc: ObservableDoc) {
+    this.doc = doc
+    this.unsubscribe = doc.onFrame((seq, data) => { this.broadcast(seq, data) })
+  }
+
+  /** Sends what the observer is missing, then adds it to the fanout; all in one synchronous step. */
+  join (session: ObserverSession, after: number | null): void {
+    session.setResetSource(() => this.resetBytes())
+    const head = this.doc.head()
+    if (after !== null && after >= head) {
+      // up to date, or ahead of this super-peer (it came from a fresher one): wait for later frames
+      session.skipThrough = after
+    } else {
+      const deltas = after === null ? undefined : this.doc.deltasAfter(after)
+      if (deltas === undefined) {
+        session.deliver(0, this.resetBytes())
+      } else {
+        for (const { seq, data } of deltas) session.deliver(seq, this.frameBytes(seq, data))
+      }
+    }
+    this.observers.add(session)
+  }
+
+  leave (session: ObserverSession): boolean {
+    this.observers.delete(session)
+    return this.observers.size === 0
+  }
+
+  close (): void {
+    this.unsubscribe()
+  }
+
+  private broadcast (seq: number, data: JsonObject | null): void {
+    const bytes = this.frameBytes(seq, data)
+    for (const session of this.observers) session.deliver(seq, bytes)
+  }
+
+  private frameBytes (seq: number, data: JsonObject | null): Uint8Array {
+    let bytes = this.recent.get(seq)
+    if (bytes === undefined) {
+      bytes = encodeMessage(frameMessage(seq, data))
+      this.recent.set(seq, bytes)
+      if (this.recent.size > RECENT_ENCODED_FRAMES) this.recent.delete(this.recent.keys().next().value as number)
+    }
+    return bytes
+  }
+
+  private resetBytes (): Uint8Array {
+    const { seq, tree } = this.doc.snapshot()
+    if (this.cachedReset?.seq !== seq) this.cachedReset = { seq, bytes: encodeMessage(resetMessage(seq, tree)) }
+    return this.cachedReset.bytes
+  }
+}
+
+export function startObserverServer (
+  libp2p: Libp2p,
+  docs: (docId: string) => ObservableDoc | undefined,
+  options: Partial<ObserverServerOptions> = {},
+  log?: ObserverLog
+): ObserverServer {
+  const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
+  const counters: SessionCounters & { accepted: number, refused: number } = {
+    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0
+  }
+  const sessions = new Set<ObserverSession>()
+  const channels = new Map<string, DocChannel>()
+  const channelOf = new Map<ObserverSession, DocChannel>()
+  let stopped = false
+
+  const onSessionClosed = (session: ObserverSession): void => {
+    sessions.delete(session)
+    const channel = channelOf.get(session)
+    if (channel === undefined) return
+    channelOf.delete(session)
+    if (channel.leave(session)) {
+      channel.close()
+      channels.delete(channel.doc.docId)
+    }
+  }
+
+  const refuse = (session: ObserverSession, code: ErrorCode, error: string): void => {
+    counters.refused++
+    log?.debug({ code, error }, 'observer refused')
+    session.fail(code, error)
+  }
+
+  const handle = async (stream: Stream): Promise<void> => {
+    counters.accepted++
+    const session = new ObserverSession(stream, opts, counters, onSessionClosed)
+    if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return }
+    if (sessions.size >= opts.maxObservers) { refuse(session, ErrorCode.busy, 'too many observers'); return }
+    sessions.add(session)
+
+    const request = await readRequest(stream, opts.requestTimeoutMs)
+    if (session.closed) return
+    if (!request.ok) { refuse(session, request.code ?? ErrorCode.badRequest, request.error); return }
+    const doc = docs(request.value.doc)
+    if (doc === undefined || stopped) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.value.doc}`); return }
+
+    session.enforceReadOnly()
+    let channel = channels.get(doc.docId)
+    if (channel === undefined) {
+      channel = new DocChannel(doc)
+      channels.set(doc.docId, channel)
+    }
+    channelOf.set(session, channel)
+    channel.join(session, request.value.after)
+  }
+
+  const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream) => {
+    handle(stream).catch((err: Error) => {
+      log?.warn({ err }, 'observer stream failed')
+      stream.abort(err)
+    })
+  }, { maxInboundStreams: opts.maxStreamsPerConnection })
+
+  return {
+    ready,
+    async stop () {
+      stopped = true
+      await ready.catch(() => {})
+      await libp2p.unhandle(OBSERVE_PROTOCOL).catch(() => {})
+      await Promise.all([...sessions].map(async session => { await session.close() }))
+      for (const channel of channels.values()) channel.close()
+      channels.clear()
+    },
+    stats () {
+      return {
+        observers: sessions.size,
+        accepted: counters.accepted,
+        refused: counters.refused,
+        ejected: counters.ejected,
+        resyncs: counters.resyncs,
+        sent: counters.sent
+      }
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export * from './protocol.ts'
+export type { ObservableDoc } from './observable-doc.ts'
+export { ObservedState } from './observed-state.ts'
+export type { Applied } from './observed-state.ts'
+export { encodeVarint, decodeVarintPrefix } from './varint.ts'

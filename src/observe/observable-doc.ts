@@ -1,0 +1,20 @@
+import type { JsonObject } from '../json.ts'
+
+/**
+ * What the observer server needs from a document a super-peer holds. The super-peer's replica
+ * implements it; tests fake it.
+ */
+export interface ObservableDoc {
+  readonly docId: string
+  /** Current seq (0 before the first frame). */
+  head (): number
+  /** The whole tree at head(). The caller must not mutate `tree`. */
+  snapshot (): { seq: number, tree: JsonObject }
+  /**
+   * The viewer deltas of every frame after `seq` up to head(), oldest first, or undefined when
+   * some of them are no longer retained. `data` is null for a frame that changed nothing visible.
+   */
+  deltasAfter (seq: number): Array<{ seq: number, data: JsonObject | null }> | undefined
+  /** Calls `listener` after each new frame, in seq order. Returns the unsubscribe function. */
+  onFrame (listener: (seq: number, data: JsonObject | null) => void): () => void
+}

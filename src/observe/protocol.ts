@@ -1,0 +1,145 @@
+/**
+ * The observe protocol: how a browser follows one document through a super-peer.
+ *
+ * Each message is an unsigned-varint length prefix (as @libp2p/utils lpStream writes it) followed by
+ * that many bytes of UTF-8 JSON. The browser sends exactly one request; everything else flows from
+ * the super-peer. See docs/observer-protocol.md for the full description.
+ */
+import { isJsonObject } from '../json.ts'
+import type { JsonObject } from '../json.ts'
+import { decodeVarintPrefix, encodeVarint } from './varint.ts'
+
+export const OBSERVE_PROTOCOL = '/deltacast/observe/1.0.0'
+
+/** Largest message (JSON bytes, prefix excluded) either side accepts unless configured otherwise. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+/** A request is tiny (a doc id is at most ~117 characters); anything bigger is garbage. */
+export const MAX_REQUEST_BYTES = 1024
+
+/** Largest seq the log allows (frame seq is a u64 capped at 2^53-1). */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER
+
+/** Error codes a super-peer may send before closing the stream. */
+export const ErrorCode = {
+  /** The first message was not a valid request. */
+  badRequest: 'bad-request',
+  /** This super-peer does not serve the requested document. */
+  unknownDoc: 'unknown-doc',
+  /** The browser sent a second message: observe streams are one-way after the request. */
+  readOnly: 'read-only',
+  /** The super-peer is at its observer limit; try another one. */
+  busy: 'busy',
+  /** A message for this document would exceed the super-peer's message size limit. */
+  tooLarge: 'too-large',
+  /** No request arrived in time. */
+  timeout: 'timeout'
+} as const
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
+
+/** Codes after which trying the same request on another super-peer can succeed. */
+export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([ErrorCode.unknownDoc, ErrorCode.busy, ErrorCode.timeout])
+
+export interface ObserveRequest {
+  doc: string
+  /** Last seq the browser has integrated; null asks for a snapshot. */
+  after: number | null
+}
+
+/** Replace the state by integrate({}, data). `data` is the whole document tree. */
+export interface ResetMessage { reset: true, data: JsonObject, seq: number }
+/** One frame; `data` is absent when the frame changed nothing this viewer sees. */
+export interface FrameMessage { data?: JsonObject, seq: number }
+export interface ErrorMessage { error: string, code: string }
+export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage
+
+export type Parsed<T> = { ok: true, value: T } | { ok: false, error: string }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** The message as it travels: varint length prefix then UTF-8 JSON, in one buffer (so it can be shared). */
+export function encodeMessage (message: ObserveRequest | ServerMessage): Uint8Array {
+  return frameJsonBytes(encoder.encode(JSON.stringify(message)))
+}
+
+/** Prefixes already-serialized JSON bytes with their varint length. */
+export function frameJsonBytes (json: Uint8Array): Uint8Array {
+  const prefix = encodeVarint(json.byteLength)
+  const out = new Uint8Array(prefix.byteLength + json.byteLength)
+  out.set(prefix, 0)
+  out.set(json, prefix.byteLength)
+  return out
+}
+
+/** Length of the JSON payload inside an encoded message (what a receiver's size limit applies to). */
+export function payloadLength (encoded: Uint8Array): number {
+  const decoded = decodeVarintPrefix(encoded)
+  return decoded === undefined ? encoded.byteLength : decoded.value
+}
+
+export function frameMessage (seq: number, data: JsonObject | null): FrameMessage {
+  return data === null ? { seq } : { data, seq }
+}
+
+export function resetMessage (seq: number, data: JsonObject): ResetMessage {
+  return { reset: true, data, seq }
+}
+
+export function errorMessage (code: ErrorCode, error: string): ErrorMessage {
+  return { error, code }
+}
+
+function parseJson (payload: Uint8Array): Parsed<unknown> {
+  try {
+    return { ok: true, value: JSON.parse(decoder.decode(payload)) }
+  } catch {
+    return { ok: false, error: 'not UTF-8 JSON' }
+  }
+}
+
+function isSeq (value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_SEQ
+}
+
+/** Parses the browser's request (the payload, without its length prefix). */
+export function parseRequest (payload: Uint8Array): Parsed<ObserveRequest> {
+  const json = parseJson(payload)
+  if (!json.ok) return json
+  const value = json.value
+  if (!isJsonObject(value)) return { ok: false, error: 'request must be a JSON object' }
+  for (const key of Object.keys(value)) {
+    if (key !== 'doc' && key !== 'after') return { ok: false, error: `unknown request field "${key}"` }
+  }
+  if (typeof value.doc !== 'string' || value.doc.length === 0) return { ok: false, error: '"doc" must be a non-empty string' }
+  const after = value.after ?? null
+  if (after !== null && !isSeq(after)) return { ok: false, error: '"after" must be null or a seq' }
+  return { ok: true, value: { doc: value.doc, after } }
+}
+
+/** Parses one super-peer message (the payload, without its length prefix). */
+export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> {
+  const json = parseJson(payload)
+  if (!json.ok) return json
+  const value = json.value
+  if (!isJsonObject(value)) return { ok: false, error: 'message must be a JSON object' }
+  if (typeof value.error === 'string') {
+    return { ok: true, value: { error: value.error, code: typeof value.code === 'string' ? value.code : '' } }
+  }
+  if (!isSeq(value.seq)) return { ok: false, error: '"seq" must be a seq' }
+  if (value.reset === true) {
+    if (!isJsonObject(value.data)) return { ok: false, error: 'reset "data" must be an object' }
+    return { ok: true, value: { reset: true, data: value.data, seq: value.seq } }
+  }
+  if (value.data === undefined || value.data === null) return { ok: true, value: { seq: value.seq } }
+  if (!isJsonObject(value.data)) return { ok: false, error: '"data" must be an object' }
+  return { ok: true, value: { data: value.data, seq: value.seq } }
+}
+
+export function isErrorMessage (message: ServerMessage): message is ErrorMessage {
+  return 'error' in message
+}
+
+export function isResetMessage (message: ServerMessage): message is ResetMessage {
+  return 'reset' in message
+}

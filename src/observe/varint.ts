@@ -1,0 +1,27 @@
+/** Unsigned LEB128 varints, as multiformats and @libp2p/utils lpStream use for length prefixes. */
+
+/** Encodes a non-negative safe integer. */
+export function encodeVarint (value: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`cannot varint-encode ${value}`)
+  const bytes: number[] = []
+  let rest = value
+  while (rest >= 0x80) {
+    bytes.push((rest % 0x80) | 0x80)
+    rest = Math.floor(rest / 0x80)
+  }
+  bytes.push(rest)
+  return Uint8Array.from(bytes)
+}
+
+/** Decodes the varint at the start of `bytes`; undefined when it is incomplete or too long. */
+export function decodeVarintPrefix (bytes: Uint8Array): { value: number, length: number } | undefined {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < bytes.byteLength && i < 8; i++) {
+    const byte = bytes[i]
+    value += (byte & 0x7f) * scale
+    if ((byte & 0x80) === 0) return { value, length: i + 1 }
+    scale *= 0x80
+  }
+  return undefined
+}

@@ -1,0 +1,168 @@
+import { checkDelta, composeDeltas, mergeInto } from '../delta/index.ts'
+import { classifyNext, genesisHead, headOf, snapshotBytesOf, verifySnapshot } from '../log/index.ts'
+import { bytesEqual } from '../log/bytes.ts'
+import { FrameWindow } from './frame-window.ts'
+import type { JsonObject } from '../json.ts'
+import type { ChainHead, Frame } from '../log/index.ts'
+import type { FrameWindowLimits } from './frame-window.ts'
+
+/**
+ * One document's replica: its tree, its chain head, the frames it can serve, and the verified
+ * frames that arrived ahead of a gap. Frames handed to it must already have a valid signature
+ * for this document; the replica checks the chain and the content and decides what to apply.
+ */
+export interface ReplicaOptions extends Partial<FrameWindowLimits> {
+  /** Frames buffered ahead of a gap; past it the newest are dropped and fetched again later. */
+  maxPendingFrames?: number
+  /** Also compute one composed delta per applied frame (what observers receive). */
+  composeDeltas?: boolean
+}
+
+export interface AppliedFrame {
+  frame: Frame
+  /** The frame's changes composed into one delta, when asked for; null if nothing changed. */
+  delta?: JsonObject | null
+}
+
+export type OfferResult =
+  | { status: 'applied', applied: AppliedFrame[] }
+  | { status: 'duplicate' }
+  | { status: 'stale' }
+  | { status: 'gap', missingFrom: number }
+  | { status: 'fork', error: string }
+  | { status: 'invalid', error: string }
+
+export type RestoreResult = { ok: true } | { ok: false, error: string }
+
+const DEFAULT_MAX_PENDING = 4096
+const decoder = new TextDecoder()
+
+export class Replica {
+  readonly docId: string
+  readonly window: FrameWindow
+  private treeValue: JsonObject = {}
+  private headValue: ChainHead = genesisHead()
+  private readonly pending = new Map<number, Frame>()
+  private readonly maxPending: number
+  private readonly compose: boolean
+  private divergedValue = false
+
+  constructor (docId: string, options: ReplicaOptions = {}) {
+    this.docId = docId
+    this.window = new FrameWindow(options)
+    this.maxPending = options.maxPendingFrames ?? DEFAULT_MAX_PENDING
+    this.compose = options.composeDeltas ?? false
+  }
+
+  /** The document as of head. Callers must not mutate it. */
+  get tree (): JsonObject {
+    return this.treeValue
+  }
+
+  get head (): ChainHead {
+    return this.headValue
+  }
+
+  /** True once a checkpoint disagreed with our state: only a snapshot can repair it. */
+  get diverged (): boolean {
+    return this.divergedValue
+  }
+
+  /** Lowest seq we still need, if frames are buffered ahead of a gap. */
+  get missingFrom (): number | undefined {
+    return this.pending.size > 0 ? this.headValue.seq + 1 : undefined
+  }
+
+  /** Offer a signature-checked frame of this document. */
+  offer (frame: Frame): OfferResult {
+    const kind = classifyNext(this.headValue, frame)
+    switch (kind) {
+      case 'duplicate': return { status: 'duplicate' }
+      case 'stale': return this.classifyStale(frame)
+      case 'fork': return { status: 'fork', error: `frame ${frame.seq} does not chain to our head ${this.headValue.seq}` }
+      case 'bad-epoch': return { status: 'fork', error: `frame ${frame.seq} has epoch ${frame.epoch}, below our head's ${this.headValue.epoch}` }
+      case 'gap': {
+        if (this.pending.has(frame.seq)) return { status: 'duplicate' }
+        if (this.pending.size < this.maxPending) this.pending.set(frame.seq, frame)
+        return { status: 'gap', missingFrom: this.headValue.seq + 1 }
+      }
+      case 'next': {
+        const first = this.applyNext(frame)
+        if (!first.ok) return { status: 'invalid', error: first.error }
+        const applied = [first.applied]
+        for (let next = this.pending.get(this.headValue.seq + 1); next !== undefined; next = this.pending.get(this.headValue.seq + 1)) {
+          this.pending.delete(next.seq)
+          if (classifyNext(this.headValue, next) !== 'next') break
+          const more = this.applyNext(next)
+          if (!more.ok) break
+          applied.push(more.applied)
+        }
+        this.dropPendingAtOrBelowHead()
+        return { status: 'applied', applied }
+      }
+    }
+  }
+
+  /**
+   * Replace the state by a snapshot: canonical state bytes certified by a checkpoint frame whose
+   * signature the caller has checked. Only moves forward.
+   */
+  restore (stateBytes: Uint8Array, checkpoint: Frame): RestoreResult {
+    if (checkpoint.docId !== this.docId) return { ok: false, error: 'snapshot is for another document' }
+    if (!verifySnapshot(stateBytes, checkpoint)) return { ok: false, error: 'snapshot state does not match the checkpoint state hash' }
+    if (checkpoint.seq <= this.headValue.seq && !this.divergedValue) return { ok: false, error: `snapshot seq ${checkpoint.seq} is not ahead of head ${this.headValue.seq}` }
+    let tree: JsonObject
+    try {
+      tree = JSON.parse(decoder.decode(stateBytes))
+    } catch {
+      return { ok: false, error: 'snapshot state is not JSON' }
+    }
+    this.treeValue = tree
+    this.headValue = headOf(checkpoint)
+    this.window.resetTo(checkpoint, stateBytes)
+    this.divergedValue = false
+    this.dropPendingAtOrBelowHead()
+    return { ok: true }
+  }
+
+  private classifyStale (frame: Frame): OfferResult {
+    // An old frame is a harmless replay if it is the one we hold; a different one is a fork.
+    const held = this.window.framesAfter(frame.seq - 1, 0)?.[0]
+    if (held !== undefined && held.seq === frame.seq && !bytesEqual(held.hash, frame.hash)) {
+      return { status: 'fork', error: `frame ${frame.seq} differs from the one in our log` }
+    }
+    return { status: 'stale' }
+  }
+
+  private applyNext (frame: Frame): { ok: true, applied: AppliedFrame } | { ok: false, error: string } {
+    const applied: AppliedFrame = { frame }
+    // Composing needs the state before the frame, so it happens first.
+    if (this.compose) applied.delta = frame.changes.length === 0 ? null : composeDeltas(this.treeValue, frame.changes)
+    for (const change of frame.changes) {
+      // Check each change against the state it applies to; the authority did the same.
+      const check = checkDelta(this.treeValue, change)
+      if (!check.ok) {
+        this.divergedValue = true
+        return { ok: false, error: `frame ${frame.seq} has an invalid change: ${check.error}` }
+      }
+      mergeInto(this.treeValue, change)
+    }
+    this.headValue = headOf(frame)
+    this.window.push(frame)
+    if (frame.stateHash !== undefined) {
+      const stateBytes = snapshotBytesOf(this.treeValue)
+      if (!verifySnapshot(stateBytes, frame)) {
+        this.divergedValue = true
+        return { ok: false, error: `state after frame ${frame.seq} does not match its state hash` }
+      }
+      this.window.setCheckpoint(frame, stateBytes)
+    }
+    return { ok: true, applied }
+  }
+
+  private dropPendingAtOrBelowHead (): void {
+    for (const seq of this.pending.keys()) {
+      if (seq <= this.headValue.seq) this.pending.delete(seq)
+    }
+  }
+}

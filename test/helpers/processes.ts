@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+
+/**
+ * Runs deltacast commands as separate OS processes, the way operators run them, and talks to
+ * them through their stdout JSON lines, stdin and admin HTTP endpoint.
+ */
+export const CLI = fileURLToPath(new URL('../../bin/deltacast.js', import.meta.url))
+
+export interface Running {
+  readonly child: ChildProcessWithoutNullStreams
+  readonly ready: Record<string, any>
+  /** Every stdout JSON line after the ready line. */
+  readonly lines: AsyncIterator<Record<string, any>>
+  readonly stderr: () => string
+  /** Resolves with the exit code or signal when the process ends. */
+  readonly exited: Promise<number | string>
+  admin (path: string): Promise<any>
+  kill (signal?: NodeJS.Signals): Promise<number | string>
+}
+
+const running = new Set<Running>()
+
+export async function startCli (args: string[], options: { readyTimeoutMs?: number } = {}): Promise<Running> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DELTACAST_LOG_LEVEL: process.env.DELTACAST_LOG_LEVEL ?? 'warn' } })
+  let stderr = ''
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-20_000) })
+  const exited = new Promise<number | string>(resolve => child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
+  const lines = (async function * () {
+    for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+      if (line.trim() !== '') yield JSON.parse(line) as Record<string, any>
+    }
+  })()
+  const timeout = options.readyTimeoutMs ?? 30_000
+  const first = await Promise.race([
+    lines.next(),
+    exited.then(code => { throw new Error(`deltacast ${args[0]} exited (${code}) before ready:\n${stderr}`) }),
+    new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error(`deltacast ${args[0]} not ready after ${timeout} ms:\n${stderr}`)) }, timeout).unref())
+  ])
+  if (first.done === true) throw new Error(`deltacast ${args[0]} closed stdout before ready:\n${stderr}`)
+  const ready = first.value
+  const proc: Running = {
+    child,
+    ready,
+    lines,
+    stderr: () => stderr,
+    exited,
+    admin: async (path: string) => {
+      const res = await fetch(`${ready.admin as string}${path}`)
+      if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`)
+      return res.headers.get('content-type')?.includes('json') === true ? await res.json() : await res.text()
+    },
+    kill: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return await exited
+    }
+  }
+  running.add(proc)
+  void exited.then(() => running.delete(proc))
+  return proc
+}
+
+/** Kill every process a test started (mocha afterEach/after). */
+export async function killAll (): Promise<void> {
+  await Promise.all([...running].map(async proc => await proc.kill('SIGKILL')))
+}
+
+/**
+ * Poll `probe` until it returns a value other than undefined. Polls an observable condition
+ * (never a fixed sleep); fails with `what` and the last observation after timeoutMs.
+ */
+export async function waitFor<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, { timeoutMs = 30_000, intervalMs = 100 } = {}): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (true) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`)
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
+  }
+}
