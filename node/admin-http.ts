@@ -6,7 +6,12 @@ import type { AddressInfo } from 'node:net'
  * A small read-only HTTP endpoint for operators and tests: JSON status, Prometheus metrics,
  * document state. Bind it to loopback unless it sits behind something that authenticates.
  */
-export type AdminRoute = (path: string) => { status?: number, type?: string, body: string } | undefined
+export type AdminAnswer =
+  | { status?: number, type?: string, body: string }
+  /** A server-sent event stream: subscribe gets a send function and returns its unsubscribe. */
+  | { events: (send: (data: unknown) => void) => () => void }
+
+export type AdminRoute = (path: string) => AdminAnswer | undefined
 
 export interface AdminServer {
   readonly url: string
@@ -30,7 +35,7 @@ export async function startAdminServer (address: string, route: AdminRoute): Pro
       return
     }
     const path = new URL(req.url ?? '/', 'http://admin').pathname
-    let answer
+    let answer: AdminAnswer | undefined
     try {
       answer = route(path)
     } catch (err) {
@@ -38,6 +43,13 @@ export async function startAdminServer (address: string, route: AdminRoute): Pro
     }
     if (answer === undefined) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no such path ${path}` }))
+      return
+    }
+    if ('events' in answer) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
+      res.flushHeaders()
+      const unsubscribe = answer.events(data => { res.write(`data: ${JSON.stringify(data)}\n\n`) })
+      res.once('close', unsubscribe)
       return
     }
     res.writeHead(answer.status ?? 200, { 'content-type': answer.type ?? 'application/json' }).end(answer.body)

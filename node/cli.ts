@@ -46,6 +46,7 @@ async function runSuperPeer (argv: string[]): Promise<void> {
     peerId: peer.node.peerId.toString(),
     region: config.region,
     addrs: peer.node.getMultiaddrs().map(String),
+    observe: peer.edge === undefined ? undefined : { peerId: peer.edge.node.peerId.toString(), addrs: peer.edge.node.getMultiaddrs().map(String) },
     admin: peer.admin?.url
   }) + '\n')
 }

@@ -1,5 +1,6 @@
 // The libp2p node that authorities and super-peers run: the backbone of a deltacast network.
 
+import { keepBootstrapConnected } from './bootstrap-keeper.ts'
 import { bootstrap } from '@libp2p/bootstrap'
 import { identify } from '@libp2p/identify'
 import { KEEP_ALIVE } from '@libp2p/interface'
@@ -93,7 +94,7 @@ function bootstrapDiscovery (list: string[]): Libp2pOptions<BackboneServices>['p
  */
 export async function createBackboneNode (opts: BackboneNodeOptions): Promise<BackboneNode> {
   const datastore = opts.dataDir == null ? undefined : await openNodeDatastore(opts.dataDir)
-  return await createLibp2p<BackboneServices>({
+  const node = await createLibp2p<BackboneServices>({
     privateKey: opts.privateKey,
     datastore,
     addresses: {
@@ -117,4 +118,6 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
       pubsub: backboneGossip({ directPeers: opts.directPeers })
     }
   })
+  keepBootstrapConnected(node, opts.bootstrap)
+  return node
 }

@@ -8,6 +8,9 @@ export interface SuperPeerConfig {
   keyFile?: string
   listen: string[]
   announce: string[]
+  observeListen: string[]
+  observeAnnounce: string[]
+  maxObservers: number
   bootstrap: string[]
   region: string
   docs: string[]
@@ -22,8 +25,11 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   config: { type: 'string', value: 'file.json', help: 'JSON file with any of these settings (flags override it)' },
   'data-dir': { type: 'string', value: 'dir', default: '.deltacast/super-peer', help: 'Where the identity key, WebRTC certificate and peer store live' },
   key: { type: 'string', value: 'file', help: 'Identity key file (created if missing; default <data-dir>/peer.key)' },
-  listen: { type: 'string', multiple: true, value: 'multiaddr', default: listenAddresses(), help: 'Address to listen on: TCP, /ws WebSockets, /udp/../webrtc-direct' },
-  announce: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Address to announce instead of the listen addresses (public address)' },
+  listen: { type: 'string', multiple: true, value: 'multiaddr', default: listenAddresses({ wsPort: null, webrtcDirectPort: null }), help: 'Backbone address (other super-peers and authorities): TCP, or /ws' },
+  announce: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Backbone address to announce instead of the listen addresses (public address)' },
+  'observe-listen': { type: 'string', multiple: true, value: 'multiaddr', default: listenAddresses({ tcpPort: null }), help: 'Address browsers observe on: /udp/../webrtc-direct and /tcp/../ws (a separate identity from the backbone)' },
+  'observe-announce': { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Observer address to announce instead of the observe-listen addresses' },
+  'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (tier election groups by region)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry' },
@@ -37,8 +43,9 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
 export const SUPER_PEER_HELP = helpText(
   'Usage: deltacast super-peer [options]',
   'Joins the deltacast mesh through the bootstrap list, verifies every frame of the documents it\n' +
-  'carries, keeps a replica of each and serves catch-up to peers. Prints one JSON line with its\n' +
-  'peer id and addresses on stdout when ready.',
+  'carries, keeps a replica of each, serves catch-up to peers and serves browsers that observe the\n' +
+  'documents. Prints one JSON line with its peer ids and addresses on stdout when ready.\n' +
+  'Pass --observe-listen none to serve no browsers.',
   SUPER_PEER_FLAGS)
 
 export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' {
@@ -48,8 +55,9 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
   const docs = config.doc
   if (docs.length === 0) throw new UsageError('no documents to carry: pass --doc <doc id> at least once')
   if (config.listen.length === 0) throw new UsageError('no listen address: pass --listen <multiaddr>')
-  for (const name of ['maxFrameBytes', 'maxConnections', 'syncIntervalMs'] as const) {
+  for (const name of ['maxFrameBytes', 'maxConnections', 'syncIntervalMs', 'maxObservers'] as const) {
     if (!Number.isInteger(config[name]) || config[name] <= 0) throw new UsageError(`--${name.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)} must be a positive integer`)
   }
-  return { ...config, docs, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
+  const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen
+  return { ...config, docs, observeListen, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
 }

@@ -85,7 +85,7 @@ export class ObserverSession {
   deliver (seq: number, bytes: Uint8Array): void {
     if (this.closed || (seq !== 0 && seq <= this.skipThrough)) return
     if (payloadLength(bytes) > this.limits.maxMessageBytes) {
-      this.fail(ErrorCode.tooLarge, `message for seq ${seq} exceeds ${this.limits.maxMessageBytes} bytes`)
+      this.fail(ErrorCode.tooLarge, `${seq === 0 ? 'the snapshot' : `frame ${seq}`} exceeds ${this.limits.maxMessageBytes} bytes`)
       return
     }
     if (this.resyncPending) return
@@ -141,7 +141,7 @@ export class ObserverSession {
           this.resyncPending = false
           next = this.resetSource()
           if (payloadLength(next) > this.limits.maxMessageBytes) {
-            this.fail(ErrorCode.tooLarge, `snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
+            this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
             return
           }
         } else {

@@ -77,10 +77,12 @@ class DocChannel {
   private readonly recent = new Map<number, Uint8Array>()
   private cachedReset?: { seq: number, bytes: Uint8Array }
   private readonly unsubscribe: () => void
+  private readonly unsubscribeReset: () => void
 
   constructor (doc: ObservableDoc) {
     this.doc = doc
     this.unsubscribe = doc.onFrame((seq, data) => { this.broadcast(seq, data) })
+    this.unsubscribeReset = doc.onReset?.(() => { this.broadcastReset() }) ?? (() => {})
   }
 
   /** Sends what the observer is missing, then adds it to the fanout; all in one synchronous step. */
@@ -98,7 +100,8 @@ class DocChannel {
         for (const { seq, data } of deltas) session.deliver(seq, this.frameBytes(seq, data))
       }
     }
-    this.observers.add(session)
+    // a catch-up message over the size limit has already ended the session
+    if (!session.closed) this.observers.add(session)
   }
 
   leave (session: ObserverSession): boolean {
@@ -108,6 +111,14 @@ class DocChannel {
 
   close (): void {
     this.unsubscribe()
+    this.unsubscribeReset()
+  }
+
+  /** The whole state to everyone (seq 0 marks a reset for deliver). */
+  private broadcastReset (): void {
+    this.recent.clear()
+    const bytes = this.resetBytes()
+    for (const session of this.observers) session.deliver(0, bytes)
   }
 
   private broadcast (seq: number, data: JsonObject | null): void {
@@ -193,6 +204,7 @@ export function startObserverServer (
       stream.abort(err)
     })
   }, { maxInboundStreams: opts.maxStreamsPerConnection })
+  ready.catch((err: Error) => { log?.warn({ err }, 'could not register the observe protocol') })
 
   return {
     ready,

@@ -8,7 +8,13 @@ import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { Counters } from '../metrics.ts'
 import { DocCarrier } from './doc-carrier.ts'
+import { ObservableCarrier } from './observable-carrier.ts'
+import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
+import { createEdgeNode } from '../net/edge-node.ts'
+import type { EdgeNode } from '../net/edge-node.ts'
+import type { ObserverServer } from './observer-server.ts'
 import type { AdminServer } from '../admin-http.ts'
+import type { AppliedFrame } from '../../src/replica/index.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { SuperPeerConfig } from './config.ts'
@@ -17,8 +23,15 @@ import type { SuperPeerConfig } from './config.ts'
  * A super-peer: a backbone node that carries documents. It verifies and replicates their frames,
  * serves catch-up to peers, and (later issues) serves observers and merges their input.
  */
+/** The browser-facing side: its own libp2p node and the observer server on it. */
+export interface Edge {
+  readonly node: EdgeNode
+  readonly server: ObserverServer
+}
+
 export interface SuperPeer {
   readonly node: BackboneNode
+  readonly edge?: Edge
   readonly carriers: ReadonlyMap<string, DocCarrier>
   readonly counters: Counters
   readonly admin?: AdminServer
@@ -41,27 +54,49 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   })
   const counters = new Counters()
   const carriers = new Map<string, DocCarrier>()
+  const observable = new Map<string, ObservableCarrier>()
+  const servesObservers = config.observeListen.length > 0
   await serveSync(node, docId => carriers.get(docId)?.replica, log, counters)
   for (const docId of config.docs) {
     const carrier = new DocCarrier(node, docId, {
       maxFrameBytes: config.maxFrameBytes,
-      syncIntervalMs: config.syncIntervalMs
+      syncIntervalMs: config.syncIntervalMs,
+      composeDeltas: servesObservers
     }, log, counters)
     carriers.set(docId, carrier)
+    if (servesObservers) observable.set(docId, new ObservableCarrier(carrier))
     carrier.start()
+  }
+
+  let edge: Edge | undefined
+  if (servesObservers) {
+    const edgeNode = await createEdgeNode({
+      privateKey: await loadOrCreateKey(join(config.dataDir, 'edge.key')),
+      dataDir: config.dataDir,
+      listen: config.observeListen,
+      announce: config.observeAnnounce,
+      ...OBSERVER_CONNECTION_MANAGER,
+      maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers)
+    })
+    const server = startObserverServer(edgeNode, docId => observable.get(docId), { maxObservers: config.maxObservers }, log)
+    await server.ready
+    edge = { node: edgeNode, server }
   }
 
   const admin = config.admin === undefined
     ? undefined
-    : await startAdminServer(config.admin, path => adminRoute(path, node, carriers, counters, config))
+    : await startAdminServer(config.admin, path => adminRoute(path, node, edge, carriers, counters, config))
   log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), region: config.region }, 'super-peer started')
 
   return {
     node,
+    edge,
     carriers,
     counters,
     admin,
     stop: async () => {
+      await edge?.server.stop()
+      await edge?.node.stop()
       for (const carrier of carriers.values()) carrier.stop()
       await admin?.close()
       await node.stop()
@@ -69,13 +104,14 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   }
 }
 
-function adminRoute (path: string, node: BackboneNode, carriers: Map<string, DocCarrier>, counters: Counters, config: SuperPeerConfig) {
+function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: Map<string, DocCarrier>, counters: Counters, config: SuperPeerConfig) {
   if (path === '/status') {
     return {
       body: JSON.stringify({
         peerId: node.peerId.toString(),
         region: config.region,
         addrs: node.getMultiaddrs().map(String),
+        observe: edge === undefined ? undefined : { peerId: edge.node.peerId.toString(), addrs: edge.node.getMultiaddrs().map(String), ...edge.server.stats() },
         docs: Object.fromEntries([...carriers].map(([docId, carrier]) => [docId, {
           seq: carrier.replica.head.seq,
           epoch: carrier.replica.head.epoch,
@@ -92,7 +128,30 @@ function adminRoute (path: string, node: BackboneNode, carriers: Map<string, Doc
     }
   }
   if (path === '/metrics') {
-    return { type: 'text/plain; version=0.0.4', body: counters.toPrometheus({ connections: node.getConnections().length }) }
+    const observers = edge?.server.stats()
+    return {
+      type: 'text/plain; version=0.0.4',
+      body: counters.toPrometheus({
+        connections: node.getConnections().length,
+        ...(observers === undefined ? {} : { observers: observers.observers, observer_connections: edge!.node.getConnections().length, observer_resyncs: observers.resyncs })
+      })
+    }
+  }
+  const events = /^\/docs\/([^/]+)\/events$/.exec(path)
+  if (events !== null) {
+    const carrier = carriers.get(decodeURIComponent(events[1]))
+    if (carrier === undefined) return { status: 404, body: JSON.stringify({ error: 'not carried here' }) }
+    // One event per applied frame, with the wall-clock time it was applied (for latency figures).
+    return {
+      events: (send: (data: unknown) => void) => {
+        const onApplied = (applied: AppliedFrame[]): void => {
+          const at = performance.timeOrigin + performance.now()
+          for (const { frame } of applied) send({ seq: frame.seq, at })
+        }
+        carrier.on('applied', onApplied)
+        return () => { carrier.off('applied', onApplied) }
+      }
+    }
   }
   const state = /^\/docs\/([^/]+)\/state$/.exec(path)
   if (state !== null) {

@@ -17,4 +17,9 @@ export interface ObservableDoc {
   deltasAfter (seq: number): Array<{ seq: number, data: JsonObject | null }> | undefined
   /** Calls `listener` after each new frame, in seq order. Returns the unsubscribe function. */
   onFrame (listener: (seq: number, data: JsonObject | null) => void): () => void
+  /**
+   * Calls `listener` when the document jumped in a way no delta describes (the replica restored
+   * a snapshot): every observer must be sent the whole state again. Returns the unsubscribe.
+   */
+  onReset? (listener: () => void): () => void
 }

@@ -1,4 +1,4 @@
-import { checkDelta, composeDeltas, mergeInto } from '../delta/index.ts'
+import { checkDelta, composeDeltas, mergeInto, UncomposableDeltasError } from '../delta/index.ts'
 import { classifyNext, genesisHead, headOf, snapshotBytesOf, verifySnapshot } from '../log/index.ts'
 import { bytesEqual } from '../log/bytes.ts'
 import { FrameWindow } from './frame-window.ts'
@@ -20,8 +20,12 @@ export interface ReplicaOptions extends Partial<FrameWindowLimits> {
 
 export interface AppliedFrame {
   frame: Frame
-  /** The frame's changes composed into one delta, when asked for; null if nothing changed. */
-  delta?: JsonObject | null
+  /**
+   * The frame's changes composed into one delta, when asked for: null if nothing changed,
+   * 'uncomposable' when no single delta expresses the frame (a list replaced by an object within
+   * it), so viewers need the whole state instead.
+   */
+  delta?: JsonObject | null | 'uncomposable'
 }
 
 export type OfferResult =
@@ -137,7 +141,7 @@ export class Replica {
   private applyNext (frame: Frame): { ok: true, applied: AppliedFrame } | { ok: false, error: string } {
     const applied: AppliedFrame = { frame }
     // Composing needs the state before the frame, so it happens first.
-    if (this.compose) applied.delta = frame.changes.length === 0 ? null : composeDeltas(this.treeValue, frame.changes)
+    if (this.compose) applied.delta = composeFrame(this.treeValue, frame.changes)
     for (const change of frame.changes) {
       // Check each change against the state it applies to; the authority did the same.
       const check = checkDelta(this.treeValue, change)
@@ -164,5 +168,15 @@ export class Replica {
     for (const seq of this.pending.keys()) {
       if (seq <= this.headValue.seq) this.pending.delete(seq)
     }
+  }
+}
+
+function composeFrame (before: JsonObject, changes: JsonObject[]): JsonObject | null | 'uncomposable' {
+  if (changes.length === 0) return null
+  try {
+    return composeDeltas(before, changes)
+  } catch (err) {
+    if (err instanceof UncomposableDeltasError) return 'uncomposable'
+    throw err
   }
 }

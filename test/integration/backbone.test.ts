@@ -49,7 +49,7 @@ describe('backbone: authority and super-peers', function () {
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
     const peer = await startCli(['super-peer', '--data-dir', join(dir, name), '--listen', '/ip4/127.0.0.1/tcp/0',
       ...bootstrap.flatMap(addr => ['--bootstrap', addr]), '--doc', docId, '--region', 'test',
-      '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000'])
+      '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000', '--observe-listen', 'none'])
     superPeers.push(peer)
     return peer
   }

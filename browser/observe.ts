@@ -1,0 +1,234 @@
+// observe(docId): a live, read-only view of one document, served by any super-peer in a list.
+
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ObservedState } from '../src/observe/observed-state.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, parseServerMessage } from '../src/observe/protocol.ts'
+import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
+import { createObserverNode } from './node.ts'
+import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
+import type { ObserverNode } from './node.ts'
+import type { JsonObject } from '../src/json.ts'
+import type { ObserveRequest } from '../src/observe/protocol.ts'
+import type { Connection, Stream } from '@libp2p/interface'
+
+export interface ObserveOptions {
+  /** Super-peer multiaddrs (webrtc-direct and/or ws, with /p2p/); a function is re-read before each connection. */
+  bootstrap: readonly string[] | (() => readonly string[] | Promise<readonly string[]>)
+  /** Transports to use, in order of preference. Default: WebRTC-Direct, then WebSockets. */
+  transports?: readonly BrowserTransport[]
+  /** Allow loopback/LAN addresses and plain ws:// (tests, LAN only). */
+  allowPrivateAddresses?: boolean
+  /** Largest message accepted from a super-peer. */
+  maxMessageBytes?: number
+  /** Limit on one dial (connection plus protocol negotiation). */
+  dialTimeoutMs?: number
+  backoff?: Partial<BackoffOptions>
+  /** Connection probe interval and minimum timeout (how fast a silently dead super-peer is noticed). */
+  livenessIntervalMs?: number
+  livenessTimeoutMs?: number
+  /** Use this libp2p node instead of creating one (it is not stopped by close()). */
+  node?: ObserverNode
+}
+
+export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'closed'
+
+/** Detail of the 'state' event; also readable as view.connection. */
+export interface ConnectionInfo {
+  state: ConnectionState
+  /** The super-peer serving (or being dialed), when known. */
+  peerId?: string
+  addr?: string
+  /** Why the view closed, or why the last attempt failed. */
+  error?: { code: string, message: string }
+}
+
+/** Detail of the 'change' event. `data` is null for a frame that changed nothing for this viewer. */
+export interface ChangeDetail {
+  seq: number
+  data: JsonObject | null
+  /** True when the state was replaced by a snapshot. */
+  reset: boolean
+}
+
+const DEFAULT_DIAL_TIMEOUT_MS = 10_000
+const DEFAULT_LIVENESS_INTERVAL_MS = 5_000
+const DEFAULT_LIVENESS_TIMEOUT_MS = 5_000
+/** A session open this long resets the backoff even if no frame came (documents can be quiet). */
+const STABLE_SESSION_MS = 5_000
+
+type SessionEnd =
+  | { kind: 'lost', message: string }
+  | { kind: 'refused', code: string, message: string, retryable: boolean }
+
+const encoder = new TextEncoder()
+
+/**
+ * A live document. `state` is plain JSON (lists are arrays; item ids via keysOf(array)), `seq`
+ * the last integrated frame. Events: 'change' (ChangeDetail), 'state' (ConnectionInfo).
+ */
+export class LiveView extends EventTarget {
+  readonly docId: string
+  private readonly observed = new ObservedState()
+  private info: ConnectionInfo = { state: 'connecting' }
+  private readonly stopping = new AbortController()
+  private readonly options: ObserveOptions
+  private node?: ObserverNode
+  private stream?: Stream
+  private readonly done: Promise<void>
+
+  constructor (docId: string, options: ObserveOptions) {
+    super()
+    this.docId = docId
+    this.options = options
+    this.done = this.run().catch((err: Error) => {
+      this.setConnection({ state: 'closed', error: { code: 'internal', message: String(err?.message ?? err) } })
+    })
+  }
+
+  get state (): JsonObject { return this.observed.state }
+  get seq (): number | null { return this.observed.seq }
+  get connection (): ConnectionInfo { return this.info }
+
+  /** Stops following the document; the state stays readable. */
+  async close (): Promise<void> {
+    if (this.stopping.signal.aborted) return this.done
+    this.stopping.abort()
+    this.stream?.abort(new Error('view closed'))
+    await this.done
+  }
+
+  private setConnection (info: ConnectionInfo): void {
+    if (this.info.state === 'closed') return
+    this.info = info
+    this.dispatchEvent(new CustomEvent<ConnectionInfo>('state', { detail: info }))
+  }
+
+  private async bootstrap (): Promise<readonly string[]> {
+    const source = this.options.bootstrap
+    return typeof source === 'function' ? await source() : source
+  }
+
+  private async run (): Promise<void> {
+    const transports = this.options.transports ?? DEFAULT_TRANSPORTS
+    const backoff = { ...DEFAULT_BACKOFF, ...this.options.backoff }
+    const ownNode = this.options.node === undefined
+    this.node = this.options.node ?? await createObserverNode({
+      transports,
+      allowPrivateAddresses: this.options.allowPrivateAddresses ?? false,
+      livenessIntervalMs: this.options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
+      livenessTimeoutMs: this.options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS
+    })
+    let failures = 0
+    let lastKey: string | undefined
+    let lastError: ConnectionInfo['error']
+    try {
+      while (!this.stopping.signal.aborted) {
+        const candidate = nextCandidate(candidatesFrom(await this.bootstrap(), transports), lastKey)
+        if (candidate === undefined) {
+          this.setConnection({ state: 'closed', error: { code: 'no-address', message: 'no usable super-peer address' } })
+          return
+        }
+        lastKey = candidate.key
+        const end = await this.follow(candidate)
+        if (end === 'live') {
+          failures = 0
+        } else if (end !== undefined) {
+          if (end.kind === 'refused' && !end.retryable) {
+            this.setConnection({ state: 'closed', error: { code: end.code, message: end.message } })
+            return
+          }
+          lastError = { code: end.kind === 'refused' ? end.code : 'unreachable', message: end.message }
+        }
+        if (this.stopping.signal.aborted) break
+        this.setConnection({ state: 'reconnecting', error: lastError })
+        await sleep(backoffDelay(failures, backoff, Math.random()), this.stopping.signal)
+        failures++
+      }
+    } finally {
+      if (ownNode) await Promise.resolve(this.node.stop()).catch(() => {})
+      this.setConnection({ state: 'closed', error: this.info.error })
+    }
+  }
+
+  /** Dials the candidate's addresses in order and follows the document until the stream ends. */
+  private async follow (candidate: Candidate): Promise<'live' | SessionEnd | undefined> {
+    let end: SessionEnd | undefined
+    for (const addr of candidate.addrs) {
+      if (this.stopping.signal.aborted) return undefined
+      this.setConnection({ state: this.observed.seq === null && this.info.state === 'connecting' ? 'connecting' : 'reconnecting', addr })
+      let connection: Connection
+      let stream: Stream
+      try {
+        const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS)])
+        connection = await (this.node as ObserverNode).dial(multiaddr(addr), { signal })
+        stream = await connection.newStream(OBSERVE_PROTOCOL, { signal })
+      } catch (err: any) {
+        end = { kind: 'lost', message: `dial ${addr}: ${err?.message ?? err}` }
+        continue
+      }
+      const session = await this.session(stream, connection.remotePeer.toString(), addr)
+      // a shared node may carry other views over the same connection
+      if (this.options.node === undefined) await connection.close().catch(() => {})
+      return session.becameLive && session.end.kind === 'lost' ? 'live' : session.end
+    }
+    return end
+  }
+
+  private async session (stream: Stream, peerId: string, addr: string): Promise<{ becameLive: boolean, end: SessionEnd }> {
+    this.stream = stream
+    const maxMessageBytes = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    // the read loop drains the buffer in microtasks between network events, so it never holds much
+    // more than one message; the slack only avoids a false overflow on a burst
+    const lp = lpStream(stream, { maxDataLength: maxMessageBytes, maxBufferSize: 2 * maxMessageBytes + 1024 * 1024 })
+    const request: ObserveRequest = { doc: this.docId, after: this.observed.seq }
+    let becameLive = false
+    let stable: ReturnType<typeof setTimeout> | undefined
+    try {
+      await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
+      this.setConnection({ state: 'live', peerId, addr })
+      // a quiet document sends nothing: a stream that stayed open long enough also counts as working
+      stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
+      while (true) {
+        const payload = await lp.read({ signal: this.stopping.signal })
+        const parsed = parseServerMessage(payload.subarray())
+        if (!parsed.ok) return { becameLive, end: { kind: 'refused', code: 'bad-message', message: parsed.error, retryable: true } }
+        const message = parsed.value
+        if (isErrorMessage(message)) {
+          return { becameLive, end: { kind: 'refused', code: message.code, message: message.error, retryable: RETRYABLE_ERROR_CODES.has(message.code) } }
+        }
+        const applied = this.observed.apply(message)
+        if (applied.kind === 'gap') {
+          return { becameLive, end: { kind: 'lost', message: `gap: got seq ${applied.seq}, expected ${applied.expected}` } }
+        }
+        if (applied.kind === 'duplicate') continue
+        becameLive = true
+        this.dispatchEvent(new CustomEvent<ChangeDetail>('change', { detail: { seq: applied.seq, data: applied.data, reset: applied.kind === 'reset' } }))
+      }
+    } catch (err: any) {
+      return { becameLive, end: { kind: 'lost', message: String(err?.message ?? err) } }
+    } finally {
+      clearTimeout(stable)
+      this.stream = undefined
+      if (stream.status === 'open') stream.abort(new Error('observer session ended'))
+    }
+  }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(done, ms)
+    function done (): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done)
+  })
+}
+
+/** Starts following `docId`; see LiveView. */
+export function observe (docId: string, options: ObserveOptions): LiveView {
+  return new LiveView(docId, options)
+}

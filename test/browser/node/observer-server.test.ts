@@ -1,0 +1,192 @@
+// The observer server over real libp2p streams (Node, TCP), with a fake document.
+
+import assert from 'node:assert/strict'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { startObserverServer } from '../../../node/super-peer/observer-server.ts'
+import { OBSERVE_PROTOCOL, encodeMessage, parseServerMessage } from '../../../src/observe/protocol.ts'
+import { FakeDoc } from '../fixtures/fake-doc.ts'
+import type { ObserverServer, ObserverServerOptions } from '../../../node/super-peer/observer-server.ts'
+import type { ServerMessage } from '../../../src/observe/protocol.ts'
+import type { Libp2p, Stream } from '@libp2p/interface'
+
+async function tcpNode (listen: boolean): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: listen ? ['/ip4/127.0.0.1/tcp/0'] : [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+    connectionManager: { inboundConnectionThreshold: 1000 }
+  })
+}
+
+interface RawObserver {
+  stream: Stream
+  next: () => Promise<ServerMessage | 'closed'>
+  send: (bytes: Uint8Array) => void
+}
+
+async function openObserver (client: Libp2p, server: Libp2p): Promise<RawObserver> {
+  const stream = await client.dialProtocol(server.getMultiaddrs()[0], OBSERVE_PROTOCOL)
+  const lp = lpStream(stream, { maxDataLength: 4 * 1024 * 1024 })
+  return {
+    stream,
+    send: bytes => { stream.send(bytes) },
+    next: async () => {
+      try {
+        const parsed = parseServerMessage((await lp.read({ signal: AbortSignal.timeout(5000) })).subarray())
+        if (!parsed.ok) throw new Error(parsed.error)
+        return parsed.value
+      } catch (err: any) {
+        if (err.name === 'UnexpectedEOFError') return 'closed'
+        throw err
+      }
+    }
+  }
+}
+
+function request (doc: string, after: number | null): Uint8Array {
+  return encodeMessage({ doc, after })
+}
+
+describe('observer server (Node)', function () {
+  let serverNode: Libp2p
+  let clientNode: Libp2p
+  let server: ObserverServer
+  let doc: FakeDoc
+
+  async function serve (options: Partial<ObserverServerOptions> = {}): Promise<void> {
+    server = startObserverServer(serverNode, id => id === doc.docId ? doc : undefined, options)
+    await server.ready
+  }
+
+  beforeEach(async function () {
+    serverNode = await tcpNode(true)
+    clientNode = await tcpNode(false)
+    doc = new FakeDoc('doc-a', 5)
+    for (let seq = 1; seq <= 8; seq++) doc.push({ seq, data: seq === 4 ? null : { n: seq } })
+  })
+
+  afterEach(async function () {
+    await server?.stop()
+    await clientNode.stop()
+    await serverNode.stop()
+  })
+
+  it('sends a reset, then every frame (without data when it changed nothing)', async function () {
+    await serve()
+    const observer = await openObserver(clientNode, serverNode)
+    observer.send(request('doc-a', null))
+    assert.deepEqual(await observer.next(), { reset: true, data: { n: 8 }, seq: 8 })
+    doc.push({ seq: 9, data: { m: 1 } })
+    doc.push({ seq: 10, data: null })
+    assert.deepEqual(await observer.next(), { data: { m: 1 }, seq: 9 })
+    assert.deepEqual(await observer.next(), { seq: 10 })
+  })
+
+  it('resumes inside the retained window with the frames after `after` and no reset', async function () {
+    await serve()
+    const observer = await openObserver(clientNode, serverNode)
+    observer.send(request('doc-a', 5))
+    assert.deepEqual(await observer.next(), { data: { n: 6 }, seq: 6 })
+    assert.deepEqual(await observer.next(), { data: { n: 7 }, seq: 7 })
+    assert.deepEqual(await observer.next(), { data: { n: 8 }, seq: 8 })
+    doc.push({ seq: 9, data: { n: 9 } })
+    assert.deepEqual(await observer.next(), { data: { n: 9 }, seq: 9 })
+  })
+
+  it('resets a browser whose `after` is no longer retained', async function () {
+    await serve()
+    const observer = await openObserver(clientNode, serverNode)
+    observer.send(request('doc-a', 2)) // window holds seqs 4..8
+    assert.deepEqual(await observer.next(), { reset: true, data: { n: 8 }, seq: 8 })
+  })
+
+  it('holds a browser that is ahead until the document catches up', async function () {
+    await serve()
+    const observer = await openObserver(clientNode, serverNode)
+    observer.send(request('doc-a', 9))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    doc.push({ seq: 9, data: { n: 9 } })
+    doc.push({ seq: 10, data: { n: 10 } })
+    assert.deepEqual(await observer.next(), { data: { n: 10 }, seq: 10 })
+  })
+
+  it('refuses an unknown doc and a malformed request, with exact error messages', async function () {
+    await serve()
+    const unknown = await openObserver(clientNode, serverNode)
+    unknown.send(request('doc-b', null))
+    assert.deepEqual(await unknown.next(), { error: 'unknown doc doc-b', code: 'unknown-doc' })
+    assert.equal(await unknown.next(), 'closed')
+
+    const garbage = await openObserver(clientNode, serverNode)
+    garbage.send(Uint8Array.from([3, 0x7b, 0x7b, 0x7b]))
+    assert.deepEqual(await garbage.next(), { error: 'not UTF-8 JSON', code: 'bad-request' })
+    assert.deepEqual(server.stats().refused, 2)
+  })
+
+  it('ejects a browser that writes after its request and keeps serving the others', async function () {
+    await serve()
+    const good = await openObserver(clientNode, serverNode)
+    good.send(request('doc-a', 8))
+    const bad = await openObserver(clientNode, serverNode)
+    bad.send(request('doc-a', null))
+    assert.equal((await bad.next() as { seq: number }).seq, 8)
+    bad.send(request('doc-a', null))
+    assert.deepEqual(await bad.next(), { error: 'observe is read-only', code: 'read-only' })
+    assert.equal(await bad.next(), 'closed')
+    doc.push({ seq: 9, data: { n: 9 } })
+    assert.deepEqual(await good.next(), { data: { n: 9 }, seq: 9 })
+    assert.equal(server.stats().ejected, 1)
+  })
+
+  it('ends an observer whose next message exceeds maxMessageBytes', async function () {
+    await serve({ maxMessageBytes: 30 })
+    const observer = await openObserver(clientNode, serverNode)
+    observer.send(request('doc-a', null)) // the reset is 36 bytes
+    assert.deepEqual(await observer.next(), { error: 'the snapshot exceeds 30 bytes', code: 'too-large' })
+    assert.equal(await observer.next(), 'closed')
+    assert.equal(server.stats().observers, 0)
+  })
+
+  it('turns observers away past maxObservers', async function () {
+    await serve({ maxObservers: 1 })
+    const first = await openObserver(clientNode, serverNode)
+    first.send(request('doc-a', 8))
+    const second = await openObserver(clientNode, serverNode)
+    second.send(request('doc-a', 8))
+    assert.deepEqual(await second.next(), { error: 'too many observers', code: 'busy' })
+  })
+
+  it('resyncs a viewer that stops reading with a reset, without slowing the others', async function () {
+    this.timeout(20_000)
+    await serve({ maxQueuedBytes: 64 * 1024 })
+    const slow = await openObserver(clientNode, serverNode)
+    slow.send(request('doc-a', 8))
+    const fast = await openObserver(clientNode, serverNode)
+    fast.send(request('doc-a', 8))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    slow.stream.pause() // stop reading: yamux's window fills, the server's queue grows
+    const filler = 'x'.repeat(4096)
+    for (let seq = 9; seq <= 400; seq++) {
+      doc.push({ seq, data: { n: seq, filler } })
+      const message = await fast.next() as { seq: number }
+      assert.equal(message.seq, seq)
+    }
+    assert.ok(server.stats().resyncs >= 1, 'the slow viewer was resynced')
+    slow.stream.resume()
+    let last: ServerMessage | 'closed'
+    let sawReset = false
+    do {
+      last = await slow.next()
+      if (last !== 'closed' && 'reset' in last) sawReset = true
+    } while (last !== 'closed' && (last as { seq: number }).seq < 400)
+    assert.ok(sawReset, 'the slow viewer got a reset')
+    assert.deepEqual(last, { reset: true, data: { n: 400, filler }, seq: 400 })
+  })
+})
