@@ -75,13 +75,24 @@ function readConfigFile (path: string, specs: FlagSpecs): Record<string, unknown
     const name = kebab(key)
     const spec = specs[name]
     if (spec === undefined || name === 'config') throw new UsageError(`config file ${path}: unknown setting "${key}"`)
-    if (spec.multiple === true && !Array.isArray(value)) throw new UsageError(`config file ${path}: "${key}" must be a list`)
+    const problem = typeProblem(spec, value)
+    if (problem !== undefined) throw new UsageError(`config file ${path}: "${key}" must be ${problem}`)
     out[name] = value
   }
   return out
 }
 
+/** What is wrong with a config-file value for this flag, if anything. */
+function typeProblem (spec: FlagSpec, value: unknown): string | undefined {
+  const ok = (item: unknown): boolean => spec.type === 'boolean'
+    ? typeof item === 'boolean'
+    : spec.type === 'number' ? typeof item === 'number' || typeof item === 'string' : typeof item === 'string'
+  if (spec.multiple === true) return Array.isArray(value) && value.every(ok) ? undefined : `a list of ${spec.type}s`
+  return ok(value) ? undefined : `a ${spec.type}`
+}
+
 function toNumber (name: string, raw: unknown): number {
+  if (typeof raw === 'string' && raw.trim() === '') throw new UsageError(`--${name} must be a number, got an empty value`)
   const value = Number(raw)
   if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${String(raw)}"`)
   return value

@@ -42,8 +42,11 @@ export const AUTHORITY_DEFAULTS = {
   checkpointEvery: 256
 }
 
-/** Bytes a frame adds around its body: header (doc id up to 117 bytes), hashes, signature. */
-const FRAME_OVERHEAD_BYTES = 4 + 117 + 4 + 8 + 8 + 32 + 32 + 4 + 64
+/**
+ * Bytes a frame adds around its changes: header (doc id up to 117 bytes), hashes, body length,
+ * signature, and the body's enclosing brackets.
+ */
+const FRAME_OVERHEAD_BYTES = 4 + 117 + 4 + 8 + 8 + 32 + 32 + 4 + 64 + 2
 
 interface QueuedChange {
   /** UTF-8 size of the change's JSON, for cutting frames under the size limit. */
@@ -245,7 +248,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
 
   /** End (exclusive) of the frame starting at `start`, within the change and byte limits. */
   private frameEnd (batch: QueuedChange[], start: number): number {
-    let bytes = FRAME_OVERHEAD_BYTES + 2
+    let bytes = FRAME_OVERHEAD_BYTES
     let end = start
     while (end < batch.length && end - start < this.options.maxChangesPerFrame) {
       const size = batch[end].bytes + 1 // and a comma

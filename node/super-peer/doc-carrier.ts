@@ -51,6 +51,8 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   private readonly log: Logger
   private readonly counters: Counters
   private catchingUp: Promise<void> | undefined
+  /** Set when the replica was rebuilt from genesis: observers get the whole state once level. */
+  private rebuilt = false
   private catchUpAgain = false
   private hintPeer: PeerId | undefined
   private lastProgress = Date.now()
@@ -108,6 +110,8 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
         this.hintPeer = peer
         this.requestCatchUp()
         return TopicValidatorResult.Ignore
+      case 'diverged':
+        return TopicValidatorResult.Ignore
       case 'fork':
       case 'invalid':
         return TopicValidatorResult.Reject
@@ -128,15 +132,14 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
         this.lastProgress = Date.now()
         this.counters.inc('frames_applied', result.applied.length)
         this.emit('applied', result.applied)
+        if (result.divergedAfter !== undefined) this.diverged(from, result.divergedAfter)
         break
       case 'fork':
         this.counters.inc('frames_rejected_fork')
         this.log.error({ peer: from?.toString(), seq: frame.seq }, `frame rejected: ${result.error}`)
         break
       case 'invalid':
-        this.counters.inc('frames_rejected_invalid_change')
-        this.log.error({ peer: from?.toString(), seq: frame.seq }, `replica diverged: ${result.error}; resyncing from a snapshot`)
-        this.requestCatchUp()
+        this.diverged(from, result.error)
         break
       case 'gap':
         this.counters.inc('frames_ahead_of_gap')
@@ -145,6 +148,12 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
         break
     }
     return result
+  }
+
+  private diverged (from: PeerId | undefined, error: string): void {
+    this.counters.inc('replica_diverged')
+    this.log.error({ peer: from?.toString() }, `replica diverged: ${error}; rebuilding it from peers`)
+    this.requestCatchUp()
   }
 
   /** Start a catch-up round unless one is running (then run one more after it). */
@@ -158,6 +167,10 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
       .catch(err => { this.log.debug({ err }, 'catch-up round failed') })
       .finally(() => {
         this.catchingUp = undefined
+        if (this.rebuilt && !this.replica.diverged) {
+          this.rebuilt = false
+          this.emit('reset')
+        }
         if (this.catchUpAgain) {
           this.catchUpAgain = false
           this.requestCatchUp()
@@ -183,7 +196,8 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
       tried.add(peer.toString())
       // Responses are size-capped: keep asking this peer while it brings us forward.
       while (!this.stopController.signal.aborted) {
-        const before = this.replica.head.seq
+        // A diverged replica is rebuilt: from a snapshot, or by replaying from seq 1.
+        const before = this.replica.diverged ? 0 : this.replica.head.seq
         let messages: SyncMessage[]
         try {
           const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.options.syncTimeoutMs)])
@@ -212,6 +226,10 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
           if (!verified.ok) {
             this.rejectFrame(peer, verified.error)
             return undefined
+          }
+          if (this.replica.diverged && pendingSnapshot === undefined && verified.frame.seq === 1) {
+            this.replica.resetToGenesis()
+            this.rebuilt = true
           }
           if (pendingSnapshot !== undefined) {
             const state = pendingSnapshot

@@ -60,6 +60,9 @@ export class ObservableCarrier implements ObservableDoc {
         this.resetObservers()
         continue
       }
+      // The ring must stay contiguous for deltasAfter: a jump (a rebuild) starts it afresh.
+      const last = this.deltas[this.deltas.length - 1]
+      if (last !== undefined && last.seq + 1 !== frame.seq) this.deltas = []
       this.deltas.push({ seq: frame.seq, data: delta })
       if (this.deltas.length > this.retain * 1.25) this.deltas = this.deltas.slice(-this.retain)
       for (const listener of this.frameListeners) listener(frame.seq, delta)

@@ -84,6 +84,13 @@ export class FrameWindow {
     this.checkpointValue = { seq: checkpointFrame.seq, stateBytes, frame: checkpointFrame }
   }
 
+  /** Forget everything: back to the empty document at seq 0. */
+  resetToGenesis (): void {
+    this.frames = []
+    this.bytes = 0
+    this.checkpointValue = { seq: 0, stateBytes: EMPTY_STATE }
+  }
+
   /** Frames with seq > after, at most maxBytes of them (always at least one). */
   framesAfter (after: number, maxBytes: number): Frame[] | undefined {
     const first = this.firstSeq

@@ -29,12 +29,15 @@ export interface AppliedFrame {
 }
 
 export type OfferResult =
-  | { status: 'applied', applied: AppliedFrame[] }
+  /** divergedAfter: a buffered frame drained after these broke the replica (see diverged). */
+  | { status: 'applied', applied: AppliedFrame[], divergedAfter?: string }
   | { status: 'duplicate' }
   | { status: 'stale' }
   | { status: 'gap', missingFrom: number }
   | { status: 'fork', error: string }
   | { status: 'invalid', error: string }
+  /** A previous frame broke this replica; nothing is applied until restore() or resetToGenesis(). */
+  | { status: 'diverged' }
 
 export type RestoreResult = { ok: true } | { ok: false, error: string }
 
@@ -77,8 +80,17 @@ export class Replica {
     return this.pending.size > 0 ? this.headValue.seq + 1 : undefined
   }
 
-  /** Offer a signature-checked frame of this document. */
+  /**
+   * Offer a signature-checked frame of this document.
+   *
+   * The authority checks every change against the same state before signing, so a signed frame
+   * that fails here means the authority misbehaved or this replica is corrupt. Its earlier changes
+   * may already be merged (rolling back would cost a copy of the document per frame), so the
+   * replica marks itself diverged and refuses everything until it is rebuilt from a snapshot or
+   * from genesis: a half-applied tree is never built on, nor served as a checkpoint.
+   */
   offer (frame: Frame): OfferResult {
+    if (this.divergedValue) return { status: 'diverged' }
     const kind = classifyNext(this.headValue, frame)
     switch (kind) {
       case 'duplicate': return { status: 'duplicate' }
@@ -98,7 +110,7 @@ export class Replica {
           this.pending.delete(next.seq)
           if (classifyNext(this.headValue, next) !== 'next') break
           const more = this.applyNext(next)
-          if (!more.ok) break
+          if (!more.ok) return { status: 'applied', applied, divergedAfter: more.error }
           applied.push(more.applied)
         }
         this.dropPendingAtOrBelowHead()
@@ -127,6 +139,15 @@ export class Replica {
     this.divergedValue = false
     this.dropPendingAtOrBelowHead()
     return { ok: true }
+  }
+
+  /** Start over from the empty document (to replay the log from seq 1 after diverging). */
+  resetToGenesis (): void {
+    this.treeValue = {}
+    this.headValue = genesisHead()
+    this.window.resetToGenesis()
+    this.pending.clear()
+    this.divergedValue = false
   }
 
   private classifyStale (frame: Frame): OfferResult {

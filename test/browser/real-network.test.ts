@@ -1,0 +1,165 @@
+// End to end with the real system: an authority and super-peers as separate OS processes, real
+// gossipsub between them, and headless Chromium observing through a super-peer's edge node.
+
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { materialize } from '../../src/delta/index.ts'
+import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
+import { AuthorityDriver } from '../helpers/authority-driver.ts'
+import { killAll, startCli, waitFor } from '../helpers/processes.ts'
+import { Workload } from '../helpers/workload.ts'
+import { launchChromium, startTestSite } from './helpers/harness.ts'
+import type { Running } from '../helpers/processes.ts'
+import type { TestSite } from './helpers/harness.ts'
+import type { Browser, Page } from 'playwright-core'
+
+describe('Chromium observing a live document through real super-peers', function () {
+  this.timeout(180_000)
+
+  let dir: string
+  let site: TestSite
+  let browser: Browser
+  let authority: Running
+  let driver: AuthorityDriver
+  let docId: string
+  const workload = new Workload(11)
+  const superPeers: Running[] = []
+
+  async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
+    const peer = await startCli(['super-peer', '--data-dir', join(dir, name), '--listen', '/ip4/127.0.0.1/tcp/0',
+      '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws',
+      ...bootstrap.flatMap(addr => ['--bootstrap', addr]), '--doc', docId, '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000'])
+    superPeers.push(peer)
+    return peer
+  }
+
+  /** Sends `count` changes in small bursts, so they spread over many frames. */
+  async function change (count: number): Promise<void> {
+    const ids: number[] = []
+    for (let i = 0; i < count; i++) {
+      ids.push(driver.send(workload.next()))
+      if (i % 10 === 9) await driver.until('a burst acked', () => driver.acked.has(ids[ids.length - 1]))
+    }
+    await driver.until(`${count} acks`, () => ids.every(id => driver.acked.has(id)))
+    assert.equal(driver.errors.size, 0)
+  }
+
+  function observeAddrs (transport: 'webrtc-direct' | 'ws'): string[] {
+    return superPeers.filter(p => p.child.exitCode === null && p.child.signalCode === null)
+      .flatMap(p => (p.ready.observe.addrs as string[]).filter(a => a.includes(`/${transport}/`)))
+  }
+
+  async function observingPage (transport: 'webrtc-direct' | 'websockets'): Promise<Page> {
+    const page = await browser.newPage()
+    await page.goto(`${site.url}/observe.html`)
+    await page.waitForFunction(() => (globalThis as any).loaded === true)
+    const addrs = observeAddrs(transport === 'websockets' ? 'ws' : 'webrtc-direct')
+    await page.evaluate(({ docId, transport, addrs }) => {
+      const g = globalThis as any
+      g.seen = []
+      g.view = g.deltacast.observe(docId, {
+        bootstrap: addrs,
+        transports: [transport],
+        allowPrivateAddresses: true,
+        livenessIntervalMs: 1000,
+        livenessTimeoutMs: 1000,
+        backoff: { initialMs: 100, maxMs: 1000 }
+      })
+      g.view.addEventListener('change', (event: CustomEvent) => { g.seen.push([event.detail.seq, event.detail.reset]) })
+    }, { docId, transport, addrs })
+    return page
+  }
+
+  async function authorityView (): Promise<{ seq: number, tree: any }> {
+    return await authority.admin(`/docs/${docId}/state`)
+  }
+
+  async function assertPageMatches (page: Page): Promise<void> {
+    const truth = await authorityView()
+    await page.waitForFunction(seq => (globalThis as any).view.seq === seq, truth.seq, { timeout: 60_000, polling: 50 }).catch(async (err: Error) => {
+      const view = await page.evaluate(() => { const g = globalThis as any; return { seq: g.view.seq, connection: g.view.connection, seen: g.seen.slice(-5) } })
+      const statuses = await Promise.all(superPeers.filter(p => p.child.exitCode === null && p.child.signalCode === null).map(async p => await p.admin('/status')))
+      const dead = superPeers.filter(p => p.child.exitCode !== null || p.child.signalCode !== null).map(p => `${p.child.exitCode ?? p.child.signalCode}: ${p.stderr().slice(-2000)}`)
+      throw new Error(`${err.message}: dead ${JSON.stringify(dead)} authority at ${truth.seq}, page ${JSON.stringify(view)}, super-peers ${JSON.stringify(statuses.map(s => ({ docs: s.docs, observe: s.observe })))}`)
+    })
+    assert.deepEqual(await page.evaluate(() => (globalThis as any).view.state), materialize(truth.tree))
+    const ids = await page.evaluate(() => { const g = globalThis as any; return g.deltacast.keysOf(g.view.state.cards) })
+    assert.deepEqual(ids, truth.tree.cards['@o'])
+  }
+
+  /** After the first snapshot the page saw every seq exactly once, in order. */
+  async function assertNoGapNoDuplicate (page: Page): Promise<void> {
+    const seen = await page.evaluate(() => (globalThis as any).seen) as Array<[number, boolean]>
+    assert.equal(seen[0][1], true, 'starts with a snapshot')
+    assert.equal(seen.filter(([, reset]) => reset).length, 1, 'exactly one snapshot, even across the failover')
+    for (let i = 1; i < seen.length; i++) assert.equal(seen[i][0], seen[i - 1][0] + 1, `seq ${seen[i][0]} follows ${seen[i - 1][0]}`)
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'deltacast-browser-e2e-'))
+    site = await startTestSite()
+    browser = await launchChromium()
+    authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'cards',
+      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin'])
+    driver = new AuthorityDriver(authority)
+    docId = authority.ready.docId
+    await change(20) // the document exists before the first viewer
+  })
+
+  after(async () => {
+    await browser?.close()
+    await site?.close()
+    await killAll()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  for (const transport of ['webrtc-direct', 'websockets'] as const) {
+    it(`follows 1,000 changes over ${transport}, and resumes on another super-peer when its own is killed`, async () => {
+      // Fresh super-peers for each transport: the page must find a live one in its list.
+      for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
+      const first = await startSuperPeer(`${transport}-1`, authority.ready.addrs)
+      await startSuperPeer(`${transport}-2`, [...first.ready.addrs, ...authority.ready.addrs])
+      await startSuperPeer(`${transport}-3`, [...first.ready.addrs, ...authority.ready.addrs])
+      await waitFor('super-peers at the authority\'s head', async () => {
+        const truth = await authorityView()
+        const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
+        return heads.every(seq => seq === truth.seq) ? true : undefined
+      })
+
+      const page = await observingPage(transport)
+      await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
+      await change(1_000)
+      await assertPageMatches(page)
+
+      const servedBy = await page.evaluate(() => (globalThis as any).view.connection.peerId)
+      const serving = superPeers.find(p => p.ready.observe.peerId === servedBy)
+      assert.ok(serving !== undefined, 'the page names the super-peer serving it')
+      await serving.kill('SIGKILL')
+      await change(300)
+      await assertPageMatches(page)
+      const now = await page.evaluate(() => (globalThis as any).view.connection.peerId)
+      assert.notEqual(now, servedBy, 'served by another super-peer')
+      await assertNoGapNoDuplicate(page)
+      await page.close()
+    })
+  }
+
+  it('refuses a page that asks for gossipsub or the catch-up protocol, and keeps serving the others', async () => {
+    const good = await observingPage('websockets')
+    await good.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
+    const rogue = await browser.newPage()
+    await rogue.goto(`${site.url}/raw.html`)
+    await rogue.waitForFunction(() => (globalThis as any).loaded === true)
+    for (const addr of [observeAddrs('webrtc-direct')[0], observeAddrs('ws')[0]]) {
+      for (const protocol of ['/meshsub/1.1.0', '/meshsub/1.0.0', SYNC_PROTOCOL]) {
+        const result = await rogue.evaluate(async ({ addr, protocol }) => await (globalThis as any).rawDial(addr, protocol), { addr, protocol })
+        assert.equal(result.opened, false, `${protocol} over ${addr} must be refused`)
+        assert.match(result.error, /UnsupportedProtocol|ProtocolNegotiation/i)
+      }
+    }
+    await change(50)
+    await assertPageMatches(good)
+  })
+})
