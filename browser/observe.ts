@@ -3,12 +3,12 @@
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ObservedState } from '../src/observe/observed-state.ts'
-import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, parseServerMessage } from '../src/observe/protocol.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
 import { createObserverNode } from './node.ts'
 import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
 import type { ObserverNode } from './node.ts'
-import type { JsonObject } from '../src/json.ts'
+import type { Json, JsonObject } from '../src/json.ts'
 import type { ObserveRequest } from '../src/observe/protocol.ts'
 import type { Connection, Stream } from '@libp2p/interface'
 
@@ -29,6 +29,16 @@ export interface ObserveOptions {
   livenessTimeoutMs?: number
   /** Use this libp2p node instead of creating one (it is not stopped by close()). */
   node?: ObserverNode
+  /** A viewer token from the document's authority (identified viewers); anonymous without one. */
+  token?: string
+  /** Initial view state (e.g. { room: 'lobby' }); change it later with setViewState(). */
+  viewState?: JsonObject
+}
+
+/** Thrown by send(): an observer cannot write to the document. */
+export class ReadOnlyError extends Error {
+  static override name = 'ReadOnlyError'
+  override name = 'ReadOnlyError'
 }
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'closed'
@@ -75,12 +85,16 @@ export class LiveView extends EventTarget {
   private readonly options: ObserveOptions
   private node?: ObserverNode
   private stream?: Stream
+  private writer?: { write: (data: Uint8Array) => Promise<void> }
+  private viewState?: JsonObject
+  private readonly pendingSends: Array<{ reject: (err: Error) => void }> = []
   private readonly done: Promise<void>
 
   constructor (docId: string, options: ObserveOptions) {
     super()
     this.docId = docId
     this.options = options
+    this.viewState = options.viewState
     this.done = this.run().catch((err: Error) => {
       this.setConnection({ state: 'closed', error: { code: 'internal', message: String(err?.message ?? err) } })
     })
@@ -89,6 +103,31 @@ export class LiveView extends EventTarget {
   get state (): JsonObject { return this.observed.state }
   get seq (): number | null { return this.observed.seq }
   get connection (): ConnectionInfo { return this.info }
+
+  /**
+   * Changes the view state (e.g. which room to watch); the super-peer answers with this viewer's
+   * new view. Kept for reconnects.
+   */
+  async setViewState (viewState: JsonObject): Promise<void> {
+    this.viewState = viewState
+    await this.writer?.write(encoder.encode(JSON.stringify({ view: viewState })))
+  }
+
+  /**
+   * Observers are read-only: the super-peer refuses any message, and this rejects with
+   * ReadOnlyError carrying its answer. (Writers will use a separate connect.)
+   */
+  async send (message: Json): Promise<never> {
+    const writer = this.writer
+    if (writer === undefined) throw new ReadOnlyError('not connected: observers cannot send messages')
+    return await new Promise<never>((_resolve, reject) => {
+      this.pendingSends.push({ reject })
+      writer.write(encoder.encode(JSON.stringify({ send: message }))).catch((err: Error) => {
+        this.pendingSends.shift()
+        reject(err)
+      })
+    })
+  }
 
   /** Stops following the document; the state stays readable. */
   async close (): Promise<void> {
@@ -182,10 +221,13 @@ export class LiveView extends EventTarget {
     // more than one message; the slack only avoids a false overflow on a burst
     const lp = lpStream(stream, { maxDataLength: maxMessageBytes, maxBufferSize: 2 * maxMessageBytes + 1024 * 1024 })
     const request: ObserveRequest = { doc: this.docId, after: this.observed.seq }
+    if (this.options.token !== undefined) request.token = this.options.token
+    if (this.viewState !== undefined) request.view = this.viewState
     let becameLive = false
     let stable: ReturnType<typeof setTimeout> | undefined
     try {
       await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
+      this.writer = { write: async (data) => { await lp.write(data, { signal: this.stopping.signal }) } }
       this.setConnection({ state: 'live', peerId, addr })
       // a quiet document sends nothing: a stream that stayed open long enough also counts as working
       stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
@@ -196,6 +238,10 @@ export class LiveView extends EventTarget {
         const message = parsed.value
         if (isErrorMessage(message)) {
           return { becameLive, end: { kind: 'refused', code: message.code, message: message.error, retryable: RETRYABLE_ERROR_CODES.has(message.code) } }
+        }
+        if (isRefusedMessage(message)) {
+          this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
+          continue
         }
         const applied = this.observed.apply(message)
         if (applied.kind === 'gap') {
@@ -210,6 +256,8 @@ export class LiveView extends EventTarget {
     } finally {
       clearTimeout(stable)
       this.stream = undefined
+      this.writer = undefined
+      for (const pending of this.pendingSends.splice(0)) pending.reject(new ReadOnlyError('connection lost before the super-peer answered'))
       if (stream.status === 'open') stream.abort(new Error('observer session ended'))
     }
   }

@@ -9,6 +9,9 @@ import { AUTHORITY_HELP, parseAuthorityConfig } from './authority/config.ts'
 import { driveFromLines } from './authority/stdin-driver.ts'
 import { parseSuperPeerConfig, SUPER_PEER_HELP } from './super-peer/config.ts'
 import { startSuperPeer } from './super-peer/super-peer.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { FleetGuard, loadAuthorityFleetSettings } from './fleet/index.ts'
+import { runFleetCert, runKeygen, runToken } from './fleet-cli.ts'
 
 const HELP = `Usage: deltacast <command> [options]
 
@@ -16,6 +19,9 @@ Commands:
   super-peer   Run a super-peer: join the mesh, verify and replicate documents, serve peers
   authority    Run a document's authority: sign, log and publish its frames
   doc-id       Print the doc id for a key file and a name: deltacast doc-id <key file> <name>
+  keygen       Create an ed25519 key file and print its base32 public key
+  fleet-cert   Certify a super-peer's peer id with an operator key (prints the certificate)
+  token        Sign a viewer token for a document (prints the token)
 
 Run 'deltacast <command> --help' for a command's options.
 `
@@ -63,7 +69,10 @@ async function runAuthority (argv: string[]): Promise<void> {
     log
   })
   const peerKey = await loadOrCreateKey(join(config.dir, 'peer.key'))
+  const docKey = await loadOrCreateKey(join(config.dir, 'authority.key'))
+  const fleetSettings = await loadAuthorityFleetSettings(config, peerIdFromPrivateKey(peerKey).toString(), docKey, Date.now())
   const node = await startAuthorityNode(authority, {
+    fleet: new FleetGuard({ ...fleetSettings, docIds: [] }),
     peerKey,
     dataDir: config.dir,
     listen: config.listen,
@@ -104,6 +113,9 @@ export async function main (argv: string[]): Promise<void> {
       case 'super-peer': return await runSuperPeer(rest)
       case 'authority': return await runAuthority(rest)
       case 'doc-id': return await runDocId(rest)
+      case 'keygen': return await runKeygen(rest)
+      case 'fleet-cert': return await runFleetCert(rest)
+      case 'token': return await runToken(rest)
       case undefined:
       case '--help':
       case '-h':

@@ -5,6 +5,8 @@ import { bytesEqual } from '../../src/log/bytes.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { scoreTopic } from '../net/score.ts'
 import { serveSync } from '../sync/sync-server.ts'
+import { guardTopicValidator, membersOnly } from '../fleet/index.ts'
+import type { FleetGuard } from '../fleet/index.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { Counters } from '../metrics.ts'
 import type { Authority } from './authority.ts'
@@ -28,6 +30,8 @@ export interface AuthorityNodeOptions {
   /** For a persistent WebRTC certificate and peer store (defaults to memory). */
   dataDir?: string
   admin?: string
+  /** Admits only certified peers to the backbone (node/fleet/); without it, anyone may connect. */
+  fleet?: FleetGuard
 }
 
 export interface AuthorityNode {
@@ -43,7 +47,10 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     dataDir: options.dataDir,
     listen: options.listen,
     announce: options.announce,
-    bootstrap: options.bootstrap ?? []
+    bootstrap: options.bootstrap ?? [],
+    connectionGater: options.fleet?.connectionGater,
+    appSpecificScore: options.fleet?.appSpecificScore,
+    beforeStart: async node => { await options.fleet?.attach(node, log) }
   })
   const counters = new Counters()
   const topic = topicFor(authority.docId)
@@ -59,8 +66,9 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     counters.inc('frames_rejected_not_ours')
     return TopicValidatorResult.Reject
   })
+  if (options.fleet !== undefined) guardTopicValidator(pubsub, topic, options.fleet)
   pubsub.subscribe(topic)
-  await serveSync(node, docId => docId === authority.docId ? authority : undefined, log, counters)
+  await serveSync(options.fleet === undefined ? node : membersOnly(node, options.fleet), docId => docId === authority.docId ? authority : undefined, log, counters)
 
   const publish = (frame: Frame): void => {
     pubsub.publish(topic, frame.bytes).then(() => {
@@ -86,6 +94,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
             epoch: authority.currentEpoch,
             head: bytesToHex(authority.head.hash),
             subscribers: pubsub.getSubscribers(topic).map(String),
+            fleet: options.fleet?.status(),
             counters: counters.toJSON()
           })
         }
@@ -102,6 +111,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     counters,
     admin,
     stop: async () => {
+      options.fleet?.stop()
       authority.off('frame', publish)
       await admin?.close()
       await node.stop()

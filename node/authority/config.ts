@@ -2,8 +2,10 @@ import { helpText, parseFlags, UsageError } from '../cli-args.ts'
 import { isValidDocName } from '../../src/log/index.ts'
 import { AUTHORITY_DEFAULTS } from './authority.ts'
 import type { FlagSpecs } from '../cli-args.ts'
+import { FLEET_FLAGS } from '../fleet/config.ts'
+import type { FleetConfig } from '../fleet/config.ts'
 
-export interface AuthorityConfig {
+export interface AuthorityConfig extends FleetConfig {
   dir: string
   name: string
   listen: string[]
@@ -27,13 +29,16 @@ export const AUTHORITY_FLAGS: FlagSpecs = {
   stdin: { type: 'boolean', default: false, help: 'Read changes as JSON lines {"id":..,"change":{..}} on stdin; acks go to stdout' },
   'checkpoint-every': { type: 'number', value: 'frames', default: AUTHORITY_DEFAULTS.checkpointEvery, help: 'Put a state hash (snapshot point) in at least every this many frames' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: AUTHORITY_DEFAULTS.maxFrameBytes, help: 'Largest frame written; one change must fit in one frame' },
+  ...FLEET_FLAGS,
   'log-level': { type: 'string', value: 'level', default: 'warn', help: 'fatal, error, warn, info, debug or trace (logs are JSON on stderr)' }
 }
 
 export const AUTHORITY_HELP = helpText(
   'Usage: deltacast authority --name <name> [options]',
   'Creates or reopens a document, publishes its signed frames on the mesh and serves catch-up.\n' +
-  'Prints one JSON line with the doc id, peer id and addresses on stdout when ready.',
+  'Prints one JSON line with the doc id, peer id and addresses on stdout when ready.\n' +
+  'Without --fleet-cert it presents a certificate signed by its document key, which super-peers\n' +
+  'carrying the document accept as its source.',
   AUTHORITY_FLAGS)
 
 export function parseAuthorityConfig (argv: string[]): AuthorityConfig | 'help' {

@@ -20,6 +20,8 @@ export function messageId (message: Message): Uint8Array {
 export interface BackboneGossipInit {
   /** Peers to keep connected and always forward to; must be configured on both sides. */
   directPeers?: AddrInfo[]
+  /** Gossipsub's P5: an extra score per peer (the fleet guard's, see node/fleet/). Default 0. */
+  appSpecificScore?: (peerId: string) => number
 }
 
 /**
@@ -38,7 +40,8 @@ export function backboneGossipOptions (init: BackboneGossipInit = {}): Partial<G
     emitSelf: false,
     directPeers: init.directPeers ?? [],
     scoreParams: {
-      IPColocationFactorWeight: 0
+      IPColocationFactorWeight: 0,
+      ...(init.appSpecificScore === undefined ? {} : { appSpecificScore: init.appSpecificScore })
     }
   }
 }

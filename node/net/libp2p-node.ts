@@ -64,6 +64,10 @@ export interface BackboneNodeOptions {
   inboundConnectionThreshold?: number
   /** Decides who may connect (e.g. only certified peers). Default: everyone. */
   connectionGater?: ConnectionGater
+  /** Gossipsub's application score per peer id (e.g. the fleet guard's). Default 0. */
+  appSpecificScore?: (peerId: string) => number
+  /** Runs after the node is built and before it starts listening (e.g. to register handlers first). */
+  beforeStart?: (node: BackboneNode) => Promise<void>
   /** libp2p's logger (e.g. defaultLogger() or prefixLogger(name) from @libp2p/logger). */
   logger?: ComponentLogger
 }
@@ -96,6 +100,7 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
   const datastore = opts.dataDir == null ? undefined : await openNodeDatastore(opts.dataDir)
   const node = await createLibp2p<BackboneServices>({
     privateKey: opts.privateKey,
+    start: false,
     datastore,
     addresses: {
       listen: opts.listen,
@@ -115,9 +120,11 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
     services: {
       identify: identify(),
       keychain: keychain(),
-      pubsub: backboneGossip({ directPeers: opts.directPeers })
+      pubsub: backboneGossip({ directPeers: opts.directPeers, appSpecificScore: opts.appSpecificScore })
     }
   })
+  await opts.beforeStart?.(node)
+  await node.start()
   keepBootstrapConnected(node, opts.bootstrap)
   return node
 }

@@ -2,8 +2,10 @@ import { join } from 'node:path'
 import { listenAddresses } from '../net/listen.ts'
 import { helpText, parseFlags, UsageError } from '../cli-args.ts'
 import type { FlagSpecs } from '../cli-args.ts'
+import { FLEET_FLAGS } from '../fleet/config.ts'
+import type { FleetConfig } from '../fleet/config.ts'
 
-export interface SuperPeerConfig {
+export interface SuperPeerConfig extends FleetConfig {
   dataDir: string
   keyFile?: string
   listen: string[]
@@ -37,6 +39,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'max-frame-bytes': { type: 'number', value: 'bytes', default: 1024 * 1024, help: 'Largest frame accepted; larger ones are rejected' },
   'max-connections': { type: 'number', default: 1000, help: 'Most open connections' },
   'sync-interval-ms': { type: 'number', value: 'ms', default: 5000, help: 'Ask peers for newer frames after this long without any' },
+  ...FLEET_FLAGS,
   'log-level': { type: 'string', value: 'level', default: 'warn', help: 'fatal, error, warn, info, debug or trace (logs are JSON on stderr)' }
 }
 

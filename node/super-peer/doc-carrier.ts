@@ -36,7 +36,7 @@ export const DOC_CARRIER_DEFAULTS: DocCarrierOptions = {
 }
 
 export interface DocCarrierEvents {
-  /** Frames applied to the replica, in order. */
+  /** A frame applied to the replica (emitted while the replica's tree is the state right after it). */
   applied: [AppliedFrame[]]
   /** The replica was replaced by a snapshot. */
   reset: []
@@ -65,7 +65,10 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     this.docId = docId
     this.topic = topicFor(docId)
     this.options = { ...DOC_CARRIER_DEFAULTS, ...options }
-    this.replica = new Replica(docId, { composeDeltas: this.options.composeDeltas })
+    this.replica = new Replica(docId, {
+      composeDeltas: this.options.composeDeltas,
+      onApply: applied => { this.emit('applied', [applied]) }
+    })
     this.log = log.child({ docId })
     this.counters = counters
   }
@@ -131,7 +134,6 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
       case 'applied':
         this.lastProgress = Date.now()
         this.counters.inc('frames_applied', result.applied.length)
-        this.emit('applied', result.applied)
         if (result.divergedAfter !== undefined) this.diverged(from, result.divergedAfter)
         break
       case 'fork':

@@ -1,10 +1,12 @@
-// One observer stream on a super-peer: reads the single request, then only writes, through a
+// One observer stream on a super-peer: reads the request, then view-state updates; writes through a
 // bounded queue so a slow viewer costs its own memory and never delays anyone else.
 
 import { lpStream } from '@libp2p/utils'
-import { encodeMessage, errorMessage, ErrorCode, MAX_REQUEST_BYTES, parseRequest, payloadLength } from '../../src/observe/protocol.ts'
+import { encodeMessage, errorMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
+import type { JsonObject } from '../../src/json.ts'
 import type { Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /** How long a browser may take to send its request after opening the stream. */
 export const REQUEST_TIMEOUT_MS = 10_000
@@ -18,13 +20,21 @@ export interface SessionLimits {
 
 export interface SessionCounters {
   sent: number
+  /** Messages observers tried to send (all refused). */
+  refusedSends?: number
   resyncs: number
   /** Sessions ended by fail() after they joined a document. */
   ejected: number
 }
 
+/** View-state updates allowed per observer within VIEW_UPDATE_WINDOW_MS; each may rebuild a class view. */
+export const MAX_VIEW_UPDATES = 20
+export const VIEW_UPDATE_WINDOW_MS = 10_000
+
+export type RequestResult = (Parsed<ObserveRequest> & { code?: ErrorCode }) & { lp?: LengthPrefixedStream<Stream> }
+
 /** Reads the request; expected failures come back as an error code to reply with. */
-export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Parsed<ObserveRequest> & { code?: ErrorCode }> {
+export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RequestResult> {
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
   let payload
   try {
@@ -33,10 +43,8 @@ export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_M
     if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return { ok: false, error: 'no request in time', code: ErrorCode.timeout }
     return { ok: false, error: `unreadable request: ${err?.message ?? err}`, code: ErrorCode.badRequest }
   }
-  // hand any bytes after the request back to the stream, where they show up as a 'message'
-  lp.unwrap()
   const parsed = parseRequest(payload.subarray())
-  return parsed.ok ? parsed : { ...parsed, code: ErrorCode.badRequest }
+  return parsed.ok ? { ...parsed, lp } : { ...parsed, code: ErrorCode.badRequest }
 }
 
 /**
@@ -68,12 +76,44 @@ export class ObserverSession {
     stream.addEventListener('close', () => { this.finish() })
   }
 
-  /** Any byte after the request breaks the protocol: observe streams are one-way. */
-  enforceReadOnly (): void {
+  /**
+   * Reads what the browser sends after its request. A view-state update goes to onView; a `send`
+   * is refused (observers are read-only) and nothing reaches the document; anything else ends the
+   * session. Returns when the stream ends.
+   */
+  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void): Promise<void> {
     this.joined = true
-    this.stream.addEventListener('message', () => {
-      this.fail(ErrorCode.readOnly, 'observe is read-only')
-    })
+    const updates: number[] = []
+    while (!this.closed) {
+      let payload
+      try {
+        payload = await lp.read()
+      } catch {
+        return // closed, reset, or over MAX_CLIENT_MESSAGE_BYTES: the stream is gone either way
+      }
+      if (payload.byteLength > MAX_CLIENT_MESSAGE_BYTES) {
+        this.fail(ErrorCode.badRequest, `messages from observers are limited to ${MAX_CLIENT_MESSAGE_BYTES} bytes`)
+        return
+      }
+      const message = parseClientMessage(payload.subarray())
+      if (!message.ok) {
+        this.fail(ErrorCode.badRequest, message.error)
+        return
+      }
+      if ('send' in message.value) {
+        this.counters.refusedSends = (this.counters.refusedSends ?? 0) + 1
+        this.deliver(0, encodeMessage(refusedMessage(ErrorCode.readOnly, 'observe is read-only: this connection cannot send messages')))
+        continue
+      }
+      const now = Date.now()
+      while (updates.length > 0 && now - updates[0] > VIEW_UPDATE_WINDOW_MS) updates.shift()
+      if (updates.length >= MAX_VIEW_UPDATES) {
+        this.fail(ErrorCode.rateLimited, `at most ${MAX_VIEW_UPDATES} view changes per ${VIEW_UPDATE_WINDOW_MS / 1000} s`)
+        return
+      }
+      updates.push(now)
+      onView(message.value.view)
+    }
   }
 
   /** Where a resync gets its reset message (the current snapshot, encoded). */

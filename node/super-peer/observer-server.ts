@@ -1,10 +1,11 @@
 // Serves the observe protocol: browsers follow documents this super-peer holds, read-only.
 
-import { ErrorCode, DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, encodeMessage, frameMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { ErrorCode, DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import { ObserverSession, readRequest } from './observer-protocol.ts'
+import { DocChannel } from './doc-channel.ts'
+import { viewerOf } from './viewer-identity.ts'
 import type { SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
-import type { JsonObject } from '../../src/json.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
 export type { ObservableDoc }
@@ -40,9 +41,6 @@ export const OBSERVER_CONNECTION_MANAGER = Object.freeze({
   maxIncomingPendingConnections: 1_000
 })
 
-/** Recently broadcast frame messages kept encoded, so catch-ups after a failover reuse the bytes. */
-const RECENT_ENCODED_FRAMES = 256
-
 export interface ObserverLog {
   warn (obj: object, msg: string): void
   debug (obj: object, msg: string): void
@@ -59,6 +57,10 @@ export interface ObserverServerStats {
   ejected: number
   /** Times a slow observer's queue was dropped and replaced by a reset. */
   resyncs: number
+  /** Messages observers tried to send (every one refused: observe is read-only). */
+  refusedSends: number
+  /** Privacy classes across documents (viewers who see the same thing share one). */
+  classes: number
   /** Messages handed to streams. */
   sent: number
 }
@@ -70,79 +72,6 @@ export interface ObserverServer {
   stats (): ObserverServerStats
 }
 
-/** The observers of one document and the encoded messages they share. */
-class DocChannel {
-  readonly doc: ObservableDoc
-  readonly observers = new Set<ObserverSession>()
-  private readonly recent = new Map<number, Uint8Array>()
-  private cachedReset?: { seq: number, bytes: Uint8Array }
-  private readonly unsubscribe: () => void
-  private readonly unsubscribeReset: () => void
-
-  constructor (doc: ObservableDoc) {
-    this.doc = doc
-    this.unsubscribe = doc.onFrame((seq, data) => { this.broadcast(seq, data) })
-    this.unsubscribeReset = doc.onReset?.(() => { this.broadcastReset() }) ?? (() => {})
-  }
-
-  /** Sends what the observer is missing, then adds it to the fanout; all in one synchronous step. */
-  join (session: ObserverSession, after: number | null): void {
-    session.setResetSource(() => this.resetBytes())
-    const head = this.doc.head()
-    if (after !== null && after >= head) {
-      // up to date, or ahead of this super-peer (it came from a fresher one): wait for later frames
-      session.skipThrough = after
-    } else {
-      const deltas = after === null ? undefined : this.doc.deltasAfter(after)
-      if (deltas === undefined) {
-        session.deliver(0, this.resetBytes())
-      } else {
-        for (const { seq, data } of deltas) session.deliver(seq, this.frameBytes(seq, data))
-      }
-    }
-    // a catch-up message over the size limit has already ended the session
-    if (!session.closed) this.observers.add(session)
-  }
-
-  leave (session: ObserverSession): boolean {
-    this.observers.delete(session)
-    return this.observers.size === 0
-  }
-
-  close (): void {
-    this.unsubscribe()
-    this.unsubscribeReset()
-  }
-
-  /** The whole state to everyone (seq 0 marks a reset for deliver). */
-  private broadcastReset (): void {
-    this.recent.clear()
-    const bytes = this.resetBytes()
-    for (const session of this.observers) session.deliver(0, bytes)
-  }
-
-  private broadcast (seq: number, data: JsonObject | null): void {
-    const bytes = this.frameBytes(seq, data)
-    for (const session of this.observers) session.deliver(seq, bytes)
-  }
-
-  private frameBytes (seq: number, data: JsonObject | null): Uint8Array {
-    let bytes = this.recent.get(seq)
-    if (bytes === undefined) {
-      bytes = encodeMessage(frameMessage(seq, data))
-      this.recent.set(seq, bytes)
-      if (this.recent.size > RECENT_ENCODED_FRAMES) this.recent.delete(this.recent.keys().next().value as number)
-    }
-    return bytes
-  }
-
-  private resetBytes (): Uint8Array {
-    const { seq, tree } = this.doc.snapshot()
-    if (this.cachedReset?.seq !== seq) this.cachedReset = { seq, bytes: encodeMessage(resetMessage(seq, tree)) }
-    return this.cachedReset.bytes
-  }
-}
-
 export function startObserverServer (
   libp2p: Libp2p,
   docs: (docId: string) => ObservableDoc | undefined,
@@ -151,7 +80,7 @@ export function startObserverServer (
 ): ObserverServer {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
   const counters: SessionCounters & { accepted: number, refused: number } = {
-    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0
+    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0
   }
   const sessions = new Set<ObserverSession>()
   const channels = new Map<string, DocChannel>()
@@ -187,15 +116,29 @@ export function startObserverServer (
     if (!request.ok) { refuse(session, request.code ?? ErrorCode.badRequest, request.error); return }
     const doc = docs(request.value.doc)
     if (doc === undefined || stopped) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.value.doc}`); return }
+    const identity = viewerOf(doc, request.value.token, Date.now())
+    if (!identity.ok) { refuse(session, ErrorCode.unauthorized, identity.error); return }
 
-    session.enforceReadOnly()
     let channel = channels.get(doc.docId)
     if (channel === undefined) {
       channel = new DocChannel(doc)
       channels.set(doc.docId, channel)
     }
+    const joined = channel.join(session, identity.viewer, request.value.view, request.value.after)
+    if (!joined.ok) {
+      if (channel.size === 0) { channel.close(); channels.delete(doc.docId) }
+      refuse(session, ErrorCode.forbidden, joined.error)
+      return
+    }
     channelOf.set(session, channel)
-    channel.join(session, request.value.after)
+    if (identity.expires !== undefined) {
+      // An identity is good until its token expires, also for a viewer already connected.
+      const timer = setTimeout(() => { session.fail(ErrorCode.unauthorized, 'viewer token expired') }, Math.max(0, identity.expires - Date.now()))
+      timer.unref()
+      session.stream.addEventListener('close', () => { clearTimeout(timer) })
+    }
+    const joinedChannel = channel
+    await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
   }
 
   const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream) => {
@@ -223,7 +166,9 @@ export function startObserverServer (
         refused: counters.refused,
         ejected: counters.ejected,
         resyncs: counters.resyncs,
-        sent: counters.sent
+        sent: counters.sent,
+        refusedSends: counters.refusedSends ?? 0,
+        classes: [...channels.values()].reduce((sum, channel) => sum + channel.classCount, 0)
       }
     }
   }

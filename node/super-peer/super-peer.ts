@@ -4,6 +4,8 @@ import { bytesToHex } from '@noble/hashes/utils.js'
 import { loadOrCreateKey } from '../identity.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { peerScore } from '../net/score.ts'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { FleetGuard, guardTopicValidator, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { Counters } from '../metrics.ts'
@@ -35,6 +37,7 @@ export interface SuperPeer {
   readonly carriers: ReadonlyMap<string, DocCarrier>
   readonly counters: Counters
   readonly admin?: AdminServer
+  readonly fleet: FleetGuard
   stop (): Promise<void>
 }
 
@@ -44,19 +47,24 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     if (!parsed.ok) throw new Error(`bad document id "${docId}": ${parsed.error}`)
   }
   const privateKey = await loadOrCreateKey(config.keyFile ?? join(config.dataDir, 'peer.key'))
+  const fleetSettings = await loadFleetSettings(config, peerIdFromPrivateKey(privateKey).toString(), Date.now())
+  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs })
   const node = await createBackboneNode({
     privateKey,
     dataDir: config.dataDir,
     listen: config.listen,
     announce: config.announce,
     bootstrap: config.bootstrap,
-    maxConnections: config.maxConnections
+    maxConnections: config.maxConnections,
+    connectionGater: fleet.connectionGater,
+    appSpecificScore: fleet.appSpecificScore,
+    beforeStart: async node => { await fleet.attach(node, log) }
   })
   const counters = new Counters()
   const carriers = new Map<string, DocCarrier>()
   const observable = new Map<string, ObservableCarrier>()
   const servesObservers = config.observeListen.length > 0
-  await serveSync(node, docId => carriers.get(docId)?.replica, log, counters)
+  await serveSync(membersOnly(node, fleet), docId => carriers.get(docId)?.replica, log, counters)
   for (const docId of config.docs) {
     const carrier = new DocCarrier(node, docId, {
       maxFrameBytes: config.maxFrameBytes,
@@ -66,6 +74,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     carriers.set(docId, carrier)
     if (servesObservers) observable.set(docId, new ObservableCarrier(carrier))
     carrier.start()
+    guardTopicValidator(node.services.pubsub, carrier.topic, fleet)
   }
 
   let edge: Edge | undefined
@@ -85,7 +94,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
 
   const admin = config.admin === undefined
     ? undefined
-    : await startAdminServer(config.admin, path => adminRoute(path, node, edge, carriers, counters, config))
+    : await startAdminServer(config.admin, path => adminRoute(path, node, edge, carriers, counters, config, fleet))
   log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), region: config.region }, 'super-peer started')
 
   return {
@@ -94,7 +103,9 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     carriers,
     counters,
     admin,
+    fleet,
     stop: async () => {
+      fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()
       for (const carrier of carriers.values()) carrier.stop()
@@ -104,7 +115,11 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   }
 }
 
-function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: Map<string, DocCarrier>, counters: Counters, config: SuperPeerConfig) {
+function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: Map<string, DocCarrier>, counters: Counters, config: SuperPeerConfig, fleet: FleetGuard) {
+  if (path === '/fleet') {
+    const mesh = Object.fromEntries([...carriers.values()].map(carrier => [carrier.docId, fleet.meshPeers(carrier.topic)]))
+    return { body: JSON.stringify({ ...fleet.status(), mesh }) }
+  }
   if (path === '/status') {
     return {
       body: JSON.stringify({

@@ -2,11 +2,11 @@
  * The observe protocol: how a browser follows one document through a super-peer.
  *
  * Each message is an unsigned-varint length prefix (as @libp2p/utils lpStream writes it) followed by
- * that many bytes of UTF-8 JSON. The browser sends exactly one request; everything else flows from
- * the super-peer. See docs/observer-protocol.md for the full description.
+ * that many bytes of UTF-8 JSON. The browser sends a request, then only view-state updates; the
+ * document flows from the super-peer. See the "Observe protocol" section of docs/protocol.md.
  */
 import { isJsonObject } from '../json.ts'
-import type { JsonObject } from '../json.ts'
+import type { Json, JsonObject } from '../json.ts'
 import { decodeVarintPrefix, encodeVarint } from './varint.ts'
 
 export const OBSERVE_PROTOCOL = '/deltacast/observe/1.0.0'
@@ -14,8 +14,11 @@ export const OBSERVE_PROTOCOL = '/deltacast/observe/1.0.0'
 /** Largest message (JSON bytes, prefix excluded) either side accepts unless configured otherwise. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-/** A request is tiny (a doc id is at most ~117 characters); anything bigger is garbage. */
-export const MAX_REQUEST_BYTES = 1024
+/** A request holds a doc id, a token (<= 4 KiB) and a view state (<= 4 KiB); anything bigger is garbage. */
+export const MAX_REQUEST_BYTES = 16 * 1024
+
+/** Largest message a browser may send after its request (a view-state update). */
+export const MAX_CLIENT_MESSAGE_BYTES = 8 * 1024
 
 /** Largest seq the log allows (frame seq is a u64 capped at 2^53-1). */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER
@@ -26,8 +29,14 @@ export const ErrorCode = {
   badRequest: 'bad-request',
   /** This super-peer does not serve the requested document. */
   unknownDoc: 'unknown-doc',
-  /** The browser sent a second message: observe streams are one-way after the request. */
+  /** The browser tried to send a message: observers cannot write to the document. */
   readOnly: 'read-only',
+  /** The viewer token is malformed, forged, expired, or for another document. */
+  unauthorized: 'unauthorized',
+  /** The document's policy does not let this viewer observe. */
+  forbidden: 'forbidden',
+  /** The browser changed its view state too often. */
+  rateLimited: 'rate-limited',
   /** The super-peer is at its observer limit; try another one. */
   busy: 'busy',
   /** A message for this document would exceed the super-peer's message size limit. */
@@ -44,14 +53,24 @@ export interface ObserveRequest {
   doc: string
   /** Last seq the browser has integrated; null asks for a snapshot. */
   after: number | null
+  /** A viewer token (identified viewers); absent for anonymous observers. */
+  token?: string
+  /** The viewer's view state (e.g. which room it watches); what the policy declares is kept. */
+  view?: JsonObject
 }
+
+/** After the request a browser may only update its view state, or try (and fail) to send. */
+export type ClientMessage = { view: JsonObject } | { send: Json }
+
+/** Non-fatal answer to a `send`: observers cannot write; the stream stays open. */
+export interface RefusedMessage { refused: string, code: string }
 
 /** Replace the state by integrate({}, data). `data` is the whole document tree. */
 export interface ResetMessage { reset: true, data: JsonObject, seq: number }
 /** One frame; `data` is absent when the frame changed nothing this viewer sees. */
 export interface FrameMessage { data?: JsonObject, seq: number }
 export interface ErrorMessage { error: string, code: string }
-export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage
+export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage
 
 export type Parsed<T> = { ok: true, value: T } | { ok: false, error: string }
 
@@ -59,7 +78,7 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** The message as it travels: varint length prefix then UTF-8 JSON, in one buffer (so it can be shared). */
-export function encodeMessage (message: ObserveRequest | ServerMessage): Uint8Array {
+export function encodeMessage (message: ObserveRequest | ClientMessage | ServerMessage): Uint8Array {
   return frameJsonBytes(encoder.encode(JSON.stringify(message)))
 }
 
@@ -109,12 +128,41 @@ export function parseRequest (payload: Uint8Array): Parsed<ObserveRequest> {
   const value = json.value
   if (!isJsonObject(value)) return { ok: false, error: 'request must be a JSON object' }
   for (const key of Object.keys(value)) {
-    if (key !== 'doc' && key !== 'after') return { ok: false, error: `unknown request field "${key}"` }
+    if (!REQUEST_FIELDS.has(key)) return { ok: false, error: `unknown request field "${key}"` }
   }
   if (typeof value.doc !== 'string' || value.doc.length === 0) return { ok: false, error: '"doc" must be a non-empty string' }
   const after = value.after ?? null
   if (after !== null && !isSeq(after)) return { ok: false, error: '"after" must be null or a seq' }
-  return { ok: true, value: { doc: value.doc, after } }
+  const request: ObserveRequest = { doc: value.doc, after }
+  if (value.token !== undefined && value.token !== null) {
+    if (typeof value.token !== 'string') return { ok: false, error: '"token" must be a string' }
+    request.token = value.token
+  }
+  if (value.view !== undefined && value.view !== null) {
+    if (!isJsonObject(value.view)) return { ok: false, error: '"view" must be an object' }
+    request.view = value.view
+  }
+  return { ok: true, value: request }
+}
+
+const REQUEST_FIELDS = new Set(['doc', 'after', 'token', 'view'])
+
+/** Parses a message a browser sent after its request. */
+export function parseClientMessage (payload: Uint8Array): Parsed<ClientMessage> {
+  const json = parseJson(payload)
+  if (!json.ok) return json
+  const value = json.value
+  if (!isJsonObject(value)) return { ok: false, error: 'message must be a JSON object' }
+  const keys = Object.keys(value)
+  if (keys.length === 1 && keys[0] === 'view') {
+    return isJsonObject(value.view) ? { ok: true, value: { view: value.view } } : { ok: false, error: '"view" must be an object' }
+  }
+  if (keys.length === 1 && keys[0] === 'send') return { ok: true, value: { send: value.send } }
+  return { ok: false, error: 'expected {"view": {...}} or {"send": ...}' }
+}
+
+export function refusedMessage (code: ErrorCode, refused: string): RefusedMessage {
+  return { refused, code }
 }
 
 /** Parses one super-peer message (the payload, without its length prefix). */
@@ -125,6 +173,9 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
   if (!isJsonObject(value)) return { ok: false, error: 'message must be a JSON object' }
   if (typeof value.error === 'string') {
     return { ok: true, value: { error: value.error, code: typeof value.code === 'string' ? value.code : '' } }
+  }
+  if (typeof value.refused === 'string') {
+    return { ok: true, value: { refused: value.refused, code: typeof value.code === 'string' ? value.code : '' } }
   }
   if (!isSeq(value.seq)) return { ok: false, error: '"seq" must be a seq' }
   if (value.reset === true) {
@@ -138,6 +189,10 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
 
 export function isErrorMessage (message: ServerMessage): message is ErrorMessage {
   return 'error' in message
+}
+
+export function isRefusedMessage (message: ServerMessage): message is RefusedMessage {
+  return 'refused' in message
 }
 
 export function isResetMessage (message: ServerMessage): message is ResetMessage {

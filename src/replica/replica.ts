@@ -16,6 +16,11 @@ export interface ReplicaOptions extends Partial<FrameWindowLimits> {
   maxPendingFrames?: number
   /** Also compute one composed delta per applied frame (what observers receive). */
   composeDeltas?: boolean
+  /**
+   * Called right after each frame is applied, while `tree` is exactly the state after that frame
+   * (several frames can be applied by one offer when a gap fills).
+   */
+  onApply?: (applied: AppliedFrame) => void
 }
 
 export interface AppliedFrame {
@@ -52,6 +57,7 @@ export class Replica {
   private readonly pending = new Map<number, Frame>()
   private readonly maxPending: number
   private readonly compose: boolean
+  private readonly onApply: (applied: AppliedFrame) => void
   private divergedValue = false
 
   constructor (docId: string, options: ReplicaOptions = {}) {
@@ -59,6 +65,7 @@ export class Replica {
     this.window = new FrameWindow(options)
     this.maxPending = options.maxPendingFrames ?? DEFAULT_MAX_PENDING
     this.compose = options.composeDeltas ?? false
+    this.onApply = options.onApply ?? (() => {})
   }
 
   /** The document as of head. Callers must not mutate it. */
@@ -182,6 +189,7 @@ export class Replica {
       }
       this.window.setCheckpoint(frame, stateBytes)
     }
+    this.onApply(applied)
     return { ok: true, applied }
   }
 

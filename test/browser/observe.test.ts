@@ -175,7 +175,7 @@ describe('observe() in Chromium', function () {
 
     const request = Array.from(encodeMessage({ doc: DOC, after: null }))
     const extra = await rawObserve(peer.addr('webrtc-direct'), request, request)
-    assert.deepEqual(extra.messages.at(-1), { error: 'observe is read-only', code: 'read-only' })
+    assert.deepEqual(extra.messages.at(-1), { error: 'expected {"view": {...}} or {"send": ...}', code: 'bad-request' })
     assert.equal(extra.messages.length, 2)
     assert.equal(extra.closed, true)
 

@@ -118,8 +118,11 @@ describe('backbone: authority and super-peers', function () {
       await waitFor('the super-peer to see the rogue subscribed', () =>
         node.services.pubsub.getSubscribers(topic).some(peer => peer.equals(targetId)) ? true : undefined)
 
-      // Real frames to replay and reorder, fetched like any peer would.
-      const messages = await requestCatchUp(node, targetId, docId, 10, { signal: AbortSignal.timeout(10_000) })
+      // Real frames to replay and reorder, fetched like any peer would, from the authority, whose
+      // window holds every frame (a super-peer may answer with a snapshot and fewer frames).
+      const authorityAddr = multiaddr(authority.ready.addrs[0])
+      await node.dial(authorityAddr)
+      const messages = await requestCatchUp(node, peerIdFromString(authority.ready.peerId), docId, 10, { signal: AbortSignal.timeout(10_000) })
       const frames = messages.flatMap(m => m.type === 'frame' ? [decodeFrame(m.bytes, { maxFrameBytes: 1 << 24 })] : [])
         .flatMap(d => d.ok ? [d.frame] : []).slice(0, 5)
       assert.equal(frames.length, 5)

@@ -111,7 +111,7 @@ describe('observer server (Node)', function () {
     await serve()
     const observer = await openObserver(clientNode, serverNode)
     observer.send(request('doc-a', 9))
-    await new Promise(resolve => setTimeout(resolve, 50))
+    // whether the server joins it before or after these frames, frame 9 must never be sent
     doc.push({ seq: 9, data: { n: 9 } })
     doc.push({ seq: 10, data: { n: 10 } })
     assert.deepEqual(await observer.next(), { data: { n: 10 }, seq: 10 })
@@ -130,7 +130,23 @@ describe('observer server (Node)', function () {
     assert.deepEqual(server.stats().refused, 2)
   })
 
-  it('ejects a browser that writes after its request and keeps serving the others', async function () {
+  it('refuses every message an observer tries to send, and keeps it and the others served', async function () {
+    await serve()
+    const good = await openObserver(clientNode, serverNode)
+    good.send(request('doc-a', 8))
+    const writer = await openObserver(clientNode, serverNode)
+    writer.send(request('doc-a', null))
+    assert.equal((await writer.next() as { seq: number }).seq, 8)
+    writer.send(encodeMessage({ send: { vote: 'yes' } }))
+    assert.deepEqual(await writer.next(), { refused: 'observe is read-only: this connection cannot send messages', code: 'read-only' })
+    doc.push({ seq: 9, data: { n: 9 } })
+    assert.deepEqual(await writer.next(), { data: { n: 9 }, seq: 9 }, 'the refused observer still follows the document')
+    assert.deepEqual(await good.next(), { data: { n: 9 }, seq: 9 })
+    assert.equal(server.stats().refusedSends, 1)
+    assert.equal(server.stats().ejected, 0)
+  })
+
+  it('ejects a browser that sends something other than a view update or a send', async function () {
     await serve()
     const good = await openObserver(clientNode, serverNode)
     good.send(request('doc-a', 8))
@@ -138,7 +154,7 @@ describe('observer server (Node)', function () {
     bad.send(request('doc-a', null))
     assert.equal((await bad.next() as { seq: number }).seq, 8)
     bad.send(request('doc-a', null))
-    assert.deepEqual(await bad.next(), { error: 'observe is read-only', code: 'read-only' })
+    assert.deepEqual(await bad.next(), { error: 'expected {"view": {...}} or {"send": ...}', code: 'bad-request' })
     assert.equal(await bad.next(), 'closed')
     doc.push({ seq: 9, data: { n: 9 } })
     assert.deepEqual(await good.next(), { data: { n: 9 }, seq: 9 })
@@ -170,7 +186,7 @@ describe('observer server (Node)', function () {
     slow.send(request('doc-a', 8))
     const fast = await openObserver(clientNode, serverNode)
     fast.send(request('doc-a', 8))
-    await new Promise(resolve => setTimeout(resolve, 50))
+    while (server.stats().observers < 2 || server.stats().accepted < 2) await new Promise(resolve => setImmediate(resolve))
     slow.stream.pause() // stop reading: yamux's window fills, the server's queue grows
     const filler = 'x'.repeat(4096)
     for (let seq = 9; seq <= 400; seq++) {

@@ -1,0 +1,242 @@
+/**
+ * Keeps the backbone fleet-only. Private fields leave the authority only towards super-peers an
+ * operator certified; a pre-shared-key private network does not protect WebRTC-Direct, so
+ * admission is decided per peer id, after Noise authenticated it:
+ *
+ * - handshake (handshake.ts): each side presents its certificate on every new connection;
+ * - gossipsub (appSpecificScore): until a peer is certified its score is far below the graylist
+ *   threshold, so gossipsub ignores its RPCs (its subscriptions included) and never publishes or
+ *   forwards to it; an authority certified by its doc key scores between the graylist and publish
+ *   thresholds: its frames are accepted, nothing is ever sent to it;
+ * - topic validators and the sync server (guards.ts) refuse uncertified peers as well;
+ * - a peer that fails, or presents nothing within the handshake timeout, is hung up on and denied
+ *   by the connection gater for a while.
+ *
+ * Without trusted operators the guard does not enforce (dev mode): everyone is admitted.
+ */
+import { parseDocId, docIdOfTopic } from '../../src/log/index.ts'
+import { encodePublicKey, verifyFleetCert } from '../../src/identity/index.ts'
+import { answerPresentation, FLEET_PROTOCOL, presentCert } from './handshake.ts'
+import { isFleetHookable, rescore } from './gossip-hooks.ts'
+import type { HandshakeReply } from './handshake.ts'
+import type { FleetHookablePubSub } from './gossip-hooks.ts'
+import type { FleetCert } from '../../src/identity/index.ts'
+import type { BackboneNode } from '../net/libp2p-node.ts'
+import type { Logger } from '../log.ts'
+import type { Connection, ConnectionGater, PeerId } from '@libp2p/interface'
+
+/**
+ * Application scores (gossipsub multiplies them by appSpecificWeight, 10). With the default
+ * thresholds (gossip -10, publish -50, graylist -80) and topic scores capped at +10:
+ * uncertified peers sit near -10,000 (graylisted); authorities between -65 and -55 (their RPCs
+ * accepted, below the publish threshold so nothing is published or forwarded to them, negative so
+ * never in a mesh); members at 0 plus their topic score.
+ */
+export const UNCERTIFIED_SCORE = -1000
+export const DOCUMENT_SCOPE_SCORE = -6.5
+export const MEMBER_SCORE = 0
+
+export interface FleetGuardOptions {
+  /** This node's certificate, presented to every backbone peer (none: peers that enforce refuse us). */
+  cert?: string
+  /** Operator keys (raw) whose certificates admit a peer. Empty: dev mode, nothing enforced. */
+  trustedOperators: Uint8Array[]
+  /** Doc ids this node carries: their authorities may present doc-key certificates. */
+  docIds: string[]
+  /** A connected peer must be certified within this long. */
+  handshakeTimeoutMs: number
+  /** How long a refused peer id stays denied by the connection gater. */
+  denyTtlMs: number
+  now: () => number
+}
+
+export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 * 60_000, now: Date.now }
+
+interface Denial { reason: string, until: number }
+
+export class FleetGuard {
+  readonly enforcing: boolean
+  private readonly options: FleetGuardOptions
+  private readonly docKeys: Uint8Array[]
+  private readonly certified = new Map<string, FleetCert>()
+  private readonly denied = new Map<string, Denial>()
+  private readonly expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private node: BackboneNode | undefined
+  private pubsub: FleetHookablePubSub | undefined
+  private log: Logger | undefined
+  private readonly stopController = new AbortController()
+
+  constructor (options: Partial<FleetGuardOptions> & Pick<FleetGuardOptions, 'trustedOperators' | 'docIds'>) {
+    this.options = { ...FLEET_GUARD_DEFAULTS, ...options }
+    this.enforcing = this.options.trustedOperators.length > 0
+    this.docKeys = this.options.docIds.map(docId => {
+      const parsed = parseDocId(docId)
+      if (!parsed.ok) throw new RangeError(`bad doc id ${docId}: ${parsed.error}`)
+      return parsed.value.publicKey
+    })
+  }
+
+  /** For gossipsub's scoreParams.appSpecificScore: called with the peer id string. */
+  readonly appSpecificScore = (peerId: string): number => {
+    if (!this.enforcing) return MEMBER_SCORE
+    const cert = this.certified.get(peerId)
+    if (cert === undefined) return UNCERTIFIED_SCORE
+    return cert.scope === 'fleet' ? MEMBER_SCORE : DOCUMENT_SCOPE_SCORE
+  }
+
+  /** For the backbone node: refuses denied peer ids before and after encryption. */
+  readonly connectionGater: ConnectionGater = {
+    denyDialPeer: (peerId: PeerId) => this.isDenied(peerId.toString()),
+    denyInboundEncryptedConnection: (peerId: PeerId) => this.isDenied(peerId.toString()),
+    denyOutboundEncryptedConnection: (peerId: PeerId) => this.isDenied(peerId.toString())
+  }
+
+  /** A fleet member: may receive frames, request catch-up, publish on any topic. */
+  isMember (peerId: string): boolean {
+    return !this.enforcing || this.certified.get(peerId)?.scope === 'fleet'
+  }
+
+  /** May this peer's messages on `topic` be accepted? Members anywhere; authorities on their documents. */
+  mayPublish (peerId: string, topic: string): boolean {
+    if (!this.enforcing) return true
+    const cert = this.certified.get(peerId)
+    if (cert === undefined) return false
+    if (cert.scope === 'fleet') return true
+    const docId = docIdOfTopic(topic)
+    if (!docId.ok) return false
+    const parsed = parseDocId(docId.value)
+    return parsed.ok && encodePublicKey(parsed.value.publicKey) === cert.operator
+  }
+
+  isDenied (peerId: string): boolean {
+    const denial = this.denied.get(peerId)
+    if (denial === undefined) return false
+    if (denial.until > this.options.now()) return true
+    this.denied.delete(peerId)
+    return false
+  }
+
+  /** Registers the handshake and starts watching connections. Call once, right after the node starts. */
+  async attach (node: BackboneNode, log: Logger): Promise<void> {
+    const pubsub = node.services.pubsub
+    if (!isFleetHookable(pubsub)) throw new TypeError('this @libp2p/gossipsub does not expose score.scoreCache and sendSubscriptions')
+    this.node = node
+    this.pubsub = pubsub
+    this.log = log.child({ component: 'fleet' })
+    if (!this.enforcing) this.log.warn('no --trust-operator given: the backbone is open to any peer (dev mode); private fields are not protected')
+    await node.handle(FLEET_PROTOCOL, async (stream, connection) => {
+      const signal = AbortSignal.timeout(this.options.handshakeTimeoutMs)
+      await answerPresentation(stream, cert => this.judge(connection.remotePeer.toString(), cert), signal)
+    }, { maxInboundStreams: 2 })
+    node.addEventListener('connection:open', event => { this.onConnection(event.detail) })
+    for (const connection of node.getConnections()) this.onConnection(connection)
+  }
+
+  stop (): void {
+    this.stopController.abort()
+    for (const timer of this.expiryTimers.values()) clearTimeout(timer)
+    this.expiryTimers.clear()
+  }
+
+  /** Our gossipsub mesh for a topic (for the admin endpoint and tests). */
+  meshPeers (topic: string): string[] {
+    return this.pubsub?.getMeshPeers(topic) ?? []
+  }
+
+  /** What the admin endpoint shows. */
+  status (): { enforcing: boolean, certified: Array<FleetCert>, denied: Array<{ peerId: string } & Denial> } {
+    return {
+      enforcing: this.enforcing,
+      certified: [...this.certified.values()],
+      denied: [...this.denied].filter(([peerId]) => this.isDenied(peerId)).map(([peerId, denial]) => ({ peerId, ...denial }))
+    }
+  }
+
+  /** Verifies a presented certificate and records the verdict before it is sent back. */
+  private judge (peerId: string, cert: string): HandshakeReply {
+    if (this.isDenied(peerId)) return { ok: false, code: 'denied', error: this.denied.get(peerId)?.reason ?? 'denied' }
+    const result = cert === ''
+      ? { ok: false as const, code: 'no-certificate', error: 'no fleet certificate presented' }
+      : verifyFleetCert(cert, { peerId, trustedOperators: this.options.trustedOperators, docKeys: this.docKeys, now: this.options.now() })
+    if (result.ok) {
+      this.certify(result.cert)
+      return { ok: true }
+    }
+    if (!this.enforcing) return { ok: true } // dev mode: admitted anyway
+    this.refuse(peerId, `${result.code}: ${result.error}`)
+    return { ok: false, code: result.code, error: result.error }
+  }
+
+  private certify (cert: FleetCert): void {
+    this.certified.set(cert.peerId, cert)
+    this.denied.delete(cert.peerId)
+    if (this.pubsub !== undefined) rescore(this.pubsub, cert.peerId)
+    clearTimeout(this.expiryTimers.get(cert.peerId))
+    const timer = setTimeout(() => { this.expire(cert.peerId) }, Math.min(cert.expires - this.options.now(), 2 ** 31 - 1))
+    timer.unref()
+    this.expiryTimers.set(cert.peerId, timer)
+    this.log?.info({ peer: cert.peerId, region: cert.region, scope: cert.scope, expires: new Date(cert.expires).toISOString() }, 'fleet peer certified')
+  }
+
+  /** A certificate ran out: the peer must reconnect with a new one. */
+  private expire (peerId: string): void {
+    const cert = this.certified.get(peerId)
+    if (cert === undefined || cert.expires > this.options.now()) return
+    this.certified.delete(peerId)
+    this.expiryTimers.delete(peerId)
+    if (this.pubsub !== undefined) rescore(this.pubsub, peerId)
+    if (this.enforcing) {
+      this.log?.warn({ peer: peerId }, 'fleet certificate expired: disconnecting')
+      this.hangUp(peerId)
+    }
+  }
+
+  /** Deny the peer id for a while and hang up on it. */
+  private refuse (peerId: string, reason: string): void {
+    this.certified.delete(peerId)
+    const now = this.options.now()
+    for (const [id, denial] of this.denied) if (denial.until <= now) this.denied.delete(id) // keep the map bounded by live denials
+    this.denied.set(peerId, { reason, until: now + this.options.denyTtlMs })
+    if (this.pubsub !== undefined) rescore(this.pubsub, peerId)
+    this.log?.warn({ peer: peerId, reason }, 'peer refused: not in the fleet')
+    // Let the refusal reach the peer before the connection goes.
+    setTimeout(() => { this.hangUp(peerId) }, 100).unref()
+  }
+
+  private hangUp (peerId: string): void {
+    const node = this.node
+    if (node === undefined) return
+    for (const connection of node.getConnections()) {
+      if (connection.remotePeer.toString() === peerId) connection.abort(new Error(`not in the fleet: ${peerId}`))
+    }
+  }
+
+  /** Every new connection: present our certificate, and give the peer a deadline to present its own. */
+  private onConnection (connection: Connection): void {
+    const peerId = connection.remotePeer.toString()
+    if (this.enforcing) {
+      if (this.isDenied(peerId)) {
+        connection.abort(new Error('denied'))
+        return
+      }
+      const deadline = setTimeout(() => {
+        if (!this.certified.has(peerId) && connection.status === 'open') this.refuse(peerId, `no fleet certificate within ${this.options.handshakeTimeoutMs} ms`)
+      }, this.options.handshakeTimeoutMs)
+      deadline.unref()
+    }
+    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.options.handshakeTimeoutMs)])
+    presentCert(connection, this.options.cert, signal).then(reply => {
+      if (reply.ok) {
+        // The peer dropped our subscriptions while it did not know us; now it accepts them.
+        this.pubsub?.sendSubscriptions(peerId, this.node?.services.pubsub.getTopics() ?? [], true)
+      } else {
+        this.log?.warn({ peer: peerId, code: reply.code, error: reply.error }, 'peer refused our fleet certificate')
+      }
+    }, (err: Error) => {
+      // A peer that does not answer in time is the deadline's to refuse, with a clearer reason.
+      if (connection.status !== 'open' || signal.aborted) return
+      if (this.enforcing && !this.certified.has(peerId)) this.refuse(peerId, `fleet handshake failed: ${err.message}`)
+      else this.log?.debug({ peer: peerId, err }, 'fleet handshake failed')
+    })
+  }
+}

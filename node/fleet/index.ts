@@ -1,0 +1,7 @@
+export { FleetGuard, FLEET_GUARD_DEFAULTS, DOCUMENT_SCOPE_SCORE, MEMBER_SCORE, UNCERTIFIED_SCORE } from './fleet-guard.ts'
+export type { FleetGuardOptions } from './fleet-guard.ts'
+export { FLEET_PROTOCOL, presentCert } from './handshake.ts'
+export type { HandshakeReply } from './handshake.ts'
+export { guardTopicValidator, membersOnly } from './guards.ts'
+export { AUTHORITY_CERT_DAYS, AUTHORITY_REGION, FLEET_FLAGS, loadAuthorityFleetSettings, loadFleetSettings } from './config.ts'
+export type { FleetConfig, FleetSettings } from './config.ts'
