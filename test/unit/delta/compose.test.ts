@@ -66,7 +66,7 @@ describe('delta/compose', () => {
   it('throws UncomposableDeltasError when a list becomes a plain object', () => {
     const tree: JsonObject = { l: { '@o': ['a'], a: 1 } }
     assert.throws(() => composeDeltas(tree, [{ l: null }, { l: { p: 1 } }]), UncomposableDeltasError)
-    assert.throws(() => composeDeltas(tree, [{ l: null }, { l: { p: 1 } }]), { name: 'UncomposableDeltasError', message: /list at \/l became an object/ })
+    assert.throws(() => composeDeltas(tree, [{ l: null }, { l: { p: 1 } }]), { name: 'UncomposableDeltasError', message: /list at \/l became a plain object/ })
   })
 
   it('does not change before or the deltas', () => {
