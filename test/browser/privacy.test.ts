@@ -11,7 +11,7 @@ import { signTokenSync } from '../../src/identity/index.ts'
 import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { loadKey } from '../../node/identity.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { killAll, startCli } from '../helpers/processes.ts'
+import { authorityArgs, killAll, startCli, superPeerArgs } from '../helpers/processes.ts'
 import { launchChromium, startTestSite } from './helpers/harness.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
@@ -96,13 +96,10 @@ describe('privacy in Chromium: a card game', function () {
     dir = await mkdtemp(join(tmpdir(), 'deltacast-privacy-'))
     site = await startTestSite()
     browser = await launchChromium()
-    authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'cards',
-      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin'])
+    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'cards' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    superPeer = await startCli(['super-peer', '--data-dir', join(dir, 'sp'), '--listen', '/ip4/127.0.0.1/tcp/0',
-      '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws',
-      '--bootstrap', authority.ready.addrs[0], '--doc', docId, '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000'])
+    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true }))
 
     await change({ '@policy': POLICY, phase: 'play' })
     await change({

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { materialize } from '../../src/delta/index.ts'
 import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { killAll, startCli, waitFor } from '../helpers/processes.ts'
+import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import { Workload } from '../helpers/workload.ts'
 import { launchChromium, startTestSite } from './helpers/harness.ts'
 import type { Running } from '../helpers/processes.ts'
@@ -28,9 +28,7 @@ describe('Chromium observing a live document through real super-peers', function
   const superPeers: Running[] = []
 
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(['super-peer', '--data-dir', join(dir, name), '--listen', '/ip4/127.0.0.1/tcp/0',
-      '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws',
-      ...bootstrap.flatMap(addr => ['--bootstrap', addr]), '--doc', docId, '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000'])
+    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, observe: true }))
     superPeers.push(peer)
     return peer
   }
@@ -101,8 +99,7 @@ describe('Chromium observing a live document through real super-peers', function
     dir = await mkdtemp(join(tmpdir(), 'deltacast-browser-e2e-'))
     site = await startTestSite()
     browser = await launchChromium()
-    authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'cards',
-      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin'])
+    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'cards' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
     await change(20) // the document exists before the first viewer

@@ -86,3 +86,23 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
     await new Promise(resolve => setTimeout(resolve, intervalMs))
   }
 }
+
+/** Observe addresses on loopback, each on a free port. */
+export const LOOPBACK_OBSERVE = ['--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws']
+
+/**
+ * Arguments for a test super-peer on loopback: free ports, an admin endpoint, a quick catch-up
+ * interval, and no browser-facing node unless `observe` (which binds LOOPBACK_OBSERVE).
+ */
+export function superPeerArgs (options: { dataDir: string, docId: string, bootstrap: string[], observe?: boolean, extra?: string[] }): string[] {
+  return ['super-peer', '--data-dir', options.dataDir, '--listen', '/ip4/127.0.0.1/tcp/0',
+    ...options.bootstrap.flatMap(addr => ['--bootstrap', addr]), '--doc', options.docId, '--region', 'test',
+    '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000',
+    ...(options.observe === true ? LOOPBACK_OBSERVE : ['--observe-listen', 'none']), ...(options.extra ?? [])]
+}
+
+/** Arguments for a test authority on loopback, driven through stdin, with an admin endpoint. */
+export function authorityArgs (options: { dir: string, name: string, port?: number, extra?: string[] }): string[] {
+  return ['authority', '--dir', options.dir, '--name', options.name, '--listen', `/ip4/127.0.0.1/tcp/${options.port ?? 0}`,
+    '--admin', '127.0.0.1:0', '--stdin', ...(options.extra ?? [])]
+}

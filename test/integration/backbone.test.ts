@@ -10,7 +10,7 @@ import { signFrameSync, topicFor, decodeFrame } from '../../src/log/index.ts'
 import { createRogueNode } from '../helpers/rogue.ts'
 import { requestCatchUp } from '../../node/sync/sync-client.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { killAll, startCli, waitFor } from '../helpers/processes.ts'
+import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import { Workload } from '../helpers/workload.ts'
 import type { Running } from '../helpers/processes.ts'
 import type { Frame } from '../../src/log/index.ts'
@@ -39,17 +39,13 @@ describe('backbone: authority and super-peers', function () {
   }
 
   async function startAuthority (extra: string[] = []): Promise<void> {
-    authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'game',
-      '--listen', `/ip4/127.0.0.1/tcp/${authorityPort}`, '--admin', '127.0.0.1:0', '--stdin',
-      '--checkpoint-every', '64', ...extra])
+    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'game', port: authorityPort, extra: ['--checkpoint-every', '64', ...extra] }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
   }
 
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(['super-peer', '--data-dir', join(dir, name), '--listen', '/ip4/127.0.0.1/tcp/0',
-      ...bootstrap.flatMap(addr => ['--bootstrap', addr]), '--doc', docId, '--region', 'test',
-      '--admin', '127.0.0.1:0', '--sync-interval-ms', '1000', '--observe-listen', 'none'])
+    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap }))
     superPeers.push(peer)
     return peer
   }

@@ -22,7 +22,7 @@ import { createBackboneNode } from '../../node/net/libp2p-node.ts'
 import { requestCatchUp } from '../../node/sync/sync-client.ts'
 import { createLogger } from '../../node/log.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { CLI, killAll, startCli, waitFor } from '../helpers/processes.ts'
+import { CLI, authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import { Workload } from '../helpers/workload.ts'
 import type { Running } from '../helpers/processes.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -109,13 +109,10 @@ describe('fleet: only certified peers on the backbone', function () {
     await writeFile(join(dir, 'sp1.cert'), await cli('fleet-cert', '--operator-key', join(dir, 'operator.key'), '--peer', peerId, '--region', 'test', '--days', '1'))
 
     const fleetFlags = ['--trust-operator', operator, '--fleet-handshake-timeout-ms', String(HANDSHAKE_TIMEOUT_MS)]
-    authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'secret',
-      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin', ...fleetFlags])
+    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'secret', extra: fleetFlags }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    superPeer = await startCli(['super-peer', '--data-dir', join(dir, 'sp1'), '--listen', '/ip4/127.0.0.1/tcp/0',
-      '--bootstrap', authority.ready.addrs[0], '--doc', docId, '--region', 'test', '--admin', '127.0.0.1:0',
-      '--sync-interval-ms', '1000', '--observe-listen', 'none', '--fleet-cert', join(dir, 'sp1.cert'), ...fleetFlags])
+    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp1'), docId, bootstrap: [authority.ready.addrs[0]], extra: ['--fleet-cert', join(dir, 'sp1.cert'), ...fleetFlags] }))
     assert.equal(superPeer.ready.peerId, peerId)
   })
 
