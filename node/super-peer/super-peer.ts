@@ -21,16 +21,17 @@ import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { SuperPeerConfig } from './config.ts'
 
-/**
- * A super-peer: a backbone node that carries documents. It verifies and replicates their frames,
- * serves catch-up to peers, and (later issues) serves observers and merges their input.
- */
 /** The browser-facing side: its own libp2p node and the observer server on it. */
 export interface Edge {
   readonly node: EdgeNode
   readonly server: ObserverServer
 }
 
+/**
+ * A super-peer: a backbone node that carries documents, admitted to the backbone by its fleet
+ * certificate. It verifies and replicates their frames, serves catch-up to fleet peers, and
+ * serves browsers each their privacy class's view from a separate edge node.
+ */
 export interface SuperPeer {
   readonly node: BackboneNode
   readonly edge?: Edge
