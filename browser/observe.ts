@@ -62,8 +62,13 @@ export interface ChangeDetail {
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000
-const DEFAULT_LIVENESS_INTERVAL_MS = 5_000
-const DEFAULT_LIVENESS_TIMEOUT_MS = 5_000
+/**
+ * A closed connection is noticed at once; these only bound how long a silently dead super-peer
+ * goes unnoticed. Each probe opens a stream (on WebRTC-Direct a data channel), which costs the
+ * super-peer CPU for every browser, so probes stay rare.
+ */
+const DEFAULT_LIVENESS_INTERVAL_MS = 15_000
+const DEFAULT_LIVENESS_TIMEOUT_MS = 10_000
 /** A session open this long resets the backoff even if no frame came (documents can be quiet). */
 const STABLE_SESSION_MS = 5_000
 

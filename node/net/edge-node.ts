@@ -20,6 +20,9 @@ import type { Keychain } from '@libp2p/keychain'
  * read the unfiltered frames nor publish any. It also keeps browser connection churn out of
  * the backbone's connection manager and peer scores.
  */
+/** How often the edge node probes a browser connection (libp2p's default is 10 s). */
+export const EDGE_PING_INTERVAL_MS = 60_000
+
 export type EdgeNode = Libp2p<{ identify: Identify, keychain: Keychain }>
 
 export interface EdgeNodeOptions {
@@ -49,6 +52,9 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
       inboundConnectionThreshold: opts.inboundConnectionThreshold,
       maxIncomingPendingConnections: opts.maxIncomingPendingConnections
     },
+    // Browsers probe their own connection; probing thousands of them from here every 10 s (a new
+    // stream, on WebRTC a new data channel, each time) costs more CPU than the frames (bench:fanout).
+    connectionMonitor: { pingInterval: EDGE_PING_INTERVAL_MS },
     services: { identify: identify(), keychain: keychain() }
   })
 }

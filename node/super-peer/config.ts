@@ -31,7 +31,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   announce: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Backbone address to announce instead of the listen addresses (public address)' },
   'observe-listen': { type: 'string', multiple: true, value: 'multiaddr', default: listenAddresses({ tcpPort: null }), help: 'Address browsers observe on: /udp/../webrtc-direct and /tcp/../ws (a separate identity from the backbone)' },
   'observe-announce': { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Observer address to announce instead of the observe-listen addresses' },
-  'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy' },
+  'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy (size it to the host: see bench:fanout in docs/benchmarks.md)' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (tier election groups by region)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry' },

@@ -1,0 +1,506 @@
+/**
+ * bench:fanout — how many browsers one super-peer serves, and at what cost, against plain `ws`.
+ *
+ * The authority runs inside this process as the library (Authority + startAuthorityNode on
+ * 127.0.0.1 TCP) and changes the document at a fixed rate, one change per frame, each change
+ * `{t, n}` carrying the wall-clock time change() was called. For every N and transport, a fresh
+ * server process and a fresh load process (bench/fanout-observers.ts) are started:
+ *
+ *   webrtc-direct, websockets  one `deltacast super-peer` process (bootstrapped to the authority)
+ *                              serving N observe() clients, each with its own libp2p node and
+ *                              connection, over WebRTC-Direct or WebSockets;
+ *   ws, wss                    one plain `ws` broadcast server process (bench/fanout-ws-server.ts)
+ *                              fed the same observe-protocol message bytes by this process on each
+ *                              durable frame, serving N `ws` clients, without and with TLS.
+ *
+ * Figures per run: deliveries/s (frames integrated by observers, over the time from the first
+ * change call to the last delivery), the share of (observers x frames) delivered, latency from
+ * change() to an observer's receipt (p50, p99: the same machine clock, so it includes the
+ * authority's sign + fsync), server RSS growth per observer (VmRSS before connecting the observers
+ * and at the end of the measured window, divided by N), server CPU with the observers connected
+ * but no frames (keep-alive cost), server CPU per delivery (keep-alive included), and the CPU the load
+ * process and anything else on the machine used during the window (the load shares the cores).
+ *
+ * Not a test: it prints figures and fails only if nothing gets delivered. Loopback only, every
+ * wait bounded; processes and temporary directories are removed on exit or error. The wss
+ * baseline needs the openssl CLI (a self-signed ECDSA P-256 certificate made at start).
+ *
+ * Knobs (environment): BENCH_FANOUT_N (comma separated, default "100,300,1000"),
+ * BENCH_FANOUT_MODES (default "webrtc-direct,websockets,ws,wss"), BENCH_FANOUT_RATE (frames/s,
+ * default 20), BENCH_FANOUT_SECONDS (measured window, default 8), BENCH_FANOUT_CONNECT_S (cap on
+ * connecting N observers, default 90), BENCH_FANOUT_CONCURRENCY (dials in flight, default 32),
+ * BENCH_FANOUT_LIVENESS_MS (observers' connection probe interval, default 15000 as observe()),
+ * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them).
+ */
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { Authority } from '../node/authority/authority.ts'
+import { startAuthorityNode } from '../node/authority/authority-node.ts'
+import { createLogger } from '../node/log.ts'
+import { encodeMessage, frameMessage } from '../src/observe/protocol.ts'
+import { mergeInto } from '../src/delta/index.ts'
+import { buildBrowser } from '../scripts/build-browser.ts'
+import { waitFor } from '../test/helpers/processes.ts'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import type { JsonObject } from '../src/json.ts'
+import type { Frame } from '../src/log/index.ts'
+import type { AuthorityNode } from '../node/authority/authority-node.ts'
+import type { LoadConfig, LoadMode } from './fanout-observers.ts'
+
+const NS = (process.env.BENCH_FANOUT_N ?? '100,300,1000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0)
+const MODES = (process.env.BENCH_FANOUT_MODES ?? 'webrtc-direct,websockets,ws,wss').split(',') as LoadMode[]
+const RATE = intEnv('BENCH_FANOUT_RATE', 20)
+const SECONDS = intEnv('BENCH_FANOUT_SECONDS', 8)
+const CONNECT_S = intEnv('BENCH_FANOUT_CONNECT_S', 90)
+const CONCURRENCY = intEnv('BENCH_FANOUT_CONCURRENCY', 32)
+const WARMUP_S = 2
+const IDLE_S = 3
+/** observe()'s default liveness probe interval (each probe opens a stream to the super-peer). */
+const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 15_000)
+
+/** Extra node flags for the server and load processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_FLAGS = (process.env.BENCH_FANOUT_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')
+
+const HERE = fileURLToPath(new URL('.', import.meta.url))
+const CLI = fileURLToPath(new URL('../bin/deltacast.js', import.meta.url))
+const LOAD = join(HERE, 'fanout-observers.ts')
+const WS_SERVER = join(HERE, 'fanout-ws-server.ts')
+
+function intEnv (name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback)
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`)
+  return value
+}
+
+const now = (): number => performance.timeOrigin + performance.now()
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–'
+const ms = (n: number): string => Number.isFinite(n) ? `${fmt(n, n < 10 ? 2 : 1)} ms` : '–'
+const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`
+const out = (line = ''): void => { process.stdout.write(line + '\n') }
+const note = (line: string): void => { process.stderr.write(`[bench:fanout] ${line}\n`) }
+
+/** The `ws` package (no bundled types; the client surface this file uses). */
+interface WsClient {
+  readonly readyState: number
+  send (data: Uint8Array): void
+  once (event: 'open', cb: () => void): void
+  once (event: 'error', cb: (err: Error) => void): void
+  terminate (): void
+}
+const WebSocket = createRequire(import.meta.url)('ws') as new (url: string, options: { rejectUnauthorized: boolean, perMessageDeflate: boolean }) => WsClient
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/** CPU seconds used by the whole machine (all cores), from /proc/stat. */
+async function machineCpuSeconds (): Promise<number> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const [user, nice, system, , , irq, softirq, steal] = fields
+  return (user + nice + system + irq + softirq + steal) / 100
+}
+
+async function rssBytes (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(kb) * 1024
+}
+
+/** CPU seconds (user + system) of a process, from /proc (USER_HZ 100). */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** A child process that speaks JSON lines on stdout. */
+class Child {
+  readonly child: ChildProcessWithoutNullStreams
+  readonly exited: Promise<number | string>
+  private readonly lines: AsyncIterator<string>
+  private stderr = ''
+
+  constructor (args: string[]) {
+    this.child = spawn(process.execPath, [...NODE_FLAGS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child.stderr.setEncoding('utf8')
+    this.child.stderr.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000) })
+    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
+    this.lines = createInterface({ input: this.child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]()
+    children.add(this)
+    void this.exited.then(() => children.delete(this))
+  }
+
+  get pid (): number { return this.child.pid as number }
+
+  send (message: unknown): void { this.child.stdin.write(JSON.stringify(message) + '\n') }
+
+  /** The next JSON line, within timeoutMs. */
+  async next (what: string, timeoutMs: number): Promise<Record<string, any>> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      const line = await Promise.race([
+        this.lines.next(),
+        this.exited.then(code => { throw new Error(`${what}: process exited (${code}):\n${this.stderr}`) }),
+        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer after ${timeoutMs} ms:\n${this.stderr}`)) }, timeoutMs) })
+      ])
+      if (line.done === true) throw new Error(`${what}: stdout closed:\n${this.stderr}`)
+      return JSON.parse(line.value) as Record<string, any>
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.child.kill('SIGTERM')
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 10_000)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+const children = new Set<Child>()
+
+// ---------------------------------------------------------------------------------------------
+// A self-signed certificate for the wss baseline (ECDSA P-256, as a typical TLS deployment)
+
+async function selfSignedCert (dir: string): Promise<{ key: string, cert: string }> {
+  const key = join(dir, 'tls-key.pem')
+  const cert = join(dir, 'tls-cert.pem')
+  const openssl = spawn('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  openssl.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve, reject) => { openssl.once('error', reject); openssl.once('exit', resolve) })
+    .catch((err: Error) => { throw new Error(`the wss baseline needs the openssl CLI for a self-signed certificate: ${err.message}`) })
+  if (code !== 0) throw new Error(`openssl req failed (${code}): ${stderr}`)
+  return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') }
+}
+
+/** The same certificate as @libp2p/webrtc wants it (certhash: multibase base64url of the sha2-256 multihash of the DER). */
+function transportCertificate (tls: { key: string, cert: string }): { privateKey: string, pem: string, certhash: string } {
+  const der = Buffer.from(tls.cert.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64')
+  const multihash = Buffer.concat([Buffer.from([0x12, 0x20]), createHash('sha256').update(der).digest()])
+  return { privateKey: tls.key, pem: tls.cert, certhash: 'u' + multihash.toString('base64url') }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measured runs
+
+interface Result {
+  mode: LoadMode
+  n: number
+  connected: number
+  connectMs: number
+  frames: number
+  deliveries: number
+  expected: number
+  deliveriesPerS: number
+  p50: number
+  p99: number
+  max: number
+  rssPerObserver: number
+  rssBefore: number
+  rssAfter: number
+  serverCpu: number
+  serverUsPerDelivery: number
+  /** Server CPU with the N observers connected and no frames (cores). */
+  serverIdleCpu: number
+  loadCpu: number
+  /** CPU used during the window by processes other than the server, the load and this one (cores). */
+  otherCpu: number
+  /** The authority's own part of the latency: change() call to durable, p50. */
+  durableP50: number
+  behind: number
+  resyncs: number
+}
+
+interface Server {
+  pid: number
+  /** Where observers connect: multiaddrs, or the URL. */
+  addrs: string[]
+  stop (): Promise<void>
+}
+
+class Bench {
+  readonly dir: string
+  readonly authority: Authority
+  readonly authorityNode: AuthorityNode
+  readonly tls: { key: string, cert: string }
+  private n = 0
+
+  constructor (dir: string, authority: Authority, authorityNode: AuthorityNode, tls: { key: string, cert: string }) {
+    this.dir = dir
+    this.authority = authority
+    this.authorityNode = authorityNode
+    this.tls = tls
+  }
+
+  change (): Promise<{ seq: number }> {
+    return this.authority.change({ t: now(), n: this.n++ })
+  }
+
+  /** Changes at RATE per second for `seconds`, each in its own frame; resolves when all are durable, with each change's call-to-durable time. */
+  async paced (seconds: number): Promise<number[]> {
+    const total = Math.round(RATE * seconds)
+    const started = now()
+    const acks: Array<Promise<number>> = []
+    for (let i = 0; i < total; i++) {
+      const due = started + i * 1000 / RATE
+      const wait = due - now()
+      if (wait > 0) await sleep(wait)
+      const calledAt = now()
+      acks.push(this.change().then(() => now() - calledAt))
+    }
+    return await Promise.all(acks)
+  }
+
+  async startSuperPeer (name: string): Promise<Server> {
+    const peer = new Child([CLI, 'super-peer', '--data-dir', join(this.dir, name),
+      '--listen', '/ip4/127.0.0.1/tcp/0',
+      '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws',
+      '--max-observers', '100000', '--max-connections', '100000',
+      ...this.authorityNode.node.getMultiaddrs().flatMap(addr => ['--bootstrap', addr.toString()]),
+      '--doc', this.authority.docId, '--admin', '127.0.0.1:0'])
+    const ready = await peer.next('super-peer ready', 30_000)
+    const status = async (): Promise<{ docs: Record<string, { seq: number }> }> => await (await fetch(`${ready.admin as string}/status`)).json()
+    // warm: frames reach the super-peer by gossip (not the periodic catch-up) 3 times in a row
+    let fast = 0
+    await waitFor('the super-peer to receive frames by gossip', async () => {
+      const { seq } = await this.change()
+      const deadline = Date.now() + 250
+      while (Date.now() < deadline && (await status()).docs[this.authority.docId].seq < seq) await sleep(10)
+      fast = (await status()).docs[this.authority.docId].seq >= seq ? fast + 1 : 0
+      return fast >= 3 ? true : undefined
+    }, { timeoutMs: 30_000, intervalMs: 20 })
+    return { pid: peer.pid, addrs: ready.observe.addrs as string[], stop: async () => { await peer.stop() } }
+  }
+
+  async startWsServer (tls: boolean): Promise<Server> {
+    const server = new Child([WS_SERVER, JSON.stringify(tls ? { tls: this.tls } : {})])
+    const { port } = await server.next('ws server ready', 15_000)
+    const url = `${tls ? 'wss' : 'ws'}://127.0.0.1:${port as number}`
+    const publisher = new WebSocket(`${url}/publish`, { rejectUnauthorized: false, perMessageDeflate: false })
+    await new Promise<void>((resolve, reject) => { publisher.once('open', resolve); publisher.once('error', reject) })
+    // the relay: each durable frame's observer message, as the super-peer composes it
+    const relay = (frame: Frame): void => {
+      const data: JsonObject = {}
+      for (const change of frame.changes) mergeInto(data, change)
+      if (publisher.readyState === 1) publisher.send(encodeMessage(frameMessage(frame.seq, data)))
+    }
+    this.authority.on('frame', relay)
+    await this.change() // the server's document is no longer empty
+    return {
+      pid: server.pid,
+      addrs: [url],
+      stop: async () => {
+        this.authority.off('frame', relay)
+        publisher.terminate()
+        await server.stop()
+      }
+    }
+  }
+
+  async run (mode: LoadMode, n: number): Promise<Result> {
+    let server: Server | undefined
+    let load: Child | undefined
+    try {
+      server = mode === 'ws' || mode === 'wss' ? await this.startWsServer(mode === 'wss') : await this.startSuperPeer(`sp-${mode}-${n}`)
+      const want = { 'webrtc-direct': '/webrtc-direct/', websockets: '/ws/', ws: 'ws:', wss: 'wss:' }[mode]
+      const addr = server.addrs.find(a => a.includes(want))
+      if (addr === undefined) throw new Error(`no ${mode} address among ${server.addrs.join(' ')}`)
+      await sleep(1000)
+      const rssBefore = await rssBytes(server.pid)
+
+      const config: LoadConfig = {
+        mode, addr, docId: this.authority.docId, n, concurrency: CONCURRENCY, connectTimeoutMs: CONNECT_S * 1000,
+        certificate: mode === 'webrtc-direct' ? transportCertificate(this.tls) : undefined,
+        livenessIntervalMs: LIVENESS_MS
+      }
+      load = new Child([LOAD, JSON.stringify(config)])
+      const connected = await load.next(`${mode}: connecting ${n} observers`, CONNECT_S * 1000 + 60_000)
+      note(`${mode} N=${n}: ${connected.connected as number} connected, ${connected.failed as number} failed in ${connected.ms as number} ms${(connected.errors as string[]).length > 0 ? ` (${(connected.errors as string[]).join('; ')})` : ''}`)
+      if (connected.connected === 0) throw new Error(`${mode}: no observer connected`)
+
+      // what N idle observers cost (keep-alive pings), before any frame flows
+      await sleep(2000)
+      const idle0 = await cpuSeconds(server.pid)
+      await sleep(IDLE_S * 1000)
+      const serverIdleCpu = (await cpuSeconds(server.pid) - idle0) / IDLE_S
+
+      await this.paced(WARMUP_S)
+      const from = this.authority.head.seq + 1
+      load.send({ cmd: 'window', from, to: Number.MAX_SAFE_INTEGER })
+      await load.next('window ack', 10_000)
+      const pids = [server.pid, load.pid, process.pid]
+      const cpu0 = await Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()])
+      const started = now()
+      const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
+      const sentFor = (now() - started) / 1000
+      const to = this.authority.head.seq
+      const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()]), rssBytes(server.pid)])
+      const [serverCpu, loadCpu, benchCpu, machineCpu] = cpu1.map((c, i) => (c - cpu0[i]) / sentFor)
+      load.send({ cmd: 'report', from, to, waitMs: 15_000 })
+      const { report } = await load.next('report', 30_000)
+      const serverCpuThroughReport = await cpuSeconds(server.pid) - cpu0[0]
+      const span = (report.lastAt - started) / 1000
+      return {
+        mode,
+        n,
+        connected: connected.connected,
+        connectMs: connected.ms,
+        frames: to - from + 1,
+        deliveries: report.deliveries,
+        expected: report.expected,
+        deliveriesPerS: report.deliveries / Math.max(span, sentFor),
+        p50: report.p50,
+        p99: report.p99,
+        max: report.max,
+        rssPerObserver: (rssAfter - rssBefore) / connected.connected,
+        rssBefore,
+        rssAfter,
+        serverCpu,
+        serverIdleCpu,
+        serverUsPerDelivery: serverCpuThroughReport * 1e6 / report.deliveries,
+        loadCpu,
+        otherCpu: Math.max(0, machineCpu - serverCpu - loadCpu - benchCpu),
+        durableP50: durable[Math.floor(durable.length / 2)],
+        behind: report.behind,
+        resyncs: report.resets - connected.connected
+      }
+    } finally {
+      if (load !== undefined) {
+        load.send({ cmd: 'exit' })
+        await Promise.race([load.exited, sleep(15_000)])
+        await load.stop()
+      }
+      await server?.stop()
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function machine (): Promise<string[]> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '')
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown'
+  return [
+    `CPU      ${model}, ${cpus().length} logical cores`,
+    `memory   ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
+    `OS       Linux ${release()}`,
+    `Node     ${process.version}`,
+    `load     ${loadavg().map(l => l.toFixed(2)).join(' ')} (1/5/15 min averages at start; other work on the machine skews every figure)`
+  ]
+}
+
+const LABEL: Record<LoadMode, string> = {
+  'webrtc-direct': 'deltacast WebRTC-Direct',
+  websockets: 'deltacast WebSockets',
+  ws: 'plain ws',
+  wss: 'ws over TLS (wss)'
+}
+
+function table (results: Result[]): void {
+  out('| transport | N | deliveries/s | delivered | p50 | p99 | max | server RSS / observer | server CPU idle | server CPU | server CPU µs / delivery | load CPU | other CPU |')
+  out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const r of results) {
+    const delivered = r.deliveries === r.expected ? '100%' : `${fmt(100 * r.deliveries / r.expected, 1)}%`
+    const pct = (cores: number): string => `${fmt(cores * 100)}%`
+    out(`| ${LABEL[r.mode]} | ${fmt(r.connected)}${r.connected < r.n ? ` of ${fmt(r.n)}` : ''} | ${fmt(r.deliveriesPerS)} | ${delivered}${r.resyncs > 0 ? ` (${fmt(r.resyncs)} resyncs)` : ''} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${kib(r.rssPerObserver)} | ${pct(r.serverIdleCpu)} | ${pct(r.serverCpu)} | ${fmt(r.serverUsPerDelivery, 1)} | ${pct(r.loadCpu)} | ${pct(r.otherCpu)} |`)
+  }
+  const durable = results.map(r => r.durableP50).sort((a, b) => a - b)
+  out()
+  out(`Latency is change() call -> observer; the authority's own part (call -> durable: sign + fsync) has p50 ${ms(durable[0])} to ${ms(durable[durable.length - 1])} across runs. ` +
+    'CPU is in cores (100% = one core) over the measured window; "idle" is the server with the N observers connected and no frames for ' +
+    `${IDLE_S} s (keep-alive pings); µs / delivery is all server CPU from the window's start until the last delivery (keep-alive included) ` +
+    'divided by the deliveries; "other" is CPU used by anything else on the machine meanwhile.')
+  out()
+  const ratio = (a: number, b: number): string => Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${fmt(a / b, 2)}×` : '–'
+  const baselines = results.filter(r => r.mode === 'ws' || r.mode === 'wss')
+  const ours = results.filter(r => r.mode === 'webrtc-direct' || r.mode === 'websockets')
+  if (baselines.length === 0 || ours.length === 0) return
+  out('Ratios (deltacast ÷ baseline at the same N; deliveries/s above 1 is better, the rest below 1 is better):')
+  out()
+  out('| transport | N | vs | deliveries/s | p50 | p99 | RSS / observer | server CPU / delivery |')
+  out('|---|---:|---|---:|---:|---:|---:|---:|')
+  for (const r of ours) {
+    for (const b of baselines.filter(b => b.n === r.n)) {
+      out(`| ${LABEL[r.mode]} | ${fmt(r.n)} | ${b.mode} | ${ratio(r.deliveriesPerS, b.deliveriesPerS)} | ${ratio(r.p50, b.p50)} | ${ratio(r.p99, b.p99)} | ${ratio(r.rssPerObserver, b.rssPerObserver)} | ${ratio(r.serverUsPerDelivery, b.serverUsPerDelivery)} |`)
+    }
+  }
+  out()
+}
+
+async function main (): Promise<void> {
+  out('# bench:fanout')
+  out()
+  for (const line of await machine()) out(line)
+  out()
+
+  const dir = await mkdtemp(join(tmpdir(), 'deltacast-bench-fanout-'))
+  let authority: Authority | undefined
+  let authorityNode: AuthorityNode | undefined
+  let cleaned: Promise<void> | undefined
+  const cleanup = async (): Promise<void> => {
+    cleaned ??= (async () => {
+      await Promise.allSettled([...children].map(async child => { await child.stop() }))
+      await authorityNode?.stop().catch(() => {})
+      await authority?.close().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
+    })()
+    await cleaned
+  }
+  let interrupted = false
+  const onSignal = (): void => {
+    if (interrupted) process.exit(130)
+    interrupted = true
+    note('interrupted; cleaning up')
+    void cleanup().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+
+  try {
+    const bundle = await buildBrowser({ outfile: join(dir, 'deltacast-browser.js') })
+    out(`browser bundle (scripts/build-browser.ts: esbuild, minified, ES2022): ${kib(bundle.bytes)} minified, ${kib(bundle.gzipBytes)} gzipped`)
+    out()
+
+    const log = createLogger('bench-authority', 'warn')
+    authority = await Authority.open({ dir: join(dir, 'authority'), name: 'bench', log })
+    authorityNode = await startAuthorityNode(authority, { peerKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] }, log)
+    const tls = await selfSignedCert(dir)
+    const bench = new Bench(dir, authority, authorityNode, tls)
+
+    out(`workload: one document; the authority (in this process) makes ${RATE} changes/s, one frame each, change = {t: <ms>, n}; ` +
+      `${WARMUP_S} s warm-up then ${SECONDS} s measured per run; a fresh server and load process per run; all on 127.0.0.1`)
+    out()
+    const results: Result[] = []
+    for (const n of NS) {
+      for (const mode of MODES) {
+        note(`${mode} N=${n}: starting`)
+        try {
+          const result = await bench.run(mode, n)
+          results.push(result)
+          note(`${mode} N=${n}: ${fmt(result.deliveriesPerS)} deliveries/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)}, ${kib(result.rssPerObserver)}/observer, server CPU ${fmt(result.serverCpu * 100)}%`)
+        } catch (err) {
+          note(`${mode} N=${n} failed: ${(err as Error).message}`)
+          out(`${LABEL[mode]} N=${n}: failed: ${(err as Error).message.split('\n')[0]}`)
+        }
+      }
+    }
+    out()
+    table(results)
+    if (results.every(r => r.deliveries === 0)) throw new Error('nothing was delivered')
+  } finally {
+    await cleanup()
+  }
+}
+
+await main()
