@@ -26,6 +26,7 @@ import { observe } from '../browser/observe.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
 import { parseServerMessage } from '../src/observe/protocol.ts'
 import { decodeVarintPrefix } from '../src/observe/varint.ts'
+import { now, percentile } from './common.ts'
 import type { LiveView, ChangeDetail, ConnectionInfo } from '../browser/observe.ts'
 import type { ObserverNode } from '../browser/node.ts'
 import type { JsonObject } from '../src/json.ts'
@@ -63,7 +64,6 @@ interface WsClient {
 type WsClientCtor = new (url: string, options: { rejectUnauthorized: boolean, perMessageDeflate: boolean }) => WsClient
 const WebSocket = createRequire(import.meta.url)('ws') as WsClientCtor
 
-const now = (): number => performance.timeOrigin + performance.now()
 const config = JSON.parse(process.argv[2]) as LoadConfig
 const out = (value: unknown): void => { process.stdout.write(JSON.stringify(value) + '\n') }
 
@@ -197,7 +197,7 @@ async function report (from: number, to: number, waitMs: number): Promise<void> 
   while (now() < deadline && observers.some(o => o.live && o.seq < to)) await new Promise(resolve => setTimeout(resolve, 10))
   const live = observers.filter(o => o.live)
   const sorted = latencies.slice(0, count).sort()
-  const pick = (p: number): number => sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)]
+  const pick = (p: number): number => percentile(sorted, p)
   out({
     report: {
       deliveries: count,

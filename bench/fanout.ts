@@ -36,7 +36,7 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -48,6 +48,7 @@ import { encodeMessage, frameMessage } from '../src/observe/protocol.ts'
 import { mergeInto } from '../src/delta/index.ts'
 import { buildBrowser } from '../scripts/build-browser.ts'
 import { waitFor } from '../test/helpers/processes.ts'
+import { intEnv, machine as machineBase, now, sleep } from './common.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import type { JsonObject } from '../src/json.ts'
 import type { Frame } from '../src/log/index.ts'
@@ -73,14 +74,6 @@ const CLI = fileURLToPath(new URL('../bin/deltacast.js', import.meta.url))
 const LOAD = join(HERE, 'fanout-observers.ts')
 const WS_SERVER = join(HERE, 'fanout-ws-server.ts')
 
-function intEnv (name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback)
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`)
-  return value
-}
-
-const now = (): number => performance.timeOrigin + performance.now()
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–'
 const ms = (n: number): string => Number.isFinite(n) ? `${fmt(n, n < 10 ? 2 : 1)} ms` : '–'
 const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`
@@ -389,15 +382,7 @@ class Bench {
 // ---------------------------------------------------------------------------------------------
 
 async function machine (): Promise<string[]> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '')
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown'
-  return [
-    `CPU      ${model}, ${cpus().length} logical cores`,
-    `memory   ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
-    `OS       Linux ${release()}`,
-    `Node     ${process.version}`,
-    `load     ${loadavg().map(l => l.toFixed(2)).join(' ')} (1/5/15 min averages at start; other work on the machine skews every figure)`
-  ]
+  return await machineBase({ loadRemark: '1/5/15 min averages at start; other work on the machine skews every figure' })
 }
 
 const LABEL: Record<LoadMode, string> = {

@@ -21,7 +21,7 @@
  * separated, default "5000,20000"; "0" skips phase 1), BENCH_RATE_SECONDS (default 5).
  */
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
-import { cpus, release, tmpdir, totalmem } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { bytesToHex } from '@noble/hashes/utils.js'
@@ -31,6 +31,7 @@ import { startAuthorityNode } from '../node/authority/authority-node.ts'
 import { createLogger } from '../node/log.ts'
 import { killAll, startCli, waitFor } from '../test/helpers/processes.ts'
 import { listInsert, listMove, listRemove, mergeInto } from '../src/delta/index.ts'
+import { intEnv, machine as machineBase, now, percentile, sleep } from './common.ts'
 import type { JsonObject } from '../src/json.ts'
 import type { Frame } from '../src/log/index.ts'
 import type { AuthorityNode } from '../node/authority/authority-node.ts'
@@ -43,21 +44,6 @@ const RATES = (process.env.BENCH_RATES ?? '5000,20000').split(',').map(Number).f
 const RATE_SECONDS = intEnv('BENCH_RATE_SECONDS', 5)
 const REPLICAS = 3
 
-function intEnv (name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback)
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`)
-  return value
-}
-
-/** Wall-clock ms with sub-ms resolution; the super-peers stamp their events the same way. */
-const now = (): number => performance.timeOrigin + performance.now()
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-function percentile (sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
-}
-
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const ms = (n: number): string => `${fmt(n, n < 10 ? 2 : 1)} ms`
 
@@ -65,16 +51,7 @@ const ms = (n: number): string => `${fmt(n, n < 10 ? 2 : 1)} ms`
 // Machine and microbenchmarks
 
 async function machine (): Promise<string[]> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '')
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown'
-  const mhz = /^cpu MHz\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]
-  return [
-    `CPU      ${model}${mhz !== undefined ? ` (${Math.round(Number(mhz))} MHz)` : ''}, ${cpus().length} logical cores`,
-    `memory   ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
-    `OS       Linux ${release()}`,
-    `Node     ${process.version}`,
-    `log dir  ${tmpdir()}`
-  ]
+  return [...await machineBase({ mhz: true }), `log dir  ${tmpdir()}`]
 }
 
 /** ed25519 sign and verify cost per frame, alone on the CPU (before any process starts). */

@@ -23,13 +23,13 @@
  * Knobs (environment): BENCH_PRIVACY_FRAMES (measured frames per scenario, default 500),
  * BENCH_PRIVACY_WARMUP (unmeasured frames first, default 100).
  */
-import { readFile } from 'node:fs/promises'
-import { cpus, loadavg, release, totalmem } from 'node:os'
 import { DocChannel } from '../node/super-peer/doc-channel.ts'
 import { ObserverSession } from '../node/super-peer/observer-protocol.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, frameMessage } from '../src/observe/protocol.ts'
 import { checkDelta, composeDeltas, diffTrees, jsonEqual, mergeInto, orderDelta } from '../src/delta/index.ts'
 import { filterView, policyOfTree } from '../src/privacy/index.ts'
+import { intEnv, machine as machineBase, percentile } from './common.ts'
+import { CARD_GAME_POLICY } from '../test/helpers/card-game.ts'
 import type { Stream } from '@libp2p/interface'
 import type { JsonObject } from '../src/json.ts'
 import type { ObservableDoc } from '../src/observe/observable-doc.ts'
@@ -38,27 +38,10 @@ import type { Viewer } from '../src/privacy/index.ts'
 const FRAMES = intEnv('BENCH_PRIVACY_FRAMES', 500)
 const WARMUP = intEnv('BENCH_PRIVACY_WARMUP', 100)
 
-function intEnv (name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback)
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`)
-  return value
-}
-
 // --- the document ------------------------------------------------------------------------------
 
 /** The card-game policy of docs/privacy.md, plus a public chat. */
-const POLICY: JsonObject = {
-  version: 1,
-  observe: { anonymous: true, identified: true },
-  policies: { revealed: { eq: [{ doc: '/phase' }, 'reveal'] } },
-  fields: {
-    '/phase': 'public',
-    '/players': 'public',
-    '/players/*/owner': 'private',
-    '/players/*/hand': { any: [{ viewer_is: 'owner' }, { policy: 'revealed' }] },
-    '/chat': 'public'
-  }
-}
+const POLICY: JsonObject = CARD_GAME_POLICY
 
 /** Players p0..p(n-1) owned by user0..user(n-1), `cards` cards each, and `messages` chat lines. */
 function makeDoc (players: number, cards: number, messages: number): JsonObject {
@@ -185,10 +168,6 @@ interface Result {
   /** bytes of the encoded message one class sends (first class) */
   messageBytes: number
   extrapolated?: string
-}
-
-function percentile (sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
 }
 
 function sorted (values: number[]): Float64Array {
@@ -334,15 +313,7 @@ function size (bytes: number): string {
 }
 
 async function machine (): Promise<string[]> {
-  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '')
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown'
-  return [
-    `CPU      ${model}, ${cpus().length} logical cores`,
-    `memory   ${fmt(totalmem() / 2 ** 30, 1)} GiB`,
-    `OS       Linux ${release()}`,
-    `Node     ${process.version}`,
-    `load     ${loadavg().map(l => l.toFixed(2)).join(' ')} (1/5/15 min averages at start)`
-  ]
+  return await machineBase({ loadRemark: '1/5/15 min averages at start' })
 }
 
 function row (r: Result): string {

@@ -12,6 +12,7 @@ import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { loadKey } from '../../node/identity.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
 import { authorityArgs, killAll, startCli, superPeerArgs } from '../helpers/processes.ts'
+import { CARD_GAME_POLICY } from '../helpers/card-game.ts'
 import { launchChromium, startTestSite } from './helpers/harness.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
@@ -19,17 +20,9 @@ import type { Running } from '../helpers/processes.ts'
 import type { TestSite } from './helpers/harness.ts'
 import type { Browser, Page } from 'playwright-core'
 
+/** The shared card-game policy, with chat lines visible only to viewers in the line's room. */
 const POLICY: JsonObject = {
-  version: 1,
-  observe: { anonymous: true, identified: true },
-  policies: { revealed: { eq: [{ doc: '/phase' }, 'reveal'] } },
-  fields: {
-    '/phase': 'public',
-    '/players': 'public',
-    '/players/*/owner': 'private',
-    '/players/*/hand': { any: [{ viewer_is: 'owner' }, { policy: 'revealed' }] },
-    '/chat': 'public'
-  },
+  ...CARD_GAME_POLICY,
   records: { '/chat/*': { require: { eq: [{ field: 'room' }, { view: 'room' }] } } },
   view: { room: { type: 'string', default: 'lobby' } }
 }
