@@ -171,17 +171,26 @@ export class FleetGuard {
     this.certified.set(cert.peerId, cert)
     this.denied.delete(cert.peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, cert.peerId)
-    clearTimeout(this.expiryTimers.get(cert.peerId))
-    const timer = setTimeout(() => { this.expire(cert.peerId) }, Math.min(cert.expires - this.options.now(), 2 ** 31 - 1))
-    timer.unref()
-    this.expiryTimers.set(cert.peerId, timer)
+    this.armExpiry(cert)
     this.log?.info({ peer: cert.peerId, region: cert.region, scope: cert.scope, expires: new Date(cert.expires).toISOString() }, 'fleet peer certified')
   }
 
   /** A certificate ran out: the peer must reconnect with a new one. */
+  /** setTimeout caps delays at 2^31-1 ms (~24.8 days): longer certificates re-arm on the way. */
+  private armExpiry (cert: FleetCert): void {
+    clearTimeout(this.expiryTimers.get(cert.peerId))
+    const timer = setTimeout(() => { this.expire(cert.peerId) }, Math.min(Math.max(0, cert.expires - this.options.now()), 2 ** 31 - 1))
+    timer.unref()
+    this.expiryTimers.set(cert.peerId, timer)
+  }
+
   private expire (peerId: string): void {
     const cert = this.certified.get(peerId)
-    if (cert === undefined || cert.expires > this.options.now()) return
+    if (cert === undefined) return
+    if (cert.expires > this.options.now()) {
+      this.armExpiry(cert)
+      return
+    }
     this.certified.delete(peerId)
     this.expiryTimers.delete(peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, peerId)

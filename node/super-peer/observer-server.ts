@@ -72,6 +72,23 @@ export interface ObserverServer {
   stats (): ObserverServerStats
 }
 
+/** setTimeout's longest delay; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** An identity is good until its token expires, also for a viewer already connected. */
+function expireAt (session: ObserverSession, expires: number): void {
+  let timer: ReturnType<typeof setTimeout>
+  const arm = (): void => {
+    const left = expires - Date.now()
+    timer = left > MAX_TIMER_MS
+      ? setTimeout(arm, MAX_TIMER_MS)
+      : setTimeout(() => { session.fail(ErrorCode.unauthorized, 'viewer token expired') }, Math.max(0, left))
+    timer.unref()
+  }
+  arm()
+  session.stream.addEventListener('close', () => { clearTimeout(timer) })
+}
+
 export function startObserverServer (
   libp2p: Libp2p,
   docs: (docId: string) => ObservableDoc | undefined,
@@ -131,12 +148,7 @@ export function startObserverServer (
       return
     }
     channelOf.set(session, channel)
-    if (identity.expires !== undefined) {
-      // An identity is good until its token expires, also for a viewer already connected.
-      const timer = setTimeout(() => { session.fail(ErrorCode.unauthorized, 'viewer token expired') }, Math.max(0, identity.expires - Date.now()))
-      timer.unref()
-      session.stream.addEventListener('close', () => { clearTimeout(timer) })
-    }
+    if (identity.expires !== undefined) expireAt(session, identity.expires)
     const joinedChannel = channel
     await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
   }
