@@ -33,7 +33,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'observe-announce': { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Observer address to announce instead of the observe-listen addresses' },
   'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy (size it to the host: see bench:fanout in docs/benchmarks.md)' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
-  region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (tier election groups by region)' },
+  region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry' },
   admin: { type: 'string', value: 'host:port', help: 'Serve /status, /metrics, /peers and /docs/<id>/state over HTTP (keep it on loopback)' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: 1024 * 1024, help: 'Largest frame accepted; larger ones are rejected' },
