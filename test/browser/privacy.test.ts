@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { listInsert, materialize, mergeInto } from '../../src/delta/index.ts'
-import { signTokenSync } from '../../src/identity/index.ts'
+import { encodePublicKey, signTokenSync } from '../../src/identity/index.ts'
 import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { loadKey } from '../../node/identity.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
@@ -205,6 +205,20 @@ describe('privacy in Chromium: a card game', function () {
       assert.match(error.message, name === 'forged' ? /untrusted-key|bad-signature/ : new RegExp(name))
       assert.equal(await page.evaluate(() => JSON.stringify((globalThis as any).view.state)), '{}', 'nothing was shown')
     }
+  })
+
+  it('trusts a token key only once the document names it in its log', async () => {
+    const issuer = await generateKeyPair('Ed25519')
+    const now = Date.now()
+    const token = signTokenSync(issuer, { docId, principal: 'bob', roles: ['player'], expires: now + 60_000 }, now)
+    const before = await open('issuer-before', { token })
+    assert.match((await closedWith(before)).message, /untrusted-key/)
+
+    await change({ '@policy': { tokenKeys: [encodePublicKey(issuer.publicKey.raw)] } })
+    const after = await open('issuer-after', { token })
+    await assertSees(after, bob, {})
+    const state = await after.evaluate(() => (globalThis as any).view.state)
+    assert.deepEqual(state.players[1].hand, ['bob-card-A', 'bob-card-7'], 'the token\'s principal sees its own hand')
   })
 
   it('lets a policy change (itself a frame) close the document to anonymous observers', async () => {
