@@ -30,6 +30,7 @@ import { Authority } from '../node/authority/authority.ts'
 import { startAuthorityNode } from '../node/authority/authority-node.ts'
 import { createLogger } from '../node/log.ts'
 import { killAll, startCli, waitFor } from '../test/helpers/processes.ts'
+import { seededRandom, unwrapListOp } from '../test/helpers/workload.ts'
 import { listInsert, listMove, listRemove, mergeInto } from '../src/delta/index.ts'
 import { intEnv, machine as machineBase, now, percentile, sleep } from './common.ts'
 import type { JsonObject } from '../src/json.ts'
@@ -377,10 +378,10 @@ class Workload {
   model: JsonObject = {}
   private step = 0
   private nextItem = 0
-  private seed: number
+  private readonly random: (below: number) => number
 
   constructor (seed: number) {
-    this.seed = seed
+    this.random = seededRandom(seed)
   }
 
   /** Continue from the authority's tree (after changes that were generated but never sent). */
@@ -400,27 +401,14 @@ class Workload {
       case 5: return { counter: n, phase: n % 20 === 5 ? 'deal' : 'play' }
       case 6:
       case 7: return feed.length < 40
-        ? this.unwrap(listInsert(this.model, ['feed'], `e${this.nextItem++}`, { kind: 'move', by: `p${this.random(100)}`, card: this.random(52) }, this.random(feed.length + 1)))
-        : this.unwrap(listRemove(this.model, ['feed'], feed[this.random(feed.length)]))
+        ? unwrapListOp(listInsert(this.model, ['feed'], `e${this.nextItem++}`, { kind: 'move', by: `p${this.random(100)}`, card: this.random(52) }, this.random(feed.length + 1)))
+        : unwrapListOp(listRemove(this.model, ['feed'], feed[this.random(feed.length)]))
       case 8: return feed.length > 1
-        ? this.unwrap(listMove(this.model, ['feed'], feed[this.random(feed.length)], this.random(feed.length)))
+        ? unwrapListOp(listMove(this.model, ['feed'], feed[this.random(feed.length)], this.random(feed.length)))
         : { counter: n }
       case 9: return { notes: { [`n${n % 7}`]: `note ${n} ✓` } }
       default: return { players: { [`p${this.random(100)}`]: { score: n, seen: n % 3 === 0 } } }
     }
-  }
-
-  private unwrap (result: { ok: true, value: JsonObject } | { ok: false, error: string }): JsonObject {
-    if (!result.ok) throw new Error(result.error)
-    return result.value
-  }
-
-  /** xorshift32 */
-  private random (below: number): number {
-    let x = this.seed
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
-    this.seed = x >>> 0
-    return this.seed % Math.max(1, below)
   }
 }
 

@@ -1,5 +1,6 @@
 import { checkDelta, listInsert, listMove, listRemove, mergeInto } from '../../src/delta/index.ts'
 import type { JsonObject } from '../../src/json.ts'
+import type { ListOpResult } from '../../src/delta/index.ts'
 
 /**
  * A deterministic stream of realistic changes (scalar sets, nested objects, field removals and
@@ -10,10 +11,10 @@ export class Workload {
   model: JsonObject = {}
   private step = 0
   private nextCard = 0
-  private seed: number
+  private readonly random: (below: number) => number
 
   constructor (seed = 1) {
-    this.seed = seed
+    this.random = seededRandom(seed)
   }
 
   /** Continue from a document that changed outside this workload (e.g. after a crash). */
@@ -36,26 +37,29 @@ export class Workload {
       case 0: return { counter: n, phase: n % 12 === 0 ? 'deal' : 'play' }
       case 1: return { players: { [`p${this.random(20)}`]: { score: n, seen: n % 3 === 0 ? null : true } } }
       case 2:
-      case 3: return this.unwrap(listInsert(this.model, ['cards'], `c${this.nextCard++}`, { face: this.random(52), by: `p${this.random(20)}` }, this.random(cards.length + 1)))
+      case 3: return unwrapListOp(listInsert(this.model, ['cards'], `c${this.nextCard++}`, { face: this.random(52), by: `p${this.random(20)}` }, this.random(cards.length + 1)))
       case 4: return cards.length > 1
-        ? this.unwrap(listMove(this.model, ['cards'], cards[this.random(cards.length)] as string, this.random(cards.length)))
+        ? unwrapListOp(listMove(this.model, ['cards'], cards[this.random(cards.length)] as string, this.random(cards.length)))
         : { counter: n }
       default: return cards.length > 30
-        ? this.unwrap(listRemove(this.model, ['cards'], cards[this.random(cards.length)] as string))
+        ? unwrapListOp(listRemove(this.model, ['cards'], cards[this.random(cards.length)] as string))
         : { notes: { [`n${n % 7}`]: `note ${n} ✓` } }
     }
   }
+}
 
-  private unwrap (result: { ok: true, value: JsonObject } | { ok: false, error: string }): JsonObject {
-    if (!result.ok) throw new Error(result.error)
-    return result.value
-  }
-
-  /** xorshift: the same seed gives the same workload on every run. */
-  private random (below: number): number {
-    let x = this.seed
+/** xorshift32: the same seed gives the same sequence on every run. */
+export function seededRandom (seed: number): (below: number) => number {
+  let x = seed >>> 0
+  return below => {
     x ^= x << 13; x ^= x >>> 17; x ^= x << 5
-    this.seed = x >>> 0
-    return this.seed % Math.max(1, below)
+    x >>>= 0
+    return x % Math.max(1, below)
   }
+}
+
+/** The delta of a list edit the workload knows is valid; a failure is a bug in the workload. */
+export function unwrapListOp (result: ListOpResult): JsonObject {
+  if (!result.ok) throw new Error(result.error)
+  return result.value
 }

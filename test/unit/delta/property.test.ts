@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
+import { assertIdsAgree } from '../../helpers/assert-ids.ts'
 import type { Json, JsonObject } from '../../../src/json.ts'
 import { isJsonObject } from '../../../src/json.ts'
 import {
@@ -141,19 +142,6 @@ function run (start: JsonObject, ops: Op[]): { deltas: JsonObject[], tree: JsonO
     deltas.push(delta)
   }
   return { deltas, tree }
-}
-
-/** Every list node of `tree` is a list in `view` with the same ids; every plain array is not. */
-function assertIdsAgree (tree: Json, view: Json): void {
-  if (isListNode(tree)) {
-    assert.ok(isList(view))
-    assert.deepStrictEqual(keysOf(view as Json[]), tree['@o'])
-    tree['@o'].forEach((id, i) => assertIdsAgree(tree[String(id)], (view as Json[])[i]))
-  } else if (isJsonObject(tree)) {
-    for (const key of Object.keys(tree)) assertIdsAgree(tree[key], (view as JsonObject)[key])
-  } else if (Array.isArray(tree)) {
-    assert.ok(!isList(view))
-  }
 }
 
 const RUNS = 300

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { assertIdsAgree } from '../../helpers/assert-ids.ts'
 import type { Json, JsonObject } from '../../../src/json.ts'
 import { isJsonObject } from '../../../src/json.ts'
 import {
@@ -177,16 +178,6 @@ function assertWithin (delta: Json, view: Json | undefined, path: string): void 
       continue
     }
     assertWithin(value, Object.hasOwn(view, key) ? view[key] : undefined, `${path}/${key}`)
-  }
-}
-
-function assertIdsAgree (tree: Json, view: Json): void {
-  if (isListNode(tree)) {
-    assert.ok(isList(view))
-    assert.deepStrictEqual(keysOf(view as Json[]), tree['@o'])
-    tree['@o'].forEach((id, i) => assertIdsAgree(tree[String(id)], (view as Json[])[i]))
-  } else if (isJsonObject(tree)) {
-    for (const key of Object.keys(tree)) assertIdsAgree(tree[key], (view as JsonObject)[key])
   }
 }
 
