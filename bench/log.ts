@@ -316,6 +316,11 @@ class Driver {
       while (next < end) { this.issue(run, next, changes[next]); next++ }
     }
     run.count = next
+    return await this.finish(run)
+  }
+
+  /** Everything issued: wait for the last acks and close the run. */
+  private async finish (run: Run): Promise<Run> {
     run.issuedUntil = now()
     await this.until(0)
     this.check()
@@ -336,12 +341,7 @@ class Driver {
       this.check()
       await sleep(1)
     }
-    run.issuedUntil = now()
-    await this.until(0)
-    this.check()
-    run.ackedAt = now()
-    this.run = undefined
-    return run
+    return await this.finish(run)
   }
 }
 

@@ -5,6 +5,7 @@
 import { listInsert, listMove, listRemove } from '../src/delta/index.ts'
 import type { ItemId, ListOpResult } from '../src/delta/index.ts'
 import type { JsonObject } from '../src/json.ts'
+import { prng } from './prng.ts'
 
 /** What the ticker needs from an Authority: the live tree and change(). */
 export interface DocWriter {
@@ -19,18 +20,6 @@ const TICKS_PER_ROUND = 40
 const MIN_PLAYERS = 5
 const MAX_PLAYERS = 8
 export const FEED_SIZE = 8
-
-/** A small seeded PRNG (mulberry32), so a run can be replayed with DEMO_SEED. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export class DemoDocument {
   private readonly doc: DocWriter
