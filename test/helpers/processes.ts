@@ -23,8 +23,17 @@ export interface Running {
 
 const running = new Set<Running>()
 
-export async function startCli (args: string[], options: { readyTimeoutMs?: number } = {}): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DELTACAST_LOG_LEVEL: process.env.DELTACAST_LOG_LEVEL ?? 'warn' } })
+export interface StartOptions {
+  readyTimeoutMs?: number
+  /** Run inside this network namespace (test/helpers/netns.ts). `ip netns exec` execs the command, so signals reach it. */
+  netns?: string
+}
+
+export async function startCli (args: string[], options: StartOptions = {}): Promise<Running> {
+  const [command, argv] = options.netns === undefined
+    ? [process.execPath, [CLI, ...args]]
+    : ['ip', ['netns', 'exec', options.netns, process.execPath, CLI, ...args]]
+  const child = spawn(command, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DELTACAST_LOG_LEVEL: process.env.DELTACAST_LOG_LEVEL ?? 'warn' } })
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-20_000) })
