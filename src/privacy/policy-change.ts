@@ -57,12 +57,12 @@ export function policyReplacement (tree: JsonObject, next: Json): PolicyReplacem
   }
 }
 
-/** Where `value` holds something a document cannot store as is, if anywhere. */
+/** Where `value` holds something a document cannot store as is (a JSON Pointer), if anywhere. */
 function unstorableAt (value: Json, path: string): string | undefined {
-  if (Array.isArray(value)) return undefined // arrays are stored whole, nulls included
+  if (Array.isArray(value)) return undefined // arrays are stored whole, nulls and "@o" included
   if (!isJsonObject(value)) return undefined
   for (const key of Object.keys(value)) {
-    const at = `${path}/${key}`
+    const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`
     if (key === ORDER || key === SIZE) return `"${key}" at ${at} would be stored as a list`
     if (key === PROTO_KEY) return `"${PROTO_KEY}" at ${at} is not allowed`
     if (value[key] === null) return `null at ${at} would delete the key (leave the key out instead)`
