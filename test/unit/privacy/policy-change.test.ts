@@ -95,7 +95,7 @@ describe('privacy/policy-change', () => {
       const withOrder = { ...ROOMS, fields: { '/posts': { exists: { literal: { '@o': [] } } } } }
       assert.ok(compilePolicy(withOrder).ok, 'a valid policy')
       assert.equal(refusal({}, withOrder), 'policy cannot be stored as written: "@o" at /fields/~1posts/exists/literal/@o would be stored as a list')
-      const inArray = { ...ROOMS, fields: { '/posts': { eq: [{ doc: '/mode' }, { literal: { '@o': [] } }] } } }
+      const inArray: JsonObject = { ...ROOMS, fields: { '/posts': { eq: [{ doc: '/mode' }, { literal: { '@o': [] } }] } } }
       assert.deepEqual(replaced({}, inArray)[POLICY_FIELD], inArray, 'inside an array it is stored whole')
     })
 
