@@ -348,11 +348,17 @@ export class DocChannel {
     this.lingerTimer.unref()
   }
 
-  /** Messages for frames after `after`: the class's own, or for the open class the document's. */
+  /**
+   * Messages for frames after `after`: the class's own, or for the open class the document's,
+   * unless one of those changed the policy: before it the browser held a filtered view, which
+   * the document's deltas do not lead from (and they would carry "@policy" itself).
+   */
   private catchUp (cls: PrivacyClass, after: number, head: number): Uint8Array[] | undefined {
     const own = cls.framesAfter(after, head)
     if (own !== undefined || cls.view !== undefined) return own
-    return this.doc.deltasAfter(after)?.map(({ seq, data }) => encodeMessage(frameMessage(seq, data)))
+    const deltas = this.doc.deltasAfter(after)
+    if (deltas === undefined || deltas.some(({ data }) => data !== null && policyChanged(data))) return undefined
+    return deltas.map(({ seq, data }) => encodeMessage(frameMessage(seq, data)))
   }
 
   /** policy undefined: the document has no policy, so it is open. */

@@ -209,6 +209,19 @@ describe('node/DocChannel', () => {
       const back = await join(alice, { after: 1 })
       assert.deepEqual(await back.next(), { reset: true, data: { notes: { '@o': ['alice'], alice: { text: 'a-note' } }, posts: { '@o': [] } }, seq: 2 })
     })
+
+    it('resets a viewer of a document whose policy was removed after its seq, instead of sending the raw frames', async () => {
+      open()
+      frame({ notes: { alice: { text: 'a-secret' } } })
+      frame({ [POLICY_FIELD]: null }) // now a public broadcast
+      const back = await join(anonymous, { after: 1 })
+      const message = await back.next() as { reset?: true, seq: number, data: JsonObject }
+      assert.equal(message.reset, true)
+      assert.equal(message.seq, 3)
+      assert.equal(Object.hasOwn(message.data, POLICY_FIELD), false)
+      frame({ score: 1 })
+      assert.deepEqual(await back.next(), { data: { score: 1 }, seq: 4 })
+    })
   })
 
   describe('view state', () => {

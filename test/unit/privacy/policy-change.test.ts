@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { checkDelta, mergeInto } from '../../../src/delta/index.ts'
 import { POLICY_FIELD, checkPolicyChange, compilePolicy, policyProblemOfTree, policyReplacement } from '../../../src/privacy/index.ts'
@@ -64,6 +65,19 @@ describe('privacy/policy-change', () => {
         ok: false,
         error: 'invalid policy: records["/posts/*"].require: a condition object has exactly one key; got ["eq","all"]'
       })
+    })
+
+    it('produces the worked example of docs/privacy.md, key for key', () => {
+      const page = readFileSync(new URL('../../../docs/privacy.md', import.meta.url), 'utf8')
+      const section = page.slice(page.indexOf('## Changing a policy safely'), page.indexOf('## Example: a card game'))
+      const blocks = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map(m => JSON.parse(m[1]) as JsonObject)
+      assert.equal(blocks.length, 3)
+      const [before, after, patch] = blocks
+      const result = policyReplacement({ [POLICY_FIELD]: before }, after)
+      assert.ok(result.ok)
+      assert.equal(JSON.stringify(result.delta), JSON.stringify(patch))
+      const refused = checkPolicyChange({ [POLICY_FIELD]: before }, { [POLICY_FIELD]: after })
+      assert.ok(!refused.ok && section.replace(/\s+/g, ' ').includes(`change rejected: ${refused.error}`.replace(/\s+/g, ' ')), 'the page quotes the refusal')
     })
 
     it('sets a policy on a document without one, and removes one only when asked with null', () => {
