@@ -40,8 +40,6 @@ class PrivacyClass {
   readonly members = new Set<ObserverSession>()
   /** undefined for the open class: its view is the whole document. */
   readonly view: ClassView | undefined
-  /** When its last member left; undefined while it has members. */
-  emptySince: number | undefined
   private readonly limits: RetentionLimits
   private readonly recent = new Map<number, Uint8Array>()
   private recentBytes = 0
@@ -114,6 +112,8 @@ export class DocChannel {
   readonly doc: ObservableDoc
   private readonly classes = new Map<string, PrivacyClass>()
   private readonly members = new Map<ObserverSession, Membership>()
+  /** Classes without members, each with when its last member left, the one empty longest first. */
+  private readonly lingering = new Map<PrivacyClass, number>()
   private readonly retention: RetentionLimits
   private readonly now: () => number
   private policy: Policy | undefined
@@ -143,14 +143,12 @@ export class DocChannel {
 
   /** Classes with at least one member. */
   get classCount (): number {
-    return this.classes.size - this.lingeringCount
+    return this.classes.size - this.lingering.size
   }
 
   /** Classes kept, without members, for viewers that may come back. */
   get lingeringCount (): number {
-    let count = 0
-    for (const cls of this.classes.values()) if (cls.emptySince !== undefined) count++
-    return count
+    return this.lingering.size
   }
 
   /**
@@ -256,6 +254,7 @@ export class DocChannel {
   private rebuild (): void {
     this.readPolicy()
     this.classes.clear()
+    this.lingering.clear()
     clearTimeout(this.lingerTimer)
     this.lingerTimer = undefined
     const head = this.doc.head()
@@ -306,7 +305,7 @@ export class DocChannel {
       cls = new PrivacyClass(key, policy === undefined ? undefined : new ClassView(policy, viewer, viewState, this.doc.snapshot().tree), this.retention)
       this.classes.set(key, cls)
     }
-    cls.emptySince = undefined
+    this.lingering.delete(cls)
     return cls
   }
 
@@ -316,29 +315,28 @@ export class DocChannel {
    */
   private releaseIfEmpty (cls: PrivacyClass): void {
     if (cls.members.size > 0 || this.classes.get(cls.key) !== cls) return
-    cls.emptySince = this.now()
-    const lingering = [...this.classes.values()].filter(c => c.emptySince !== undefined)
-    if (lingering.length > this.retention.maxLingering) {
-      const oldest = lingering.reduce((a, b) => (b.emptySince! < a.emptySince! ? b : a))
-      this.classes.delete(oldest.key)
-    }
+    this.lingering.set(cls, this.now())
+    if (this.lingering.size > this.retention.maxLingering) this.drop(this.lingering.keys().next().value as PrivacyClass)
     this.armLingerTimer()
+  }
+
+  private drop (cls: PrivacyClass): void {
+    this.lingering.delete(cls)
+    this.classes.delete(cls.key)
   }
 
   private dropExpired (): void {
     const now = this.now()
-    for (const cls of [...this.classes.values()]) {
-      if (cls.emptySince !== undefined && now - cls.emptySince >= this.retention.lingerMs) this.classes.delete(cls.key)
+    for (const [cls, since] of this.lingering) {
+      if (now - since < this.retention.lingerMs) break
+      this.drop(cls)
     }
   }
 
   /** Frees lingering classes on time even when no frame comes to do it. */
   private armLingerTimer (): void {
     if (this.lingerTimer !== undefined) return
-    let first: number | undefined
-    for (const cls of this.classes.values()) {
-      if (cls.emptySince !== undefined && (first === undefined || cls.emptySince < first)) first = cls.emptySince
-    }
+    const first = this.lingering.values().next().value
     if (first === undefined) return
     this.lingerTimer = setTimeout(() => {
       this.lingerTimer = undefined
