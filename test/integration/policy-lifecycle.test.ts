@@ -106,7 +106,7 @@ describe('policy lifecycle (authority and super-peer processes, Node observers)'
     return signTokenSync(key, { docId, principal, roles: [], expires: Date.now() + 3_600_000 }, Date.now())
   }
 
-  async function watch (options: { token?: string } = {}): Promise<Watcher> {
+  async function watch (options: { token?: string, viewState?: JsonObject } = {}): Promise<Watcher> {
     const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 5_000, livenessTimeoutMs: 5_000 })
     const addrs = superPeer.ready.observe.addrs as string[]
     const watcher: Watcher = { node, changes: [], received: [] } as unknown as Watcher
@@ -128,10 +128,10 @@ describe('policy lifecycle (authority and super-peer processes, Node observers)'
   }
 
   /** The watcher's state is exactly what the viewer may see of the authority's document, at its head. */
-  async function assertSees (watcher: Watcher, viewer: Viewer): Promise<void> {
+  async function assertSees (watcher: Watcher, viewer: Viewer, viewState: JsonObject = {}): Promise<void> {
     const seq = await headSeq()
     await waitFor(`a viewer at seq ${seq}`, () => watcher.view.seq === seq ? true : undefined, { intervalMs: 20 })
-    assert.deepEqual(watcher.view.state, materialize(filterView(policyOfTree(model), viewer, {}, model)))
+    assert.deepEqual(watcher.view.state, materialize(filterView(policyOfTree(model), viewer, viewState, model)))
     assert.equal(watcher.view.connection.state, 'live')
   }
 
@@ -252,6 +252,35 @@ describe('policy lifecycle (authority and super-peer processes, Node observers)'
     open()
     await assertSees(aliceAgain, alice)
     assert.deepEqual(aliceAgain.changes.slice(from).map(c => [c.seq, c.reset]), [1, 2, 3, 4, 5].map(i => [seq + i, false]), 'five deltas, no reset')
+  })
+
+  it('gives a viewer that changed its view state while disconnected a snapshot, not deltas from another view', async () => {
+    const hands = revealableHands([], false)
+    await setPolicy({
+      ...hands,
+      view: { room: { type: 'string', default: 'lobby' } },
+      fields: { ...hands.fields as JsonObject, '/chat': 'public', '/chat/*/room': 'private' },
+      records: { '/chat/*': { require: { eq: [{ field: 'room' }, { view: 'room' }] } } }
+    })
+    await change({ chat: { '@o': ['m1', 'm2'], m1: { room: 'lobby', text: 'in the lobby' }, m2: { room: 'side', text: 'on the side' } } })
+    const dave: Viewer = { principal: 'dave', roles: [] }
+    const onTheSide = await watch({ token: token(docKey, 'dave'), viewState: { room: 'side' } }) // keeps dave's side class, with its frames
+    const moving = await watch({ token: token(docKey, 'dave'), viewState: { room: 'lobby' } })
+    await assertSees(onTheSide, dave, { room: 'side' })
+    await assertSees(moving, dave, { room: 'lobby' })
+
+    const observers = (await superPeer.admin('/status')).observe.observers
+    let open!: () => void
+    moving.gate = new Promise(resolve => { open = resolve })
+    await moving.node.hangUp(moving.node.getConnections()[0].remotePeer)
+    await waitFor('the super-peer to let the viewer go', async () => (await superPeer.admin('/status')).observe.observers === observers - 1 ? true : undefined, { intervalMs: 20 })
+    await moving.view.setViewState({ room: 'side' }) // while disconnected
+    await change({ chat: { m2: { text: 'on the side, edited' } } })
+    await assertSees(onTheSide, dave, { room: 'side' })
+    const from = moving.changes.length
+    open()
+    await assertSees(moving, dave, { room: 'side' })
+    assert.deepEqual(moving.changes.slice(from).map(c => c.reset), [true], 'one snapshot')
   })
 
   it('a super-peer that meets an invalid policy anyway refuses viewers with invalid-policy and logs why', async () => {
