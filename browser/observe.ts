@@ -92,6 +92,13 @@ export class LiveView extends EventTarget {
   private stream?: Stream
   private writer?: { write: (data: Uint8Array) => Promise<void> }
   private viewState?: JsonObject
+  /**
+   * Bumped by setViewState. `state` is known to be the view for `heldViewVersion`; when they
+   * differ it may be another privacy class's view, whose deltas the super-peer does not have, so
+   * the next stream asks for a snapshot instead of resuming.
+   */
+  private viewVersion = 0
+  private heldViewVersion = 0
   private readonly pendingSends: Array<{ reject: (err: Error) => void }> = []
   private readonly done: Promise<void>
 
@@ -115,6 +122,7 @@ export class LiveView extends EventTarget {
    */
   async setViewState (viewState: JsonObject): Promise<void> {
     this.viewState = viewState
+    this.viewVersion++
     await this.writer?.write(encoder.encode(JSON.stringify({ view: viewState })))
   }
 
@@ -225,7 +233,8 @@ export class LiveView extends EventTarget {
     // the read loop drains the buffer in microtasks between network events, so it never holds much
     // more than one message; the slack only avoids a false overflow on a burst
     const lp = lpStream(stream, { maxDataLength: maxMessageBytes, maxBufferSize: 2 * maxMessageBytes + 1024 * 1024 })
-    const request: ObserveRequest = { doc: this.docId, after: this.observed.seq }
+    const viewVersion = this.viewVersion
+    const request: ObserveRequest = { doc: this.docId, after: this.heldViewVersion === viewVersion ? this.observed.seq : null }
     if (this.options.token !== undefined) request.token = this.options.token
     if (this.viewState !== undefined) request.view = this.viewState
     let becameLive = false
@@ -253,6 +262,8 @@ export class LiveView extends EventTarget {
           return { becameLive, end: { kind: 'lost', message: `gap: got seq ${applied.seq}, expected ${applied.expected}` } }
         }
         if (applied.kind === 'duplicate') continue
+        // a reset for this stream's view state, with no change of it since
+        if (applied.kind === 'reset' && this.viewVersion === viewVersion) this.heldViewVersion = viewVersion
         becameLive = true
         this.dispatchEvent(new CustomEvent<ChangeDetail>('change', { detail: { seq: applied.seq, data: applied.data, reset: applied.kind === 'reset' } }))
       }

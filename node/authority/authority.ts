@@ -4,10 +4,11 @@ import { checkDelta, mergeInto } from '../../src/delta/index.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { classifyNext, decodeFrame, docIdFor, genesisHead, headOf, signFrameSync, snapshotBytesOf, verifySnapshot } from '../../src/log/index.ts'
 import { FrameWindow } from '../../src/replica/index.ts'
+import { checkPolicyChange, policyProblemOfTree, policyReplacement } from '../../src/privacy/index.ts'
 import { loadOrCreateKey } from '../identity.ts'
 import { FrameLogStore } from './log-store.ts'
 import { AuthorityClosedError, AuthorityFailedError, ChangeRejectedError, ChangeTooLargeError, LogReplayError } from './errors.ts'
-import type { JsonObject } from '../../src/json.ts'
+import type { Json, JsonObject } from '../../src/json.ts'
 import type { ChainHead, Frame } from '../../src/log/index.ts'
 import type { FrameWindowLimits } from '../../src/replica/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -135,6 +136,9 @@ export class Authority extends EventEmitter<AuthorityEvents> {
     }
     const authority = new Authority({ docId, privateKey, store, tree, head, window, framesSinceCheckpoint, options })
     options.log?.info({ docId, seq: head.seq, epoch: authority.epoch }, 'authority open')
+    // Written before changes were checked: say so, since super-peers admit no viewer meanwhile.
+    const problem = policyProblemOfTree(tree)
+    if (problem !== undefined) options.log?.warn({ docId, problem }, 'the document\'s policy is invalid; replace it (setPolicy) to admit viewers again')
     return authority
   }
 
@@ -154,13 +158,16 @@ export class Authority extends EventEmitter<AuthorityEvents> {
 
   /**
    * Apply one change (an Adama delta). Resolves with the seq of the frame that carries it once
-   * that frame is durable; rejects with ChangeRejectedError if the change is invalid.
+   * that frame is durable; rejects with ChangeRejectedError if the change is invalid, including
+   * one that would leave "@policy" invalid (the error names the rule at fault).
    */
   async change (change: JsonObject): Promise<ChangeAck> {
     if (this.closed) throw new AuthorityClosedError()
     if (this.failure !== undefined) throw new AuthorityFailedError(this.failure)
     const check = checkDelta(this.treeValue, change)
     if (!check.ok) throw new ChangeRejectedError(check.error)
+    const policy = checkPolicyChange(this.treeValue, change)
+    if (!policy.ok) throw new ChangeRejectedError(policy.error)
     const bytes = Buffer.byteLength(JSON.stringify(change))
     if (bytes + FRAME_OVERHEAD_BYTES > this.options.maxFrameBytes) {
       throw new ChangeTooLargeError(bytes, this.options.maxFrameBytes - FRAME_OVERHEAD_BYTES)
@@ -170,6 +177,23 @@ export class Authority extends EventEmitter<AuthorityEvents> {
       this.queue.push({ bytes, change, resolve, reject })
       this.flushing ??= this.flushLoop()
     })
+  }
+
+  /**
+   * Replace the document's whole policy with `policy` in one change (so in one frame): old keys
+   * are deleted and new ones set, so "@policy" is exactly `policy` from that frame on and there
+   * is no frame without a policy or with a mix of two. `null` removes the policy (the document
+   * becomes a public broadcast). Resolves like change(); when the policy is already in force,
+   * once everything accepted so far is durable, with no new frame.
+   */
+  async setPolicy (policy: Json): Promise<ChangeAck> {
+    if (this.closed) throw new AuthorityClosedError()
+    if (this.failure !== undefined) throw new AuthorityFailedError(this.failure)
+    const replacement = policyReplacement(this.treeValue, policy)
+    if (!replacement.ok) throw new ChangeRejectedError(replacement.error)
+    if (replacement.delta !== null) return await this.change(replacement.delta)
+    await this.flush()
+    return { seq: this.headValue.seq }
   }
 
   /** Wait until every change accepted so far is durable. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { topicFor, verdictFor, verifyFrameSync } from '../../src/log/index.ts'
 import { Replica } from '../../src/replica/index.ts'
+import { POLICY_FIELD, policyProblemOfTree } from '../../src/privacy/index.ts'
 import { requestCatchUp } from '../sync/sync-client.ts'
 import { scoreTopic } from '../net/score.ts'
 import type { AppliedFrame, OfferResult } from '../../src/replica/index.ts'
@@ -135,6 +136,7 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
         this.lastProgress = Date.now()
         this.counters.inc('frames_applied', result.applied.length)
         if (result.divergedAfter !== undefined) this.diverged(from, result.divergedAfter)
+        if (result.applied.some(({ frame }) => frame.changes.some(change => Object.hasOwn(change, POLICY_FIELD)))) this.checkPolicy()
         break
       case 'fork':
         this.counters.inc('frames_rejected_fork')
@@ -150,6 +152,17 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
         break
     }
     return result
+  }
+
+  /**
+   * A signed policy that does not compile (the authority checks every change, so only an older
+   * or broken one signs it) shuts every viewer out: say why, loudly, once per policy change.
+   */
+  private checkPolicy (): void {
+    const problem = policyProblemOfTree(this.replica.tree)
+    if (problem === undefined) return
+    this.counters.inc('policy_invalid')
+    this.log.error({ seq: this.replica.head.seq, problem }, 'the document\'s policy is invalid: no viewer is admitted until the authority replaces it')
   }
 
   private diverged (from: PeerId | undefined, error: string): void {
@@ -245,6 +258,7 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
               }
               this.counters.inc('snapshots_applied')
               this.lastProgress = Date.now()
+              this.checkPolicy()
               this.emit('reset')
             }
             continue

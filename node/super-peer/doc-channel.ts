@@ -1,12 +1,34 @@
-import { ClassView, classKeyOf, mayObserve, policyChanged, policyOfTree, POLICY_FIELD, sanitizeViewState } from '../../src/privacy/index.ts'
-import { encodeMessage, frameMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { ClassView, classKeyOf, mayObserve, policyChanged, policyOfTree, policyProblemOfTree, POLICY_FIELD, sanitizeViewState } from '../../src/privacy/index.ts'
+import { jsonEqual } from '../../src/delta/index.ts'
+import { encodeMessage, ErrorCode, frameMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { trustsTokenKey } from './viewer-identity.ts'
 import type { Policy, Viewer, ViewState } from '../../src/privacy/index.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { ObserverSession } from './observer-protocol.ts'
 
-/** Encoded frame messages each class keeps, so a viewer that reconnects a little behind resumes. */
-const RECENT_ENCODED_FRAMES = 256
+/**
+ * What one document keeps so that a viewer reconnecting a little behind resumes by deltas
+ * (docs/protocol.md, "Resuming"): each class's last frame messages, and a class whose last
+ * member left is kept up to date for a while in case that member comes back.
+ */
+export interface RetentionLimits {
+  /** Frame messages a class keeps (its most recent ones). */
+  classFrames: number
+  /** Bytes of frame messages a class keeps; the oldest go first. */
+  classBytes: number
+  /** How long a class with no members is kept up to date. */
+  lingerMs: number
+  /** Most classes without members a document keeps; the one empty longest goes first. */
+  maxLingering: number
+}
+
+export const DEFAULT_RETENTION: RetentionLimits = Object.freeze({
+  classFrames: 256,
+  classBytes: 1024 * 1024,
+  lingerMs: 60_000,
+  maxLingering: 32
+})
 
 /**
  * Viewers who see exactly the same thing: one filtered delta per frame, encoded once, written to
@@ -18,12 +40,15 @@ class PrivacyClass {
   readonly members = new Set<ObserverSession>()
   /** undefined for the open class: its view is the whole document. */
   readonly view: ClassView | undefined
+  private readonly limits: RetentionLimits
   private readonly recent = new Map<number, Uint8Array>()
+  private recentBytes = 0
   private cachedReset?: { seq: number, bytes: Uint8Array }
 
-  constructor (key: string, view: ClassView | undefined) {
+  constructor (key: string, view: ClassView | undefined, limits: RetentionLimits) {
     this.key = key
     this.view = view
+    this.limits = limits
   }
 
   /** The class's delta for one frame, encoded once for all members. */
@@ -31,7 +56,12 @@ class PrivacyClass {
     const data = this.view === undefined ? delta : delta === null ? null : this.view.update(delta, treeAfter)
     const bytes = encodeMessage(frameMessage(seq, data))
     this.recent.set(seq, bytes)
-    if (this.recent.size > RECENT_ENCODED_FRAMES) this.recent.delete(this.recent.keys().next().value as number)
+    this.recentBytes += bytes.byteLength
+    while (this.recent.size > this.limits.classFrames || (this.recent.size > 0 && this.recentBytes > this.limits.classBytes)) {
+      const [oldest, old] = this.recent.entries().next().value as [number, Uint8Array]
+      this.recent.delete(oldest)
+      this.recentBytes -= old.byteLength
+    }
     return bytes
   }
 
@@ -59,26 +89,45 @@ function openView (tree: JsonObject): JsonObject {
   return tree
 }
 
+const ANONYMOUS: Viewer = Object.freeze({ roles: [] })
+
 interface Membership {
   viewer: Viewer
+  /** The key that signed the viewer's token; undefined for anonymous viewers. */
+  signer: Uint8Array | undefined
   viewState: ViewState
   cls: PrivacyClass
 }
 
-export type JoinResult = { ok: true } | { ok: false, code: 'forbidden', error: string }
+export type JoinResult = { ok: true } | { ok: false, code: typeof ErrorCode.forbidden | typeof ErrorCode.invalidPolicy, error: string }
+
+export interface DocChannelOptions {
+  retention?: Partial<RetentionLimits>
+  /** Clock for lingering classes (ms). */
+  now?: () => number
+}
 
 /** The observers of one document, grouped into privacy classes. */
 export class DocChannel {
   readonly doc: ObservableDoc
   private readonly classes = new Map<string, PrivacyClass>()
   private readonly members = new Map<ObserverSession, Membership>()
+  /** Classes without members, each with when its last member left, the one empty longest first. */
+  private readonly lingering = new Map<PrivacyClass, number>()
+  private readonly retention: RetentionLimits
+  private readonly now: () => number
   private policy: Policy | undefined
+  /** Why the document's policy is invalid; then no viewer is admitted. */
+  private policyProblem: string | undefined
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined
   private readonly unsubscribe: () => void
   private readonly unsubscribeReset: () => void
 
-  constructor (doc: ObservableDoc) {
+  constructor (doc: ObservableDoc, options: DocChannelOptions = {}) {
     this.doc = doc
-    this.policy = this.currentPolicy()
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention }
+    this.now = options.now ?? Date.now
+    this.readPolicy()
     this.unsubscribe = doc.onFrame((seq, data) => { this.onFrame(seq, data) })
     this.unsubscribeReset = doc.onReset?.(() => { this.rebuild() }) ?? (() => {})
   }
@@ -87,18 +136,33 @@ export class DocChannel {
     return this.members.size
   }
 
+  /** True when the channel keeps nothing: no member and no lingering class. */
+  get idle (): boolean {
+    return this.members.size === 0 && this.classes.size === 0
+  }
+
+  /** Classes with at least one member. */
   get classCount (): number {
-    return this.classes.size
+    return this.classes.size - this.lingering.size
+  }
+
+  /** Classes kept, without members, for viewers that may come back. */
+  get lingeringCount (): number {
+    return this.lingering.size
   }
 
   /**
-   * Admit a viewer (identity already verified) if the policy lets it observe, then send what it
-   * is missing and add it to its class, in one synchronous step so no frame falls in between.
+   * Admit a viewer (identity already verified; `signer` is the key that signed its token) if the
+   * policy lets it observe, then send what it is missing and add it to its class, in one
+   * synchronous step so no frame falls in between.
    */
-  join (session: ObserverSession, viewer: Viewer, requestedView: JsonObject | undefined, after: number | null): JoinResult {
+  join (session: ObserverSession, viewer: Viewer, requestedView: JsonObject | undefined, after: number | null, signer?: Uint8Array): JoinResult {
     const policy = this.policy
+    if (this.policyProblem !== undefined) {
+      return { ok: false, code: ErrorCode.invalidPolicy, error: invalidPolicyMessage(this.policyProblem) }
+    }
     if (policy !== undefined && !mayObserve(policy, viewer)) {
-      return { ok: false, code: 'forbidden', error: viewer.principal === undefined ? 'this document does not allow anonymous observers' : 'this document does not let this viewer observe' }
+      return { ok: false, code: ErrorCode.forbidden, error: viewer.principal === undefined ? 'this document does not allow anonymous observers' : 'this document does not let this viewer observe' }
     }
     const viewState = policy === undefined ? {} : sanitizeViewState(policy, requestedView ?? {})
     const cls = this.classFor(viewer, viewState)
@@ -120,37 +184,53 @@ export class DocChannel {
       }
     }
     // a catch-up message over the size limit has already ended the session
-    if (session.closed) return { ok: true }
+    if (session.closed) {
+      this.releaseIfEmpty(cls)
+      return { ok: true }
+    }
     cls.members.add(session)
-    this.members.set(session, { viewer, viewState, cls })
+    this.members.set(session, { viewer, signer, viewState, cls })
     return { ok: true }
   }
 
-  /** A member changed its view state: if that changes what it sees, send its new view. */
+  /**
+   * A member changed its view state. When that moves it to another class whose view differs
+   * from what it holds, it is sent the new view (a reset); an equal view needs no message.
+   */
   setViewState (session: ObserverSession, requested: JsonObject): void {
     const membership = this.members.get(session)
     if (membership === undefined || this.policy === undefined) return
     const viewState = sanitizeViewState(this.policy, requested)
     const cls = this.classFor(membership.viewer, viewState)
     membership.viewState = viewState
-    if (cls === membership.cls) return
+    const from = membership.cls
+    if (cls === from) return
     this.move(session, membership, cls)
-    session.deliver(0, cls.resetBytes(this.doc.head(), this.doc.snapshot().tree))
+    // Both classes are at the head, so the member holds from's view once its queue drains.
+    if (!jsonEqual(from.view!.view, cls.view!.view)) session.deliver(0, cls.resetBytes(this.doc.head(), this.doc.snapshot().tree))
   }
 
+  /** Whether the member still counts as identified by its token (a revoked key makes it anonymous). */
+  identified (session: ObserverSession): boolean {
+    return this.members.get(session)?.signer !== undefined
+  }
+
+  /** Returns true when the channel keeps nothing: no member and no lingering class. */
   leave (session: ObserverSession): boolean {
     const membership = this.members.get(session)
     if (membership !== undefined) {
       this.members.delete(session)
       membership.cls.members.delete(session)
-      if (membership.cls.members.size === 0) this.classes.delete(membership.cls.key)
+      this.releaseIfEmpty(membership.cls)
     }
-    return this.members.size === 0
+    return this.idle
   }
 
   close (): void {
     this.unsubscribe()
     this.unsubscribeReset()
+    clearTimeout(this.lingerTimer)
+    this.lingerTimer = undefined
   }
 
   private onFrame (seq: number, delta: JsonObject | null): void {
@@ -158,6 +238,7 @@ export class DocChannel {
       this.rebuild()
       return
     }
+    this.dropExpired()
     const tree = this.doc.snapshot().tree
     for (const cls of this.classes.values()) {
       const bytes = cls.frame(seq, delta, tree)
@@ -167,17 +248,22 @@ export class DocChannel {
 
   /**
    * The policy changed or the document jumped (a snapshot): classes are formed again and every
-   * viewer is sent its whole view. A viewer the new policy no longer admits is let go.
+   * viewer is sent its whole view. A viewer whose token key the policy no longer names counts as
+   * anonymous from then on; a viewer the new policy no longer admits is let go.
    */
   private rebuild (): void {
-    this.policy = this.currentPolicy()
+    this.readPolicy()
     this.classes.clear()
+    this.lingering.clear()
+    clearTimeout(this.lingerTimer)
+    this.lingerTimer = undefined
     const head = this.doc.head()
     const tree = this.doc.snapshot().tree
     for (const [session, membership] of [...this.members]) {
-      if (this.policy !== undefined && !mayObserve(this.policy, membership.viewer)) {
+      const refusal = this.recheck(membership)
+      if (refusal !== undefined) {
         this.members.delete(session)
-        session.fail('forbidden', 'the document\'s policy no longer lets this viewer observe')
+        session.fail(refusal.code, refusal.error)
         continue
       }
       const viewState = this.policy === undefined ? {} : sanitizeViewState(this.policy, membership.viewState)
@@ -189,10 +275,24 @@ export class DocChannel {
     }
   }
 
+  /** Re-checks a member under the current policy: falls back to anonymous, or says why it must go. */
+  private recheck (membership: Membership): { code: ErrorCode, error: string } | undefined {
+    if (this.policyProblem !== undefined) return { code: ErrorCode.invalidPolicy, error: invalidPolicyMessage(this.policyProblem) }
+    let revoked = false
+    if (membership.signer !== undefined && !trustsTokenKey(this.doc, membership.signer)) {
+      membership.viewer = ANONYMOUS
+      membership.signer = undefined
+      revoked = true
+    }
+    if (this.policy === undefined || mayObserve(this.policy, membership.viewer)) return undefined
+    if (revoked) return { code: ErrorCode.unauthorized, error: 'the document no longer trusts the key that signed this viewer\'s token, and it does not allow anonymous observers' }
+    return { code: ErrorCode.forbidden, error: 'the document\'s policy no longer lets this viewer observe' }
+  }
+
   private move (session: ObserverSession, membership: Membership, to: PrivacyClass): void {
     const from = membership.cls
     from.members.delete(session)
-    if (from.members.size === 0) this.classes.delete(from.key)
+    this.releaseIfEmpty(from)
     membership.cls = to
     to.members.add(session)
   }
@@ -202,22 +302,72 @@ export class DocChannel {
     const key = policy === undefined ? 'open' : classKeyOf(policy, viewer, viewState)
     let cls = this.classes.get(key)
     if (cls === undefined) {
-      cls = new PrivacyClass(key, policy === undefined ? undefined : new ClassView(policy, viewer, viewState, this.doc.snapshot().tree))
+      cls = new PrivacyClass(key, policy === undefined ? undefined : new ClassView(policy, viewer, viewState, this.doc.snapshot().tree), this.retention)
       this.classes.set(key, cls)
     }
+    this.lingering.delete(cls)
     return cls
   }
 
-  /** Messages for frames after `after`: the class's own, or for the open class the document's. */
+  /**
+   * A class whose last member left lingers: it keeps following frames, so a member that comes
+   * back within lingerMs resumes by deltas. At most maxLingering linger; the oldest goes first.
+   */
+  private releaseIfEmpty (cls: PrivacyClass): void {
+    if (cls.members.size > 0 || this.classes.get(cls.key) !== cls) return
+    this.lingering.set(cls, this.now())
+    if (this.lingering.size > this.retention.maxLingering) this.drop(this.lingering.keys().next().value as PrivacyClass)
+    this.armLingerTimer()
+  }
+
+  private drop (cls: PrivacyClass): void {
+    this.lingering.delete(cls)
+    this.classes.delete(cls.key)
+  }
+
+  private dropExpired (): void {
+    const now = this.now()
+    for (const [cls, since] of this.lingering) {
+      if (now - since < this.retention.lingerMs) break
+      this.drop(cls)
+    }
+  }
+
+  /** Frees lingering classes on time even when no frame comes to do it. */
+  private armLingerTimer (): void {
+    if (this.lingerTimer !== undefined) return
+    const first = this.lingering.values().next().value
+    if (first === undefined) return
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined
+      this.dropExpired()
+      this.armLingerTimer()
+    }, Math.max(0, first + this.retention.lingerMs - this.now()))
+    this.lingerTimer.unref()
+  }
+
+  /**
+   * Messages for frames after `after`: the class's own, or for the open class the document's,
+   * unless one of those changed the policy: before it the browser held a filtered view, which
+   * the document's deltas do not lead from (and they would carry "@policy" itself).
+   */
   private catchUp (cls: PrivacyClass, after: number, head: number): Uint8Array[] | undefined {
     const own = cls.framesAfter(after, head)
     if (own !== undefined || cls.view !== undefined) return own
-    return this.doc.deltasAfter(after)?.map(({ seq, data }) => encodeMessage(frameMessage(seq, data)))
+    const deltas = this.doc.deltasAfter(after)
+    if (deltas === undefined || deltas.some(({ data }) => data !== null && policyChanged(data))) return undefined
+    return deltas.map(({ seq, data }) => encodeMessage(frameMessage(seq, data)))
   }
 
-  /** undefined: the document has no policy, so it is open. */
-  private currentPolicy (): Policy | undefined {
+  /** policy undefined: the document has no policy, so it is open. */
+  private readPolicy (): void {
     const tree = this.doc.snapshot().tree
-    return tree[POLICY_FIELD] === undefined ? undefined : policyOfTree(tree)
+    const open = tree[POLICY_FIELD] === undefined
+    this.policy = open ? undefined : policyOfTree(tree)
+    this.policyProblem = open ? undefined : policyProblemOfTree(tree)
   }
+}
+
+function invalidPolicyMessage (problem: string): string {
+  return `the document's policy is invalid, so no viewer is admitted until its authority replaces it (${problem})`
 }

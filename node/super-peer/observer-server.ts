@@ -75,14 +75,17 @@ export interface ObserverServer {
 /** setTimeout's longest delay; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-/** An identity is good until its token expires, also for a viewer already connected. */
-function expireAt (session: ObserverSession, expires: number): void {
+/**
+ * An identity is good until its token expires, also for a viewer already connected (unless it
+ * no longer counts as identified: its token key was revoked and it observes anonymously).
+ */
+function expireAt (session: ObserverSession, expires: number, stillIdentified: () => boolean): void {
   let timer: ReturnType<typeof setTimeout>
   const arm = (): void => {
     const left = expires - Date.now()
     timer = left > MAX_TIMER_MS
       ? setTimeout(arm, MAX_TIMER_MS)
-      : setTimeout(() => { session.fail(ErrorCode.unauthorized, 'viewer token expired') }, Math.max(0, left))
+      : setTimeout(() => { if (stillIdentified()) session.fail(ErrorCode.unauthorized, 'viewer token expired') }, Math.max(0, left))
     timer.unref()
   }
   arm()
@@ -141,15 +144,15 @@ export function startObserverServer (
       channel = new DocChannel(doc)
       channels.set(doc.docId, channel)
     }
-    const joined = channel.join(session, identity.viewer, request.value.view, request.value.after)
+    const joined = channel.join(session, identity.viewer, request.value.view, request.value.after, identity.signer)
     if (!joined.ok) {
-      if (channel.size === 0) { channel.close(); channels.delete(doc.docId) }
-      refuse(session, ErrorCode.forbidden, joined.error)
+      if (channel.idle) { channel.close(); channels.delete(doc.docId) }
+      refuse(session, joined.code, joined.error)
       return
     }
     channelOf.set(session, channel)
-    if (identity.expires !== undefined) expireAt(session, identity.expires)
     const joinedChannel = channel
+    if (identity.expires !== undefined) expireAt(session, identity.expires, () => joinedChannel.identified(session))
     await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
   }
 

@@ -42,6 +42,8 @@ export interface Viewer {
   roles: string[]
   /** Expiry, ms since the Unix epoch. */
   expires: number
+  /** The key that signed the token (base32, its only spelling), e.g. to re-check trust later. */
+  kid: string
 }
 
 export type TokenErrorCode = 'malformed' | 'bad-signature' | 'untrusted-key' | 'wrong-doc' | 'expired' | 'not-yet-valid'
@@ -126,7 +128,7 @@ function checkAfterSignature (payload: TokenPayload, options: VerifyTokenOptions
   if (payload.doc !== options.docId) return { ok: false, code: 'wrong-doc', error: `token is for ${payload.doc}, not ${options.docId}` }
   const invalid = checkValidity(payload.iat, payload.exp, options.now, options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS)
   if (invalid !== undefined) return { ok: false, code: invalid.code, error: `token ${invalid.error}` }
-  return { ok: true, viewer: { principal: payload.sub, roles: payload.roles, expires: payload.exp * 1000 } }
+  return { ok: true, viewer: { principal: payload.sub, roles: payload.roles, expires: payload.exp * 1000, kid: payload.kid } }
 }
 
 /** What is wrong with a payload's values, if anything (shared by signing and verifying). */

@@ -35,6 +35,8 @@ export const ErrorCode = {
   unauthorized: 'unauthorized',
   /** The document's policy does not let this viewer observe. */
   forbidden: 'forbidden',
+  /** The document's policy is invalid, so no viewer may observe until the authority replaces it. */
+  invalidPolicy: 'invalid-policy',
   /** The browser changed its view state too often. */
   rateLimited: 'rate-limited',
   /** The super-peer is at its observer limit; try another one. */

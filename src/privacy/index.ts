@@ -14,7 +14,9 @@
  * // per frame: if policyChanged(delta), rebuild every class; else
  * const data = cls.update(delta, treeAfter)                 // null: nothing to send
  */
-export { POLICY_FIELD, POLICY_VERSION, DENY_ALL, compilePolicy, policyOfTree } from './policy.ts'
+export { POLICY_FIELD, POLICY_VERSION, DENY_ALL, compilePolicy, policyOfTree, policyProblemOfTree } from './policy.ts'
+export { checkPolicyChange, policyReplacement } from './policy-change.ts'
+export type { PolicyCheck, PolicyReplacement } from './policy-change.ts'
 export type { CompileResult, Policy, ViewField, ViewType } from './policy.ts'
 export { mayObserve, sanitizeViewState, classKeyOf } from './viewer.ts'
 export type { Viewer, ViewState } from './viewer.ts'

@@ -77,23 +77,36 @@ export function compilePolicy (json: Json): CompileResult {
   }
 }
 
-const cache = new WeakMap<JsonObject, { text: string, policy: Policy }>()
+const cache = new WeakMap<JsonObject, { text: string, policy: Policy, error?: string }>()
 
 /**
  * The policy of a document tree: tree["@policy"] compiled, or DENY_ALL when it is missing or
- * invalid (compilePolicy says why). Cached by the policy object's identity and JSON text, since
- * mergeInto changes the object in place.
+ * invalid (policyProblemOfTree says why). Cached by the policy object's identity and JSON text,
+ * since mergeInto changes the object in place.
  */
 export function policyOfTree (tree: JsonObject): Policy {
-  const json = Object.hasOwn(tree, POLICY_FIELD) ? tree[POLICY_FIELD] : undefined
-  if (!isJsonObject(json)) return DENY_ALL
+  return compiledOfTree(tree).policy
+}
+
+/**
+ * Why the tree's "@policy" is invalid (compilePolicy's error, naming the rule at fault), or
+ * undefined when it is valid or absent. A super-peer admits no viewer while it is invalid.
+ */
+export function policyProblemOfTree (tree: JsonObject): string | undefined {
+  return compiledOfTree(tree).error
+}
+
+function compiledOfTree (tree: JsonObject): { policy: Policy, error?: string } {
+  if (!Object.hasOwn(tree, POLICY_FIELD)) return { policy: DENY_ALL }
+  const json = tree[POLICY_FIELD]
+  if (!isJsonObject(json)) return { policy: DENY_ALL, error: 'invalid policy: policy must be a JSON object' }
   const text = JSON.stringify(json)
   const hit = cache.get(json)
-  if (hit !== undefined && hit.text === text) return hit.policy
+  if (hit !== undefined && hit.text === text) return hit
   const compiled = compilePolicy(json)
-  const policy = compiled.ok ? compiled.policy : DENY_ALL
-  cache.set(json, { text, policy })
-  return policy
+  const entry = compiled.ok ? { text, policy: compiled.policy } : { text, policy: DENY_ALL, error: compiled.error }
+  cache.set(json, entry)
+  return entry
 }
 
 function compile (json: Json): Policy {

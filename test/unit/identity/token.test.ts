@@ -48,7 +48,7 @@ describe('identity/token', () => {
   it('round-trips, sync and async', async () => {
     const token = await signToken(docKey, claims, NOW)
     assert.equal(token, signTokenSync(docKey, claims, NOW))
-    const expected = { ok: true, viewer: { principal: 'alice', roles: ['red', 'admin'], expires: NOW + HOUR } }
+    const expected = { ok: true, viewer: { principal: 'alice', roles: ['red', 'admin'], expires: NOW + HOUR, kid: encodePublicKey(docKey.publicKey.raw) } }
     assert.deepEqual(verifyToken(token, options), expected)
     assert.deepEqual(await verifyTokenAsync(token, options), expected)
   })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type { Json, JsonObject } from '../../../src/json.ts'
 import { cloneTree, composeDeltas, listInsert, listRemove, mergeInto } from '../../../src/delta/index.ts'
 import type { ListOpResult } from '../../../src/delta/index.ts'
-import { ClassView, PolicyChangedError, compilePolicy, filterView, policyChanged } from '../../../src/privacy/index.ts'
+import { ClassView, POLICY_FIELD, PolicyChangedError, compilePolicy, filterView, policyChanged } from '../../../src/privacy/index.ts'
 import type { Policy, Viewer } from '../../../src/privacy/index.ts'
 
 function policy (extra: JsonObject): Policy {
@@ -169,5 +169,42 @@ describe('privacy/class-view', () => {
     const reveal = frame({ phase: 'reveal' }) as JsonObject
     assert.equal(Object.keys(reveal.posts as JsonObject).length, 5000)
     assert.deepEqual((reveal.posts as JsonObject)[4], { secret: 4 })
+  })
+})
+
+// Questions an implementer working from docs/privacy.md alone had to guess; the page now answers
+// each, and these pin the answers for filterView and ClassView alike (game() checks both).
+describe('privacy: what docs/privacy.md settles', () => {
+  it('a "/" rule reads the document root as its record', () => {
+    const p = policy({ fields: { '/': { eq: [{ field: 'mode' }, 'open'] }, '/mode': 'public' } })
+    const g = game(p, { mode: 'open', a: 1 }, [anon])
+    assert.deepEqual(g.classes[0].view, { mode: 'open', a: 1 })
+    assert.deepEqual(g.frame({ mode: 'closed' }), [{ mode: 'closed', a: null }])
+    assert.deepEqual(g.frame({ mode: 'open' }), [{ mode: 'open', a: 1 }])
+  })
+
+  it('doc and field operands that reach a list compare its tree form, never an array', () => {
+    const tags = { '@o': ['x'], x: 'red' }
+    const p = policy({
+      fields: {
+        '/tags': 'public',
+        '/asTree': { eq: [{ doc: '/tags' }, { literal: tags }] },
+        '/asArray': { eq: [{ doc: '/tags' }, ['red']] },
+        '/inList': { in: ['red', { doc: '/tags' }] },
+        '/byItem': { eq: [{ doc: '/tags/x' }, 'red'] },
+        '/records/*/v': { eq: [{ field: 'tags' }, { literal: tags }] }
+      }
+    })
+    const tree: JsonObject = { tags: structuredClone(tags), asTree: 1, asArray: 1, inList: 1, byItem: 1, records: { r: { tags: structuredClone(tags), v: 1 } } }
+    const g = game(p, tree, [anon])
+    assert.deepEqual(g.classes[0].view, { tags, asTree: 1, byItem: 1, records: { r: { v: 1 } } })
+    assert.deepEqual(g.frame(t => ok(listInsert(t, ['tags'], 'y', 'blue', 1))), [{ tags: { y: 'blue', '@o': ['x', 'y'] }, asTree: null }])
+  })
+
+  it('only the top-level "@policy" is skipped: a nested "@policy" key is ordinary data', () => {
+    const p = policy({ fields: { '/a': 'public', '/b/@policy': 'private', '/b': 'public' } })
+    const g = game(p, { [POLICY_FIELD]: { version: 1 }, a: { [POLICY_FIELD]: 'shown', n: 1 }, b: { [POLICY_FIELD]: 'hidden', n: 2 } }, [anon])
+    assert.deepEqual(g.classes[0].view, { a: { [POLICY_FIELD]: 'shown', n: 1 }, b: { n: 2 } })
+    assert.deepEqual(g.frame({ a: { [POLICY_FIELD]: 'changed' } }), [{ a: { [POLICY_FIELD]: 'changed' } }])
   })
 })
