@@ -167,6 +167,17 @@ export function compareStrings (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+/** The UTF-8 length of `text` without encoding it (a lone surrogate counts 3, as U+FFFD). */
 export function utf8Length (text: string): number {
-  return encoder.encode(text).length
+  let n = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4
+      i++
+    } else n += 3
+  }
+  return n
 }

@@ -12,11 +12,11 @@ import { isJsonObject } from '../json.ts'
 import { compileCondition } from '../privacy/condition.ts'
 import type { Condition } from '../privacy/condition.ts'
 import { evaluate, newScope } from '../privacy/evaluate.ts'
+import type { Facts } from '../privacy/evaluate.ts'
 import { parsePath } from '../privacy/paths.ts'
 import { POLICY_FIELD } from '../privacy/policy.ts'
 import { PolicyProblem } from '../privacy/problem.ts'
 import type { Viewer, ViewState } from '../privacy/viewer.ts'
-import { canonicalJson } from '../log/canonical-json.ts'
 import { utf8Length } from './bytes.ts'
 import { countReducer } from './count.ts'
 import { DEFAULT_PRECISION, distinctReducer, MAX_PRECISION, MIN_PRECISION } from './distinct.ts'
@@ -212,29 +212,39 @@ export type Admission =
   | { ok: false, code: RefusalCode, error: string, rule?: SchemaRule }
 
 function checkBody (schema: Schema, maxBytes: number, body: Json): { code: 'too-large' | 'invalid-message', error: string, rule?: SchemaRule } | null {
-  const bytes = utf8Length(canonicalJson(body))
+  // Canonical JSON only orders keys, so JSON.stringify has its length.
+  const bytes = utf8Length(JSON.stringify(body))
   if (bytes > maxBytes) return { code: 'too-large', error: `message is ${bytes} bytes, more than the channel's ${maxBytes}` }
   const problem = checkMessage(schema, body)
   return problem === null ? null : { code: 'invalid-message', error: problem.message, rule: problem.rule }
 }
 
-/** Who sends: the viewer as its token proved it, with its sanitized view state. */
+/**
+ * Who sends: the viewer as its token proved it, with its sanitized view state. Keep one object
+ * per session and replace it when the view state changes: its facts are cached by identity.
+ */
 export interface Sender {
   readonly viewer: Viewer
   readonly viewState: ViewState
 }
 
+const factsCache = new WeakMap<Sender, Facts>()
+
+/** Everything a send condition may read about the sender (computed once per Sender object). */
+function factsOfSender (sender: Sender): Facts {
+  let facts = factsCache.get(sender)
+  if (facts === undefined) {
+    const identified = typeof sender.viewer.principal === 'string'
+    facts = { may: true, identified, principal: identified ? sender.viewer.principal : null, roles: [...sender.viewer.roles].sort(), view: sender.viewState }
+    factsCache.set(sender, facts)
+  }
+  return facts
+}
+
 /** True when the channel's send condition holds for this sender against the current tree. */
 export function maySend (channel: Channel, sender: Sender, tree: JsonObject): boolean {
-  const identified = typeof sender.viewer.principal === 'string'
-  const facts = {
-    may: true,
-    identified,
-    principal: identified ? sender.viewer.principal : null,
-    roles: [...sender.viewer.roles].sort(),
-    view: sender.viewState
-  }
-  return evaluate(channel.send, newScope(facts, tree), undefined)
+  if (channel.send.kind === 'const') return channel.send.value
+  return evaluate(channel.send, newScope(factsOfSender(sender), tree), undefined)
 }
 
 /**

@@ -21,10 +21,10 @@ export { tallyReducer, tallyKeyOf, STORE_FACTOR } from './tally.ts'
 export { distinctReducer, distinctError, DEFAULT_PRECISION } from './distinct.ts'
 export { sampleReducer } from './sample.ts'
 export {
-  PARTIAL_VERSION, encodePartial, decodePartial, mergePartials, partialOf, windowKey, resentKey,
+  PARTIAL_VERSION, encodePartial, decodePartial, mergePartials, mergeIntoPartial, partialOf, windowKey, resentKey,
   windowSigningBytes, resentSigningBytes, MismatchedPartialsError
 } from './partial.ts'
-export type { Partial, WindowEntry, ResentEntry, Prior, MergeResult, DecodePartialResult } from './partial.ts'
+export type { Partial, MutablePartial, WindowEntry, ResentEntry, Prior, MergeResult, DecodePartialResult } from './partial.ts'
 export { ChannelLedger } from './ledger.ts'
 export type { LedgerOutcome, ApplyResult, LedgerChannel, EntryRefusal } from './ledger.ts'
 export { OriginWindows, windowAt, windowStart, checkStamp } from './window.ts'

@@ -70,8 +70,8 @@ export const windowKey = (origin: string, window: number): string => `${origin} 
 export const resentKey = (writer: string, id: number): string => `${writer} ${id}`
 
 /** A partial from entries; duplicates are resolved as mergePartials resolves them. */
-export function partialOf (channel: string, kind: number, windows: readonly WindowEntry[], resent: readonly ResentEntry[] = []): Partial {
-  const out = { channel, kind, windows: new Map<string, WindowEntry>(), resent: new Map<string, ResentEntry>() }
+export function partialOf (channel: string, kind: number, windows: readonly WindowEntry[] = [], resent: readonly ResentEntry[] = []): MutablePartial {
+  const out: MutablePartial = { channel, kind, windows: new Map(), resent: new Map() }
   for (const entry of windows) putWindow(out.windows, entry)
   for (const entry of resent) putResent(out.resent, entry)
   return out
@@ -89,17 +89,30 @@ export interface MergeResult {
   readonly conflicts: number
 }
 
+/** A partial whose maps its owner may change (a tier's or super-peer's outgoing partial). */
+export interface MutablePartial extends Partial {
+  readonly windows: Map<string, WindowEntry>
+  readonly resent: Map<string, ResentEntry>
+}
+
 /** The union of two partials of one channel. Inputs are left alone. */
 export function mergePartials (a: Partial, b: Partial): MergeResult {
-  if (a.channel !== b.channel || a.kind !== b.kind) {
-    throw new MismatchedPartialsError(`cannot merge partials of ${a.channel}/${a.kind} and ${b.channel}/${b.kind}`)
+  const partial: MutablePartial = { channel: a.channel, kind: a.kind, windows: new Map(a.windows), resent: new Map(a.resent) }
+  return { partial, conflicts: mergeIntoPartial(partial, b) }
+}
+
+/**
+ * Adds `source` to `target` in place (the same union as mergePartials, at O(|source|)): a tier
+ * merges each child's partial this way. Returns the number of conflicts.
+ */
+export function mergeIntoPartial (target: MutablePartial, source: Partial): number {
+  if (target.channel !== source.channel || target.kind !== source.kind) {
+    throw new MismatchedPartialsError(`cannot merge partials of ${target.channel}/${target.kind} and ${source.channel}/${source.kind}`)
   }
   let conflicts = 0
-  const windows = new Map(a.windows)
-  for (const entry of b.windows.values()) if (putWindow(windows, entry)) conflicts++
-  const resent = new Map(a.resent)
-  for (const entry of b.resent.values()) if (putResent(resent, entry)) conflicts++
-  return { partial: { channel: a.channel, kind: a.kind, windows, resent }, conflicts }
+  for (const entry of source.windows.values()) if (putWindow(target.windows, entry)) conflicts++
+  for (const entry of source.resent.values()) if (putResent(target.resent, entry)) conflicts++
+  return conflicts
 }
 
 /** Adds `entry`; true when the map held different bytes under its key (the byte-smaller one stays). */

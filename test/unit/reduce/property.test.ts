@@ -75,7 +75,7 @@ function deliver (kind: number, entries: readonly WindowEntry[], plan: { groupOf
   entries.forEach((entry, i) => { for (const g of plan.groupOf[i]) groups[g].push(entry) })
   const partials = groups.map(g => {
     // merge single-entry partials in an order the plan picks: tiers see them in any order
-    let parts = g.map(e => partialOf('ch', kind, [e]))
+    let parts: Partial[] = g.map(e => partialOf('ch', kind, [e]))
     let k = 0
     while (parts.length > 1) {
       const i = (plan.order[k++ % Math.max(1, plan.order.length)] ?? 0) % (parts.length - 1)
@@ -83,7 +83,7 @@ function deliver (kind: number, entries: readonly WindowEntry[], plan: { groupOf
     }
     return parts[0] ?? partialOf('ch', kind, [])
   })
-  const out = [...partials].reverse()
+  const out: Partial[] = [...partials].reverse()
   for (const r of plan.repeat) out.push(partials[r])
   return out
 }
