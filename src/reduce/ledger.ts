@@ -2,10 +2,10 @@
  * The authority's ledger of one channel: what it has counted, so every contribution counts once.
  *
  * - A window entry (origin, window) counts the first time it arrives and never again.
- * - A resent entry (writer, id) with prior (A, w) fences origin A: from then on no window of A
- *   that is not yet counted will ever count. The resend then counts iff (A, w) was not counted
- *   (the message can only be in the window it was first stamped with) and (writer, id) was not
- *   counted through another resend. So a message counts through exactly one path.
+ * - A resent entry (writer, id) with prior (A, w) is a duplicate when (A, w) has counted (the
+ *   message can only be in the window it was first stamped with) or (writer, id) counted through
+ *   another resend. Otherwise it counts, and fences origin A: from then on no window of A that
+ *   is not yet counted will ever count. So a message counts through exactly one path.
  * - A fenced super-peer learns it from the log, starts a new boot (a new origin) and its
  *   writers resend what was not acknowledged, with the old (origin, window) as prior.
  * Each apply says what it counted, which the authority writes down the log as acknowledgements.
@@ -105,10 +105,6 @@ export class ChannelLedger<S> {
       changed = true
     }
     for (const [key, entry] of partial.resent) {
-      if (entry.prior !== null && !this.fencedOrigins.has(entry.prior.origin)) {
-        this.fencedOrigins.add(entry.prior.origin)
-        newlyFenced.push(entry.prior.origin)
-      }
       const ref = { writer: entry.writer, id: entry.id }
       if (this.resentKeys.has(key) || (entry.prior !== null && this.hasCounted(entry.prior.origin, entry.prior.window))) {
         this.resentKeys.add(key)
@@ -119,6 +115,11 @@ export class ChannelLedger<S> {
       if (typeof state === 'string') {
         refused.push({ key, reason: 'invalid-body', detail: state })
         continue
+      }
+      // The prior window has not counted: it must never count now, so its origin is fenced.
+      if (entry.prior !== null && !this.fencedOrigins.has(entry.prior.origin)) {
+        this.fencedOrigins.add(entry.prior.origin)
+        newlyFenced.push(entry.prior.origin)
       }
       this.state = this.reducer.merge(this.state, state)
       this.resentKeys.add(resentKey(entry.writer, entry.id))
