@@ -22,7 +22,7 @@ import { countReducer } from './count.ts'
 import { DEFAULT_PRECISION, distinctReducer, MAX_PRECISION, MIN_PRECISION } from './distinct.ts'
 import { maxReducer, minReducer } from './extreme.ts'
 import type { KindName, Reducer } from './kind.ts'
-import { CHANNEL_NAME } from './partial.ts'
+import { CHANNEL_NAME, MAX_BODY_BYTES } from './partial.ts'
 import { ChannelProblem } from './problem.ts'
 import type { Rate, RateBucket } from './rate.ts'
 import { MAX_SAMPLE_SIZE, sampleReducer } from './sample.ts'
@@ -38,7 +38,6 @@ export const INPUT_KEY = 'input'
 export const INPUT_STATE_FIELD = '@input'
 export const MAX_CHANNELS = 32
 export const DEFAULT_MAX_BYTES = 256
-export const MAX_MAX_BYTES = 4096
 export const DEFAULT_TALLY_KEYS = 32
 export const DEFAULT_SAMPLE_SIZE = 10
 export const MAX_RATE_MESSAGES = 1000
@@ -150,7 +149,7 @@ function compile (policy: JsonObject): Map<string, Channel> {
       const n = Math.min(other.field.length, field.length)
       if (other.field.slice(0, n).every((s, i) => s === field[i])) throw new ChannelProblem(`${where}.field overlaps the field of channel "${other.name}"`)
     }
-    const maxBytes = integerIn(decl.maxBytes, DEFAULT_MAX_BYTES, 1, MAX_MAX_BYTES, `${where}.maxBytes`)
+    const maxBytes = integerIn(decl.maxBytes, DEFAULT_MAX_BYTES, 1, MAX_BODY_BYTES, `${where}.maxBytes`)
     out.set(name, {
       name,
       kind: kindName,

@@ -20,7 +20,8 @@ export const SIGNATURE_BYTES = 64
 export const MAX_ORIGIN_BYTES = 128
 export const MAX_WRITER_BYTES = 64
 export const MAX_STATE_BYTES = 1 << 20
-export const MAX_RESENT_BODY_BYTES = 4096
+/** The largest message body any channel allows (channels.ts maxBytes), as canonical JSON. */
+export const MAX_BODY_BYTES = 4096
 export const MAX_ENTRIES = 100_000
 
 export const CHANNEL_NAME = /^[a-z][a-z0-9_-]{0,31}$/
@@ -298,7 +299,7 @@ function decode (input: ByteReader): Partial {
     const flag = input.u8('prior flag')
     if (flag > 1) throw new PartialProblem(`prior flag must be 0 or 1, got ${flag}`)
     const prior = flag === 0 ? null : { origin: text(input, 'prior origin', MAX_ORIGIN_BYTES, ORIGIN_TEXT), window: input.varint('prior window') }
-    const body = input.string('body', MAX_RESENT_BODY_BYTES)
+    const body = input.string('body', MAX_BODY_BYTES)
     const entry: ResentEntry = { writer, id, origin, window, prior, body, signature: signature(input) }
     if (before !== null && byResentKey(before, entry) >= 0) throw new PartialProblem('resent entries must be sorted by (writer, id) and distinct')
     resent.set(resentKey(writer, id), entry)

@@ -8,6 +8,7 @@ import { canonicalJson } from '../log/canonical-json.ts'
 import { compareStrings, PartialProblem } from './bytes.ts'
 import { KIND_CODES } from './kind.ts'
 import type { MessageRef, Reducer } from './kind.ts'
+import { MAX_BODY_BYTES, MAX_WRITER_BYTES } from './partial.ts'
 
 export interface SampleItem extends MessageRef {
   /** Canonical JSON of the body. */
@@ -26,8 +27,6 @@ export interface SampleParams {
 }
 
 export const MAX_SAMPLE_SIZE = 100
-export const MAX_WRITER_BYTES = 64
-export const MAX_BODY_BYTES = 4096
 
 export function compareRefs (a: MessageRef, b: MessageRef): number {
   return a.window - b.window || compareStrings(a.writer, b.writer) || a.id - b.id
@@ -36,6 +35,7 @@ export function compareRefs (a: MessageRef, b: MessageRef): number {
 export function sampleReducer (params: SampleParams): Reducer<SampleState> {
   const { size, keep } = params
 
+  /** Sorts, dedups and trims in place: the value is unchanged, only its form is made canonical. */
   function normalize (state: SampleState): SampleItem[] {
     if (state.normal) return state.items
     const sorted = state.items.slice().sort(compareRefs)
