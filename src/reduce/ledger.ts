@@ -46,7 +46,7 @@ export interface LedgerChannel<S> {
 export class ChannelLedger<S> {
   private state: S
   private readonly counted = new Map<string, WindowSet>()
-  private readonly fencedOrigins = new Set<string>()
+  private readonly fenced = new Set<string>()
   private readonly resentKeys = new Set<string>()
 
   readonly channel: string
@@ -63,7 +63,8 @@ export class ChannelLedger<S> {
 
   get total (): S { return this.state }
   result (): Json { return this.reducer.result(this.state) }
-  isFenced (origin: string): boolean { return this.fencedOrigins.has(origin) }
+  isFenced (origin: string): boolean { return this.fenced.has(origin) }
+  fencedOrigins (): string[] { return [...this.fenced].sort() }
   hasCounted (origin: string, window: number): boolean { return this.counted.get(origin)?.has(window) === true }
   /** Counted windows per origin as [first, last] ranges: what super-peers acknowledge from. */
   countedRanges (): Record<string, Array<[number, number]>> {
@@ -90,7 +91,7 @@ export class ChannelLedger<S> {
         duplicates++
         continue
       }
-      if (this.fencedOrigins.has(entry.origin)) {
+      if (this.fenced.has(entry.origin)) {
         refused.push({ key, reason: 'fenced', detail: `origin ${entry.origin} is fenced` })
         continue
       }
@@ -117,8 +118,8 @@ export class ChannelLedger<S> {
         continue
       }
       // The prior window has not counted: it must never count now, so its origin is fenced.
-      if (entry.prior !== null && !this.fencedOrigins.has(entry.prior.origin)) {
-        this.fencedOrigins.add(entry.prior.origin)
+      if (entry.prior !== null && !this.fenced.has(entry.prior.origin)) {
+        this.fenced.add(entry.prior.origin)
         newlyFenced.push(entry.prior.origin)
       }
       this.state = this.reducer.merge(this.state, state)

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { ChannelLedger, compileChannels, KIND_CODES, partialOf } from '../../../src/reduce/index.ts'
+import type { JsonObject } from '../../../src/json.ts'
+import { checkDelta } from '../../../src/delta/index.ts'
+import { acksChange, ChannelLedger, compileChannels, KIND_CODES, Outbox, partialOf, readAcks, resentKey, windowAcked } from '../../../src/reduce/index.ts'
 import type { Channel, ResentEntry, WindowEntry } from '../../../src/reduce/index.ts'
 
 const channels = compileChannels({
@@ -65,5 +67,30 @@ describe('channel ledger', () => {
     ])
     assert.equal(ledger.result(), 0)
     assert.equal(bad.outcome.changed, false)
+  })
+})
+
+describe('acknowledgements down the log', () => {
+  it('the authority writes what counted as a valid change; a super-peer settles its outbox and acks its writers from it', () => {
+    const ledger = new ChannelLedger(score)
+    const outbox = new Outbox('score', KIND_CODES.sum)
+    outbox.add(p([win('sp1/a', 1, 1), win('sp1/a', 2, 2), win('sp1/a', 3, 3)], [resend(7, { origin: 'sp9/z', window: 4 })]))
+    const sent = outbox.takeNew()
+    assert.ok(sent !== null)
+    // the authority got windows 1 and 3 and the resend (window 2 is still on its way)
+    const applied = ledger.apply(p([win('sp1/a', 1, 1), win('sp1/a', 3, 3)], [...sent.resent.values()]))
+    assert.ok(applied.ok)
+    const change = acksChange(ledger, applied.outcome)
+    assert.deepEqual(change, { '@input': { score: { counted: { 'sp1/a': [[1, 1], [3, 3]] }, fenced: ['sp9/z'], resent: ['w1 7'] } } })
+    assert.equal(checkDelta({}, change as JsonObject).ok, true)
+
+    const acks = readAcks(change as JsonObject, 'score')
+    assert.ok(acks !== null)
+    assert.deepEqual([1, 2, 3].map(w => windowAcked(acks, 'sp1/a', w)), [true, false, true])
+    outbox.settle({ window: e => windowAcked(acks, e.origin, e.window), resent: e => acks.resent.has(resentKey(e.writer, e.id)) })
+    assert.deepEqual([...outbox.pending().windows.values()].map(e => e.window), [2])
+    assert.equal(outbox.pending().resent.size, 0)
+    assert.equal(readAcks(change as JsonObject, 'claps'), null)
+    assert.equal(acksChange(ledger, { ...applied.outcome, counted: [], newlyFenced: [], resentCounted: [], resentDuplicates: [] }), null)
   })
 })
