@@ -63,6 +63,16 @@ describe('reducer kinds', () => {
     assert.equal(Object.keys(result.counts)[0], 'k0')
   })
 
+  it('tally keeps at most 4 x capacity keys in a total, moving the largest dropped count into the floor', () => {
+    const tally = tallyReducer({ capacity: 1, keys: null })
+    const single = (key: string, n: number) => stateOf(tally, msgs(Array.from({ length: n }, () => key)))
+    let total = tally.empty()
+    for (const [key, n] of [['a', 6], ['b', 5], ['c', 4], ['d', 3], ['e', 2], ['f', 1]] as const) total = tally.merge(total, single(key, n))
+    assert.deepEqual([...total.counts.keys()].sort(), ['a', 'b', 'c', 'd'])
+    assert.equal(total.floor, 2)
+    assert.deepEqual(tally.result(total), { counts: { a: 6 }, error: 2 })
+  })
+
   it('distinct estimates within a few standard errors and merges by register maximum', () => {
     const distinct = distinctReducer(12)
     const a = stateOf(distinct, msgs(Array.from({ length: 60_000 }, (_, i) => `user-${i}`)))
