@@ -6,6 +6,7 @@ import { classifyNext, decodeFrame, docIdFor, genesisHead, headOf, signFrameSync
 import { FrameWindow } from '../../src/replica/index.ts'
 import { loadOrCreateKey } from '../identity.ts'
 import { FrameLogStore } from './log-store.ts'
+import { DirLock } from './dir-lock.ts'
 import { AuthorityClosedError, AuthorityFailedError, ChangeRejectedError, ChangeTooLargeError, LogReplayError } from './errors.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { ChainHead, Frame } from '../../src/log/index.ts'
@@ -67,6 +68,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
   readonly window: FrameWindow
   private readonly privateKey: PrivateKey
   private readonly store: FrameLogStore
+  private readonly lock: DirLock
   private readonly options: typeof AUTHORITY_DEFAULTS
   private readonly now: () => number
   private readonly log?: Logger
@@ -80,13 +82,14 @@ export class Authority extends EventEmitter<AuthorityEvents> {
   private closed = false
 
   private constructor (init: {
-    docId: string, privateKey: PrivateKey, store: FrameLogStore, tree: JsonObject, head: ChainHead,
+    docId: string, privateKey: PrivateKey, store: FrameLogStore, lock: DirLock, tree: JsonObject, head: ChainHead,
     window: FrameWindow, framesSinceCheckpoint: number, options: AuthorityOptions
   }) {
     super()
     this.docId = init.docId
     this.privateKey = init.privateKey
     this.store = init.store
+    this.lock = init.lock
     this.treeValue = init.tree
     this.headValue = init.head
     this.window = init.window
@@ -104,12 +107,35 @@ export class Authority extends EventEmitter<AuthorityEvents> {
 
   /** Create the document, or reopen it and continue its chain in a new epoch. */
   static async open (options: AuthorityOptions): Promise<Authority> {
+    // Before any file is read or created: a second writer must change nothing.
+    const lock = await DirLock.acquire(options.dir)
+    try {
+      return await Authority.openLocked(options, lock)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  private static async openLocked (options: AuthorityOptions, lock: DirLock): Promise<Authority> {
     const privateKey = options.privateKey ?? await loadOrCreateKey(join(options.dir, 'authority.key'))
     const docId = docIdFor(privateKey.publicKey.raw, options.name)
     const maxFrameBytes = options.maxFrameBytes ?? AUTHORITY_DEFAULTS.maxFrameBytes
     const { store, records, truncatedBytes } = await FrameLogStore.open(join(options.dir, `${options.name}.frames`))
     if (truncatedBytes > 0) options.log?.warn({ docId, truncatedBytes }, 'dropped a torn tail of the frame log (never acknowledged)')
 
+    try {
+      return Authority.replay(options, { docId, privateKey, store, lock, records, maxFrameBytes })
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+
+  private static replay (options: AuthorityOptions, init: {
+    docId: string, privateKey: PrivateKey, store: FrameLogStore, lock: DirLock, records: Uint8Array[], maxFrameBytes: number
+  }): Authority {
+    const { docId, privateKey, store, lock, records, maxFrameBytes } = init
     const tree: JsonObject = {}
     const window = new FrameWindow(options.window)
     let head = genesisHead()
@@ -133,7 +159,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
         framesSinceCheckpoint = 0
       }
     }
-    const authority = new Authority({ docId, privateKey, store, tree, head, window, framesSinceCheckpoint, options })
+    const authority = new Authority({ docId, privateKey, store, lock, tree, head, window, framesSinceCheckpoint, options })
     options.log?.info({ docId, seq: head.seq, epoch: authority.epoch }, 'authority open')
     return authority
   }
@@ -181,6 +207,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
     this.closed = true
     await this.flush()
     await this.store.close()
+    await this.lock.release()
   }
 
   private async flushLoop (): Promise<void> {

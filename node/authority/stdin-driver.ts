@@ -5,7 +5,8 @@ import type { Counters } from '../metrics.ts'
 
 /**
  * Feeds changes from JSON lines on a stream into the authority and writes one JSON line per
- * change: {"ack": id, "seq": n} once durable, or {"id": id, "error": "..."}. Lets any program
+ * change: {"ack": id, "seq": n} once durable, or {"id": id, "error": "..."}. A change without a
+ * string or number id is refused (applied, its ack could not be matched to it). Lets any program
  * (or a test) drive an authority process without embedding the library.
  */
 export function driveFromLines (authority: Authority, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, counters: Counters): Promise<void> {
@@ -26,6 +27,12 @@ export function driveFromLines (authority: Authority, input: NodeJS.ReadableStre
     if (!isJsonObject(message) || !isJsonObject(message.change)) {
       counters.inc('input_lines_rejected')
       write({ id, error: 'expected {"id": ..., "change": {...}}' })
+      return
+    }
+    // An ack nobody can correlate is as good as none: every change needs its id.
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      counters.inc('input_lines_rejected')
+      write({ id, error: 'missing "id": give each change a string or number id to match its ack' })
       return
     }
     const done = authority.change(message.change).then(
