@@ -39,6 +39,8 @@ export type ParsedFlags = Record<string, unknown> & {
   help: boolean
   /** "--listen", or '"listen" in config.json' when the value came from the config file. */
   label: (name: string) => string
+  /** With deferProblems: what is wrong so far, for the caller to report with its own checks. */
+  problems: string[]
 }
 
 /**
@@ -46,7 +48,7 @@ export type ParsedFlags = Record<string, unknown> & {
  * kebab-case) supplies values that flags override. Every problem with the file is reported at
  * once, named by the file's own keys.
  */
-export function parseFlags (argv: string[], specs: FlagSpecs): ParsedFlags {
+export function parseFlags (argv: string[], specs: FlagSpecs, parseOptions: { deferProblems?: boolean } = {}): ParsedFlags {
   const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = { help: { type: 'boolean' } }
   for (const [name, spec] of Object.entries(specs)) {
     options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', multiple: spec.multiple === true }
@@ -59,16 +61,16 @@ export function parseFlags (argv: string[], specs: FlagSpecs): ParsedFlags {
   }
   const values = parsed.values as Record<string, unknown>
   const noLabel = (name: string): string => `--${name}`
-  if (values.help === true) return { help: true, label: noLabel }
+  if (values.help === true) return withMeta({ help: true }, noLabel, [])
 
   const configPath = typeof values.config === 'string' ? values.config : undefined
-  const fromFile = configPath === undefined ? { values: {}, keys: {} } : readConfigFile(configPath, specs)
+  const fromFile = configPath === undefined ? { values: {}, keys: {}, problems: [] } : readConfigFile(configPath, specs)
   const label = (name: string): string => {
     const key = values[name] === undefined ? (fromFile.keys as Record<string, string>)[name] : undefined
     return key === undefined ? `--${name}` : `"${key}" in ${configPath ?? ''}`
   }
-  const out: Record<string, unknown> = { help: false, label }
-  const problems: string[] = []
+  const problems: string[] = [...fromFile.problems]
+  const out: Record<string, unknown> = withMeta({ help: false }, label, problems)
   for (const [name, spec] of Object.entries(specs)) {
     if (name === 'config') continue
     const raw = values[name] ?? (fromFile.values as Record<string, unknown>)[name] ?? spec.default
@@ -78,10 +80,15 @@ export function parseFlags (argv: string[], specs: FlagSpecs): ParsedFlags {
     }
     const number = toNumber(raw)
     if (typeof number === 'string') problems.push(`${label(name)} must be a number, got ${number}`)
-    out[camel(name)] = number
+    out[camel(name)] = typeof number === 'string' ? Number.NaN : number
   }
-  if (problems.length > 0) throw new UsageError(problems.join('\n'))
+  if (problems.length > 0 && parseOptions.deferProblems !== true) throw new UsageError(problems.join('\n'))
   return out as ParsedFlags
+}
+
+/** Attaches label and problems without making them settings (not enumerable, not spread). */
+function withMeta (values: Record<string, unknown>, label: (name: string) => string, problems: string[]): ParsedFlags {
+  return Object.defineProperties(values, { label: { value: label }, problems: { value: problems } }) as ParsedFlags
 }
 
 /**
@@ -103,8 +110,8 @@ function joinNegativeNumbers (argv: string[], specs: FlagSpecs): string[] {
   return out
 }
 
-/** The file's values by flag name, and the key each was given under (for messages). */
-function readConfigFile (path: string, specs: FlagSpecs): { values: Record<string, unknown>, keys: Record<string, string> } {
+/** The file's values by flag name, the key each was given under (for messages), and its problems. */
+function readConfigFile (path: string, specs: FlagSpecs): { values: Record<string, unknown>, keys: Record<string, string>, problems: string[] } {
   let json: unknown
   try {
     json = JSON.parse(readFileSync(path, 'utf8'))
@@ -130,8 +137,7 @@ function readConfigFile (path: string, specs: FlagSpecs): { values: Record<strin
     values[name] = value
     keys[name] = key
   }
-  if (problems.length > 0) throw new UsageError(problems.join('\n'))
-  return { values, keys }
+  return { values, keys, problems }
 }
 
 /** What is wrong with a config-file value for this flag, if anything. */
@@ -154,7 +160,8 @@ function toNumber (raw: unknown): number | string {
 export function integerProblems (flags: ParsedFlags, names: string[], min: number): string[] {
   return names.flatMap(name => {
     const value = flags[camel(name)]
-    if (Number.isInteger(value) && (value as number) >= min) return []
+    // NaN was already reported as not a number.
+    if ((Number.isInteger(value) && (value as number) >= min) || Number.isNaN(value)) return []
     return [`${flags.label(name)} must be ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got ${String(value)}`]
   })
 }

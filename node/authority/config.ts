@@ -43,12 +43,13 @@ export const AUTHORITY_HELP = helpText(
   AUTHORITY_FLAGS)
 
 export function parseAuthorityConfig (argv: string[]): AuthorityConfig | 'help' {
-  const flags = parseFlags(argv, AUTHORITY_FLAGS)
+  const flags = parseFlags(argv, AUTHORITY_FLAGS, { deferProblems: true })
   if (flags.help) return 'help'
   const { label } = flags
   const config = flags as unknown as AuthorityConfig
   if (typeof config.name !== 'string') throw new UsageError('missing --name <document name>')
   refuseProblems([
+    ...flags.problems,
     ...(isValidDocName(config.name) ? [] : [`bad ${label('name')} "${config.name}": use 1-64 of [a-z0-9_-], starting with a letter or digit`]),
     ...multiaddrProblems(label('listen'), config.listen, { listen: 'backbone' }),
     ...multiaddrProblems(label('announce'), config.announce, 'announce'),

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { listenAddresses } from '../net/listen.ts'
-import { helpText, integerProblems, parseFlags, UsageError } from '../cli-args.ts'
+import { helpText, integerProblems, parseFlags } from '../cli-args.ts'
 import { docIdProblems, logLevelProblems, multiaddrProblems, refuseProblems } from '../startup-checks.ts'
 import type { FlagSpecs } from '../cli-args.ts'
 import { FLEET_FLAGS } from '../fleet/config.ts'
@@ -53,15 +53,16 @@ export const SUPER_PEER_HELP = helpText(
   SUPER_PEER_FLAGS)
 
 export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' {
-  const flags = parseFlags(argv, SUPER_PEER_FLAGS)
+  const flags = parseFlags(argv, SUPER_PEER_FLAGS, { deferProblems: true })
   if (flags.help) return 'help'
   const { label } = flags
   const config = flags as unknown as SuperPeerConfig & { doc: string[] }
   const docs = config.doc
-  if (docs.length === 0) throw new UsageError('no documents to carry: pass --doc <doc id> at least once')
-  if (config.listen.length === 0) throw new UsageError('no listen address: pass --listen <multiaddr>')
   const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen
   refuseProblems([
+    ...(docs.length === 0 ? ['no documents to carry: pass --doc <doc id> at least once'] : []),
+    ...(config.listen.length === 0 ? ['no listen address: pass --listen <multiaddr>'] : []),
+    ...flags.problems,
     ...docIdProblems(label('doc'), docs),
     ...multiaddrProblems(label('listen'), config.listen, { listen: 'backbone' }),
     ...multiaddrProblems(label('announce'), config.announce, 'announce'),
