@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createSocket } from 'node:dgram'
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -108,6 +109,20 @@ describe('startup errors name the flag or file at fault (OS processes)', functio
         new RegExp(`^deltacast: --observe-listen /ip4/127\\.0\\.0\\.1/tcp/${port}/ws: cannot listen: address already in use\\n$`))
       assertRefused(await run(superPeer('--admin', `127.0.0.1:${port}`)), 1, new RegExp(`^deltacast: --admin 127\\.0\\.0\\.1:${port}: cannot listen: address already in use\\n$`))
       assertRefused(await run(authority('--admin', `127.0.0.1:${port}`)), 1, new RegExp(`^deltacast: --admin 127\\.0\\.0\\.1:${port}: cannot listen: address already in use\\n$`))
+    })
+
+    it('a UDP port in use for webrtc-direct names --observe-listen', async () => {
+      const socket = createSocket('udp4')
+      await new Promise<void>(resolve => socket.bind(0, '127.0.0.1', resolve))
+      try {
+        const addr = `/ip4/127.0.0.1/udp/${socket.address().port}/webrtc-direct`
+        const result = await run(superPeer('--observe-listen', addr))
+        // node-datachannel logs its own lines on stdout, so only stderr is checked here.
+        assert.equal(result.code, 1, result.stderr)
+        assert.equal(result.stderr, `deltacast: --observe-listen ${addr}: cannot listen: UDP port already in use\n`)
+      } finally {
+        socket.close()
+      }
     })
 
     it('an unusable --dir or --data-dir', async () => {
