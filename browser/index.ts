@@ -7,7 +7,7 @@
  * view.addEventListener('change', () => render(view.state))
  * ```
  */
-export { observe, LiveView, ReadOnlyError } from './observe.ts'
+export { observe, LiveView, InvalidDocIdError, ReadOnlyError } from './observe.ts'
 export type { ObserveOptions, ConnectionInfo, ConnectionState, ChangeDetail } from './observe.ts'
 export type { BrowserTransport, BackoffOptions } from './candidates.ts'
 export { keysOf } from '../src/delta/index.ts'

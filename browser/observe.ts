@@ -2,6 +2,7 @@
 
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import { parseDocId } from '../src/log/doc-id.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
@@ -17,7 +18,10 @@ export interface ObserveOptions {
   bootstrap: readonly string[] | (() => readonly string[] | Promise<readonly string[]>)
   /** Transports to use, in order of preference. Default: WebRTC-Direct, then WebSockets. */
   transports?: readonly BrowserTransport[]
-  /** Allow loopback/LAN addresses and plain ws:// (tests, LAN only). */
+  /**
+   * Dial loopback and LAN super-peers (127.0.0.1, 10/8, 192.168/16, ...) and plain ws://.
+   * Browsers' libp2p refuses them by default; set it for development, tests and LAN deployments.
+   */
   allowPrivateAddresses?: boolean
   /** Largest message accepted from a super-peer. */
   maxMessageBytes?: number
@@ -33,6 +37,12 @@ export interface ObserveOptions {
   token?: string
   /** Initial view state (e.g. { room: 'lobby' }); change it later with setViewState(). */
   viewState?: JsonObject
+}
+
+/** Thrown by observe() at once for a doc id that is not `<52 base32 chars>.<name>`. */
+export class InvalidDocIdError extends TypeError {
+  static override name = 'InvalidDocIdError'
+  override name = 'InvalidDocIdError'
 }
 
 /** Thrown by send(): an observer cannot write to the document. */
@@ -104,6 +114,8 @@ export class LiveView extends EventTarget {
 
   constructor (docId: string, options: ObserveOptions) {
     super()
+    const parsed = parseDocId(docId)
+    if (!parsed.ok) throw new InvalidDocIdError(`observe(): bad doc id ${JSON.stringify(docId)}: ${parsed.error}`)
     this.docId = docId
     this.options = options
     this.viewState = options.viewState
@@ -174,9 +186,13 @@ export class LiveView extends EventTarget {
     let failures = 0
     let lastKey: string | undefined
     let lastError: ConnectionInfo['error']
+    // Super-peers whose answer will not change by asking again (unknown doc, address refused by
+    // this browser's settings): once every listed one gave such an answer, the view ends.
+    const hopeless = new Map<string, { code: string, message: string }>()
     try {
       while (!this.stopping.signal.aborted) {
-        const candidate = nextCandidate(candidatesFrom(await this.bootstrap(), transports), lastKey)
+        const candidates = candidatesFrom(await this.bootstrap(), transports)
+        const candidate = nextCandidate(candidates, lastKey)
         if (candidate === undefined) {
           this.setConnection({ state: 'closed', error: { code: 'no-address', message: 'no usable super-peer address' } })
           return
@@ -185,12 +201,19 @@ export class LiveView extends EventTarget {
         const end = await this.follow(candidate)
         if (end === 'live') {
           failures = 0
+          hopeless.clear()
         } else if (end !== undefined) {
           if (end.kind === 'refused' && !end.retryable) {
             this.setConnection({ state: 'closed', error: { code: end.code, message: end.message } })
             return
           }
           lastError = { code: end.kind === 'refused' ? end.code : 'unreachable', message: end.message }
+          if (end.kind === 'refused' && FINAL_ANSWERS.has(end.code)) hopeless.set(candidate.key, { code: end.code, message: end.message })
+          else hopeless.delete(candidate.key)
+          if (candidates.every(c => hopeless.has(c.key))) {
+            this.setConnection({ state: 'closed', error: finalError(this.docId, [...hopeless.values()]) })
+            return
+          }
         }
         if (this.stopping.signal.aborted) break
         this.setConnection({ state: 'reconnecting', error: lastError })
@@ -216,7 +239,9 @@ export class LiveView extends EventTarget {
         connection = await (this.node as ObserverNode).dial(multiaddr(addr), { signal })
         stream = await connection.newStream(OBSERVE_PROTOCOL, { signal })
       } catch (err: any) {
-        end = { kind: 'lost', message: `dial ${addr}: ${err?.message ?? err}` }
+        end = this.options.allowPrivateAddresses !== true && isGaterDenial(err)
+          ? { kind: 'refused', code: 'private-address', retryable: true, message: `dial ${addr}: this browser's libp2p refuses loopback/LAN addresses and plain ws:// unless observe() is given allowPrivateAddresses: true (development, tests and LAN only)` }
+          : { kind: 'lost', message: `dial ${addr}: ${err?.message ?? err}` }
         continue
       }
       const session = await this.session(stream, connection.remotePeer.toString(), addr)
@@ -242,7 +267,6 @@ export class LiveView extends EventTarget {
     try {
       await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
       this.writer = { write: async (data) => { await lp.write(data, { signal: this.stopping.signal }) } }
-      this.setConnection({ state: 'live', peerId, addr })
       // a quiet document sends nothing: a stream that stayed open long enough also counts as working
       stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
       while (true) {
@@ -257,6 +281,9 @@ export class LiveView extends EventTarget {
           this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
           continue
         }
+        // Live only once the super-peer has accepted the request (its first frame, snapshot or
+        // head), so a refused token or unknown doc never shows as live.
+        if (this.info.state !== 'live') this.setConnection({ state: 'live', peerId, addr })
         const applied = this.observed.apply(message)
         if (applied.kind === 'gap') {
           return { becameLive, end: { kind: 'lost', message: `gap: got seq ${applied.seq}, expected ${applied.expected}` } }
@@ -277,6 +304,23 @@ export class LiveView extends EventTarget {
       if (stream.status === 'open') stream.abort(new Error('observer session ended'))
     }
   }
+}
+
+/** Refusals that every later attempt at the same super-peer would get too. */
+const FINAL_ANSWERS: ReadonlySet<string> = new Set(['unknown-doc', 'private-address'])
+
+/** The error a view ends with once every listed super-peer gave a final answer. */
+function finalError (docId: string, answers: Array<{ code: string, message: string }>): { code: string, message: string } {
+  const unknown = answers.find(answer => answer.code === 'unknown-doc')
+  if (unknown !== undefined && answers.every(answer => answer.code === 'unknown-doc')) {
+    return { code: 'unknown-doc', message: `no listed super-peer carries ${docId} (each refused it as unknown)` }
+  }
+  return answers.find(answer => answer.code === 'private-address') ?? answers[0]
+}
+
+/** libp2p's connection gater refused every address of the dial (DialDeniedError). */
+function isGaterDenial (err: any): boolean {
+  return err?.name === 'DialDeniedError' || /connection gater denied/i.test(String(err?.message ?? ''))
 }
 
 async function sleep (ms: number, signal: AbortSignal): Promise<void> {

@@ -27,6 +27,17 @@ export function parseHostPort (value: string): { host: string, port: number } {
   return { host, port }
 }
 
+/** Thrown when the --admin address cannot be bound (in use, not local, not permitted). */
+export class AdminListenError extends Error {
+  static override name = 'AdminListenError'
+  override name = 'AdminListenError'
+  constructor (address: string, cause: unknown) {
+    const code = (cause as { code?: unknown }).code
+    const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied' : (cause as Error).message
+    super(`--admin ${address}: cannot listen: ${why}`, { cause })
+  }
+}
+
 export async function startAdminServer (address: string, route: AdminRoute): Promise<AdminServer> {
   const { host, port } = parseHostPort(address)
   const server: Server = createServer((req, res) => {
@@ -55,7 +66,7 @@ export async function startAdminServer (address: string, route: AdminRoute): Pro
     res.writeHead(answer.status ?? 200, { 'content-type': answer.type ?? 'application/json' }).end(answer.body)
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', err => { reject(new AdminListenError(address, err)) })
     server.listen(port, host, () => { resolve() })
   })
   const bound = server.address() as AddressInfo

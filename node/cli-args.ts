@@ -34,35 +34,84 @@ export function helpText (usage: string, summary: string, specs: FlagSpecs): str
   return `${usage}\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n  ${'--help'.padEnd(34)} Show this help\n`
 }
 
+/** What parseFlags returns: the values (camelCase keys), and a label naming where each came from. */
+export type ParsedFlags = Record<string, unknown> & {
+  help: boolean
+  /** "--listen", or '"listen" in config.json' when the value came from the config file. */
+  label: (name: string) => string
+  /** With deferProblems: what is wrong so far, for the caller to report with its own checks. */
+  problems: string[]
+}
+
 /**
  * Parse argv against the specs. A --config JSON file (keys are flag names, camelCase or
- * kebab-case) supplies values that flags override.
+ * kebab-case) supplies values that flags override. Every problem with the file is reported at
+ * once, named by the file's own keys.
  */
-export function parseFlags (argv: string[], specs: FlagSpecs): Record<string, unknown> & { help: boolean } {
+export function parseFlags (argv: string[], specs: FlagSpecs, parseOptions: { deferProblems?: boolean } = {}): ParsedFlags {
   const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = { help: { type: 'boolean' } }
   for (const [name, spec] of Object.entries(specs)) {
     options[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string', multiple: spec.multiple === true }
   }
   let parsed
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true })
+    parsed = parseArgs({ args: joinNegativeNumbers(argv, specs), options, allowPositionals: false, strict: true })
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
   const values = parsed.values as Record<string, unknown>
-  if (values.help === true) return { help: true }
+  const noLabel = (name: string): string => `--${name}`
+  if (values.help === true) return withMeta({ help: true }, noLabel, [])
 
-  const fromFile = typeof values.config === 'string' ? readConfigFile(values.config, specs) : {}
-  const out: Record<string, unknown> = { help: false }
+  const configPath = typeof values.config === 'string' ? values.config : undefined
+  const fromFile = configPath === undefined ? { values: {}, keys: {}, problems: [] } : readConfigFile(configPath, specs)
+  const label = (name: string): string => {
+    const key = values[name] === undefined ? (fromFile.keys as Record<string, string>)[name] : undefined
+    return key === undefined ? `--${name}` : `"${key}" in ${configPath ?? ''}`
+  }
+  const problems: string[] = [...fromFile.problems]
+  const out: Record<string, unknown> = withMeta({ help: false }, label, problems)
   for (const [name, spec] of Object.entries(specs)) {
     if (name === 'config') continue
-    const raw = values[name] ?? fromFile[name] ?? spec.default
-    out[camel(name)] = spec.type === 'number' && raw !== undefined ? toNumber(name, raw) : raw
+    const raw = values[name] ?? (fromFile.values as Record<string, unknown>)[name] ?? spec.default
+    if (spec.type !== 'number' || raw === undefined) {
+      out[camel(name)] = raw
+      continue
+    }
+    const number = toNumber(raw)
+    if (typeof number === 'string') problems.push(`${label(name)} must be a number, got ${number}`)
+    out[camel(name)] = typeof number === 'string' ? Number.NaN : number
   }
-  return out as Record<string, unknown> & { help: boolean }
+  if (problems.length > 0 && parseOptions.deferProblems !== true) throw new UsageError(problems.join('\n'))
+  return out as ParsedFlags
 }
 
-function readConfigFile (path: string, specs: FlagSpecs): Record<string, unknown> {
+/** Attaches label and problems without making them settings (not enumerable, not spread). */
+function withMeta (values: Record<string, unknown>, label: (name: string) => string, problems: string[]): ParsedFlags {
+  return Object.defineProperties(values, { label: { value: label }, problems: { value: problems } }) as ParsedFlags
+}
+
+/**
+ * parseArgs refuses "--max-observers -5" as ambiguous (the value looks like a flag); joining a
+ * negative number to its flag ("--max-observers=-5") lets the range check say what is wrong.
+ */
+function joinNegativeNumbers (argv: string[], specs: FlagSpecs): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const spec = argv[i].startsWith('--') ? specs[argv[i].slice(2)] : undefined
+    const next = argv[i + 1]
+    if (spec !== undefined && spec.type !== 'boolean' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${argv[i]}=${next}`)
+      i++
+    } else {
+      out.push(argv[i])
+    }
+  }
+  return out
+}
+
+/** The file's values by flag name, the key each was given under (for messages), and its problems. */
+function readConfigFile (path: string, specs: FlagSpecs): { values: Record<string, unknown>, keys: Record<string, string>, problems: string[] } {
   let json: unknown
   try {
     json = JSON.parse(readFileSync(path, 'utf8'))
@@ -70,16 +119,25 @@ function readConfigFile (path: string, specs: FlagSpecs): Record<string, unknown
     throw new UsageError(`cannot read config file ${path}: ${(err as Error).message}`)
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`config file ${path} must hold a JSON object`)
-  const out: Record<string, unknown> = {}
+  const values: Record<string, unknown> = {}
+  const keys: Record<string, string> = {}
+  const problems: string[] = []
   for (const [key, value] of Object.entries(json)) {
     const name = kebab(key)
     const spec = specs[name]
-    if (spec === undefined || name === 'config') throw new UsageError(`config file ${path}: unknown setting "${key}"`)
+    if (spec === undefined || name === 'config') {
+      problems.push(`config file ${path}: unknown setting "${key}"`)
+      continue
+    }
     const problem = typeProblem(spec, value)
-    if (problem !== undefined) throw new UsageError(`config file ${path}: "${key}" must be ${problem}`)
-    out[name] = value
+    if (problem !== undefined) {
+      problems.push(`config file ${path}: "${key}" must be ${problem}`)
+      continue
+    }
+    values[name] = value
+    keys[name] = key
   }
-  return out
+  return { values, keys, problems }
 }
 
 /** What is wrong with a config-file value for this flag, if anything. */
@@ -91,11 +149,21 @@ function typeProblem (spec: FlagSpec, value: unknown): string | undefined {
   return ok(value) ? undefined : `a ${spec.type}`
 }
 
-function toNumber (name: string, raw: unknown): number {
-  if (typeof raw === 'string' && raw.trim() === '') throw new UsageError(`--${name} must be a number, got an empty value`)
+/** The number, or a description of the value that is not one. */
+function toNumber (raw: unknown): number | string {
+  if (typeof raw === 'string' && raw.trim() === '') return 'an empty value'
   const value = Number(raw)
-  if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got "${String(raw)}"`)
-  return value
+  return Number.isFinite(value) ? value : `"${String(raw)}"`
+}
+
+/** Problems with integer settings that must be at least `min`, named by label. */
+export function integerProblems (flags: ParsedFlags, names: string[], min: number): string[] {
+  return names.flatMap(name => {
+    const value = flags[camel(name)]
+    // NaN was already reported as not a number.
+    if ((Number.isInteger(value) && (value as number) >= min) || Number.isNaN(value)) return []
+    return [`${flags.label(name)} must be ${min === 1 ? 'a positive integer' : `an integer >= ${min}`}, got ${String(value)}`]
+  })
 }
 
 function camel (name: string): string {

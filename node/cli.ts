@@ -12,6 +12,8 @@ import { startSuperPeer } from './super-peer/super-peer.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadAuthorityFleetSettings } from './fleet/index.ts'
 import { runFleetCert, runKeygen, runToken } from './fleet-cli.ts'
+import { runLog } from './log-cli.ts'
+import { checkWritableDir, explainListenFailure, StartupError } from './startup-checks.ts'
 
 const HELP = `Usage: deltacast <command> [options]
 
@@ -22,6 +24,7 @@ Commands:
   keygen       Create an ed25519 key file and print its base32 public key
   fleet-cert   Certify a super-peer's peer id with an operator key (prints the certificate)
   token        Sign a viewer token for a document (prints the token)
+  log          Check or repair an authority's frame log: deltacast log verify|repair --dir <dir>
 
 Run 'deltacast <command> --help' for a command's options.
 `
@@ -45,7 +48,10 @@ async function runSuperPeer (argv: string[]): Promise<void> {
   const config = parseSuperPeerConfig(argv)
   if (config === 'help') return void process.stdout.write(SUPER_PEER_HELP)
   const log = createLogger('super-peer', config.logLevel)
-  const peer = await startSuperPeer(config, log)
+  await checkWritableDir('data-dir', config.dataDir)
+  const peer = await startSuperPeer(config, log).catch((err: unknown) => {
+    throw explainListenFailure(err, { listen: config.listen, 'observe-listen': config.observeListen })
+  })
   onShutdown(peer.stop)
   process.stdout.write(JSON.stringify({
     ready: 'super-peer',
@@ -79,7 +85,7 @@ async function runAuthority (argv: string[]): Promise<void> {
     announce: config.announce,
     bootstrap: config.bootstrap,
     admin: config.admin
-  }, log)
+  }, log).catch((err: unknown) => { throw explainListenFailure(err, { listen: config.listen }) })
   const stop = async (): Promise<void> => {
     await authority.flush()
     await node.stop()
@@ -106,6 +112,12 @@ async function runDocId (argv: string[]): Promise<void> {
   process.stdout.write(docIdFor(key.publicKey.raw, name) + '\n')
 }
 
+/** Errors an operator can cause and fix: printed as one message, no stack trace. */
+const EXPECTED_ERRORS = new Set([
+  'StartupError', 'DataDirLockedError', 'DataDirUnusableError', 'LogCorruptError', 'LogReplayError',
+  'LogToolError', 'KeyFileInvalidError', 'KeyFileMissingError', 'AdminListenError'
+])
+
 export async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   try {
@@ -116,21 +128,28 @@ export async function main (argv: string[]): Promise<void> {
       case 'keygen': return await runKeygen(rest)
       case 'fleet-cert': return await runFleetCert(rest)
       case 'token': return await runToken(rest)
-      case undefined:
+      case 'log': return await runLog(rest)
       case '--help':
       case '-h':
       case 'help':
         process.stdout.write(HELP)
         return
+      case undefined:
+        process.stderr.write(HELP)
+        process.exit(2)
+        break
       default:
         throw new UsageError(`unknown command "${command}"`)
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`deltacast: ${err.message}\nRun 'deltacast ${command !== undefined && !command.startsWith('-') ? `${command} ` : ''}--help' for usage.\n`)
+      const known = command !== undefined && ['super-peer', 'authority', 'doc-id', 'keygen', 'fleet-cert', 'token', 'log'].includes(command)
+      process.stderr.write(`deltacast: ${err.message}\nRun 'deltacast ${known ? `${command} ` : ''}--help' for usage.\n`)
       process.exit(2)
     }
-    process.stderr.write(`deltacast: ${(err as Error).stack ?? String(err)}\n`)
+    const name = (err as Error)?.name
+    const dirFlag = command === 'authority' && (name === 'DataDirUnusableError' || name === 'DataDirLockedError') ? '--dir: ' : ''
+    process.stderr.write(`deltacast: ${EXPECTED_ERRORS.has(name) ? dirFlag + (err as Error).message : (err as Error).stack ?? String(err)}\n`)
     process.exit(1)
   }
 }

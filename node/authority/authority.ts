@@ -7,6 +7,7 @@ import { FrameWindow } from '../../src/replica/index.ts'
 import { checkPolicyChange, policyProblemOfTree, policyReplacement } from '../../src/privacy/index.ts'
 import { loadOrCreateKey } from '../identity.ts'
 import { FrameLogStore } from './log-store.ts'
+import { DirLock } from './dir-lock.ts'
 import { AuthorityClosedError, AuthorityFailedError, ChangeRejectedError, ChangeTooLargeError, LogReplayError } from './errors.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { ChainHead, Frame } from '../../src/log/index.ts'
@@ -68,6 +69,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
   readonly window: FrameWindow
   private readonly privateKey: PrivateKey
   private readonly store: FrameLogStore
+  private readonly lock: DirLock
   private readonly options: typeof AUTHORITY_DEFAULTS
   private readonly now: () => number
   private readonly log?: Logger
@@ -81,13 +83,14 @@ export class Authority extends EventEmitter<AuthorityEvents> {
   private closed = false
 
   private constructor (init: {
-    docId: string, privateKey: PrivateKey, store: FrameLogStore, tree: JsonObject, head: ChainHead,
+    docId: string, privateKey: PrivateKey, store: FrameLogStore, lock: DirLock, tree: JsonObject, head: ChainHead,
     window: FrameWindow, framesSinceCheckpoint: number, options: AuthorityOptions
   }) {
     super()
     this.docId = init.docId
     this.privateKey = init.privateKey
     this.store = init.store
+    this.lock = init.lock
     this.treeValue = init.tree
     this.headValue = init.head
     this.window = init.window
@@ -105,12 +108,35 @@ export class Authority extends EventEmitter<AuthorityEvents> {
 
   /** Create the document, or reopen it and continue its chain in a new epoch. */
   static async open (options: AuthorityOptions): Promise<Authority> {
+    // Before any file is read or created: a second writer must change nothing.
+    const lock = await DirLock.acquire(options.dir)
+    try {
+      return await Authority.openLocked(options, lock)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+  }
+
+  private static async openLocked (options: AuthorityOptions, lock: DirLock): Promise<Authority> {
     const privateKey = options.privateKey ?? await loadOrCreateKey(join(options.dir, 'authority.key'))
     const docId = docIdFor(privateKey.publicKey.raw, options.name)
     const maxFrameBytes = options.maxFrameBytes ?? AUTHORITY_DEFAULTS.maxFrameBytes
     const { store, records, truncatedBytes } = await FrameLogStore.open(join(options.dir, `${options.name}.frames`))
     if (truncatedBytes > 0) options.log?.warn({ docId, truncatedBytes }, 'dropped a torn tail of the frame log (never acknowledged)')
 
+    try {
+      return Authority.replay(options, { docId, privateKey, store, lock, records, maxFrameBytes })
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+
+  private static replay (options: AuthorityOptions, init: {
+    docId: string, privateKey: PrivateKey, store: FrameLogStore, lock: DirLock, records: Uint8Array[], maxFrameBytes: number
+  }): Authority {
+    const { docId, privateKey, store, lock, records, maxFrameBytes } = init
     const tree: JsonObject = {}
     const window = new FrameWindow(options.window)
     let head = genesisHead()
@@ -134,7 +160,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
         framesSinceCheckpoint = 0
       }
     }
-    const authority = new Authority({ docId, privateKey, store, tree, head, window, framesSinceCheckpoint, options })
+    const authority = new Authority({ docId, privateKey, store, lock, tree, head, window, framesSinceCheckpoint, options })
     options.log?.info({ docId, seq: head.seq, epoch: authority.epoch }, 'authority open')
     // Written before changes were checked: say so, since super-peers admit no viewer meanwhile.
     const problem = policyProblemOfTree(tree)
@@ -205,6 +231,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
     this.closed = true
     await this.flush()
     await this.store.close()
+    await this.lock.release()
   }
 
   private async flushLoop (): Promise<void> {

@@ -1,4 +1,5 @@
-import { helpText, parseFlags, UsageError } from '../cli-args.ts'
+import { helpText, integerProblems, parseFlags, UsageError } from '../cli-args.ts'
+import { logLevelProblems, multiaddrProblems, refuseProblems } from '../startup-checks.ts'
 import { isValidDocName } from '../../src/log/index.ts'
 import { AUTHORITY_DEFAULTS } from './authority.ts'
 import type { FlagSpecs } from '../cli-args.ts'
@@ -42,12 +43,20 @@ export const AUTHORITY_HELP = helpText(
   AUTHORITY_FLAGS)
 
 export function parseAuthorityConfig (argv: string[]): AuthorityConfig | 'help' {
-  const flags = parseFlags(argv, AUTHORITY_FLAGS)
+  const flags = parseFlags(argv, AUTHORITY_FLAGS, { deferProblems: true })
   if (flags.help) return 'help'
+  const { label } = flags
   const config = flags as unknown as AuthorityConfig
   if (typeof config.name !== 'string') throw new UsageError('missing --name <document name>')
-  if (!isValidDocName(config.name)) throw new UsageError(`bad --name "${config.name}": use 1-64 of [a-z0-9_-], starting with a letter or digit`)
-  if (!Number.isInteger(config.checkpointEvery) || config.checkpointEvery < 1) throw new UsageError('--checkpoint-every must be a positive integer')
-  if (!Number.isInteger(config.maxFrameBytes) || config.maxFrameBytes < 1024) throw new UsageError('--max-frame-bytes must be an integer >= 1024')
+  refuseProblems([
+    ...flags.problems,
+    ...(isValidDocName(config.name) ? [] : [`bad ${label('name')} "${config.name}": use 1-64 of [a-z0-9_-], starting with a letter or digit`]),
+    ...multiaddrProblems(label('listen'), config.listen, { listen: 'backbone' }),
+    ...multiaddrProblems(label('announce'), config.announce, 'announce'),
+    ...multiaddrProblems(label('bootstrap'), config.bootstrap, 'bootstrap'),
+    ...integerProblems(flags, ['checkpoint-every'], 1),
+    ...integerProblems(flags, ['max-frame-bytes'], 1024),
+    ...logLevelProblems(label('log-level'), config.logLevel)
+  ])
   return config
 }

@@ -11,7 +11,8 @@
  * is truncated to P. If an intact record does follow, acknowledged data sits behind the damage
  * and open throws LogCorruptError(P) instead of dropping it.
  *
- * Single writer: nothing stops two processes from opening the same file; callers must not.
+ * Single writer: nothing here stops two processes from opening the same file; the authority
+ * holds its directory's lock (dir-lock.ts) first.
  */
 import { open, mkdir } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
@@ -31,7 +32,7 @@ export class LogCorruptError extends Error {
   readonly path: string
   readonly offset: number
   constructor (path: string, offset: number, reason: string) {
-    super(`frame log ${path} is corrupt at byte ${offset} (${reason}); intact records follow, refusing to truncate`)
+    super(`frame log ${path} is corrupt at byte ${offset} (${reason}); intact records follow, refusing to truncate (see deltacast log verify)`)
     this.path = path
     this.offset = offset
   }
@@ -137,7 +138,8 @@ export class FrameLogStore {
   }
 }
 
-function encodeBatch (records: Uint8Array[]): Uint8Array {
+/** The bytes of records in the file layout above. */
+export function encodeBatch (records: Uint8Array[]): Uint8Array {
   let total = 0
   for (const record of records) {
     if (!(record instanceof Uint8Array)) throw new TypeError('frame log records must be Uint8Array')
@@ -189,7 +191,7 @@ async function openOrCreate (path: string): Promise<FileHandle> {
   }
 }
 
-async function syncDirectory (dir: string): Promise<void> {
+export async function syncDirectory (dir: string): Promise<void> {
   const handle = await open(dir, 'r')
   try { await handle.sync() } finally { await handle.close() }
 }
@@ -223,6 +225,35 @@ async function checkRecordAt (reader: ChunkReader, pos: number): Promise<RecordC
   return { ok: true, payload }
 }
 
+export interface ScannedRecord { offset: number, payload: Uint8Array }
+export interface DamagedRange { offset: number, end: number, reason: string }
+
+/**
+ * Every intact record of a whole log file held in memory, and the damaged byte ranges between
+ * them: after damage the scan resumes at the next offset where an intact record starts.
+ * For offline checking and repair (`deltacast log verify|repair`); open() never skips damage.
+ */
+export async function scanRecordFile (bytes: Uint8Array): Promise<{ records: ScannedRecord[], damage: DamagedRange[] }> {
+  const reader = ChunkReader.ofBytes(bytes)
+  const records: ScannedRecord[] = []
+  const damage: DamagedRange[] = []
+  let pos = 0
+  while (pos < bytes.length) {
+    const check = await checkRecordAt(reader, pos)
+    if (check.ok) {
+      records.push({ offset: pos, payload: check.payload.slice() })
+      pos += HEADER_BYTES + check.payload.length
+      continue
+    }
+    let next = pos + 1
+    while (next + HEADER_BYTES < bytes.length && !(await checkRecordAt(reader, next)).ok) next++
+    if (next + HEADER_BYTES >= bytes.length) next = bytes.length
+    damage.push({ offset: pos, end: next, reason: check.reason })
+    pos = next
+  }
+  return { records, damage }
+}
+
 /** Looks for any intact record starting after `damageAt`; only runs when damage was found. */
 async function hasIntactRecordAfter (reader: ChunkReader, damageAt: number): Promise<boolean> {
   for (let pos = damageAt + 1; pos + HEADER_BYTES < reader.fileSize; pos++) {
@@ -234,13 +265,20 @@ async function hasIntactRecordAfter (reader: ChunkReader, damageAt: number): Pro
 /** Serves byte ranges from a cached chunk, reading a new chunk (at least the range) on a miss. */
 class ChunkReader {
   readonly fileSize: number
-  #handle: FileHandle
-  #chunk = new Uint8Array(0)
+  #handle: FileHandle | undefined
+  #chunk: Uint8Array = new Uint8Array(0)
   #chunkStart = 0
 
-  constructor (handle: FileHandle, fileSize: number) {
+  constructor (handle: FileHandle | undefined, fileSize: number) {
     this.#handle = handle
     this.fileSize = fileSize
+  }
+
+  /** A reader over bytes already in memory. */
+  static ofBytes (bytes: Uint8Array): ChunkReader {
+    const reader = new ChunkReader(undefined, bytes.length)
+    reader.#chunk = bytes
+    return reader
   }
 
   /** Returns a view valid until the next call. The range must lie inside the file. */
@@ -251,6 +289,7 @@ class ChunkReader {
       const chunk = new Uint8Array(size)
       let filled = 0
       while (filled < size) {
+        if (this.#handle === undefined) throw new RangeError(`read past the end at byte ${pos + filled}`)
         const { bytesRead } = await this.#handle.read(chunk, filled, size - filled, pos + filled)
         if (bytesRead === 0) throw new Error(`frame log shrank while reading at byte ${pos + filled}`)
         filled += bytesRead

@@ -8,8 +8,9 @@ import type { Counters } from '../metrics.ts'
  * Feeds changes from JSON lines on a stream into the authority and writes one JSON line per
  * line: {"ack": id, "seq": n} once durable, or {"id": id, "error": "..."}. A line is
  * {"id": ..., "change": {...}} (Authority.change) or {"id": ..., "setPolicy": {...} | null}
- * (Authority.setPolicy: replace the whole policy in one frame). Lets any program (or a test)
- * drive an authority process without embedding the library.
+ * (Authority.setPolicy: replace the whole policy in one frame). A line without a string or
+ * number id is refused (applied, its ack could not be matched to it). Lets any program (or a
+ * test) drive an authority process without embedding the library.
  */
 export function driveFromLines (authority: Authority, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, counters: Counters): Promise<void> {
   const lines = createInterface({ input, crlfDelay: Infinity })
@@ -30,6 +31,12 @@ export function driveFromLines (authority: Authority, input: NodeJS.ReadableStre
     if (request === undefined) {
       counters.inc('input_lines_rejected')
       write({ id, error: 'expected {"id": ..., "change": {...}} or {"id": ..., "setPolicy": {...} | null}' })
+      return
+    }
+    // An ack nobody can correlate is as good as none: every change needs its id.
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      counters.inc('input_lines_rejected')
+      write({ id, error: 'missing "id": give each change a string or number id to match its ack' })
       return
     }
     const done = request().then(

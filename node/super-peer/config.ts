@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { listenAddresses } from '../net/listen.ts'
-import { helpText, parseFlags, UsageError } from '../cli-args.ts'
+import { helpText, integerProblems, parseFlags } from '../cli-args.ts'
+import { docIdProblems, logLevelProblems, multiaddrProblems, refuseProblems } from '../startup-checks.ts'
 import type { FlagSpecs } from '../cli-args.ts'
 import { FLEET_FLAGS } from '../fleet/config.ts'
 import type { FleetConfig } from '../fleet/config.ts'
@@ -52,15 +53,24 @@ export const SUPER_PEER_HELP = helpText(
   SUPER_PEER_FLAGS)
 
 export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' {
-  const flags = parseFlags(argv, SUPER_PEER_FLAGS)
+  const flags = parseFlags(argv, SUPER_PEER_FLAGS, { deferProblems: true })
   if (flags.help) return 'help'
+  const { label } = flags
   const config = flags as unknown as SuperPeerConfig & { doc: string[] }
   const docs = config.doc
-  if (docs.length === 0) throw new UsageError('no documents to carry: pass --doc <doc id> at least once')
-  if (config.listen.length === 0) throw new UsageError('no listen address: pass --listen <multiaddr>')
-  for (const name of ['maxFrameBytes', 'maxConnections', 'syncIntervalMs', 'maxObservers'] as const) {
-    if (!Number.isInteger(config[name]) || config[name] <= 0) throw new UsageError(`--${name.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)} must be a positive integer`)
-  }
   const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen
+  refuseProblems([
+    ...(docs.length === 0 ? ['no documents to carry: pass --doc <doc id> at least once'] : []),
+    ...(config.listen.length === 0 ? ['no listen address: pass --listen <multiaddr>'] : []),
+    ...flags.problems,
+    ...docIdProblems(label('doc'), docs),
+    ...multiaddrProblems(label('listen'), config.listen, { listen: 'backbone' }),
+    ...multiaddrProblems(label('announce'), config.announce, 'announce'),
+    ...multiaddrProblems(label('observe-listen'), observeListen, { listen: 'observe' }),
+    ...multiaddrProblems(label('observe-announce'), config.observeAnnounce, 'announce'),
+    ...multiaddrProblems(label('bootstrap'), config.bootstrap, 'bootstrap'),
+    ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers'], 1),
+    ...logLevelProblems(label('log-level'), config.logLevel)
+  ])
   return { ...config, docs, observeListen, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
 }

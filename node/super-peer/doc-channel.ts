@@ -173,8 +173,10 @@ export class DocChannel {
     })
     const head = this.doc.head()
     if (after !== null && after >= head) {
-      // up to date, or ahead of this super-peer (it came from a fresher one): wait for later frames
+      // up to date, or ahead of this super-peer (it came from a fresher one): wait for later frames,
+      // after telling the browser it was accepted with a seq it already has (a no-op for it)
       session.skipThrough = after
+      session.deliver(0, encodeMessage(frameMessage(Math.min(after, head), null)))
     } else {
       const catchUp = after === null ? undefined : this.catchUp(cls, after, head)
       if (catchUp === undefined) {

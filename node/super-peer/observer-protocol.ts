@@ -31,7 +31,9 @@ export interface SessionCounters {
 export const MAX_VIEW_UPDATES = 20
 export const VIEW_UPDATE_WINDOW_MS = 10_000
 
-export type RequestResult = (Parsed<ObserveRequest> & { code?: ErrorCode }) & { lp?: LengthPrefixedStream<Stream> }
+export type RequestResult =
+  | { ok: true, value: ObserveRequest, lp: LengthPrefixedStream<Stream> }
+  | { ok: false, error: string, code: ErrorCode }
 
 /** Reads the request; expected failures come back as an error code to reply with. */
 export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RequestResult> {
@@ -44,7 +46,7 @@ export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_M
     return { ok: false, error: `unreadable request: ${err?.message ?? err}`, code: ErrorCode.badRequest }
   }
   const parsed = parseRequest(payload.subarray())
-  return parsed.ok ? { ...parsed, lp } : { ...parsed, code: ErrorCode.badRequest }
+  return parsed.ok ? { ...parsed, lp } : { ok: false, error: parsed.error, code: ErrorCode.badRequest }
 }
 
 /**

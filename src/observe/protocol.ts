@@ -74,7 +74,19 @@ export interface FrameMessage { data?: JsonObject, seq: number }
 export interface ErrorMessage { error: string, code: string }
 export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage
 
-export type Parsed<T> = { ok: true, value: T } | { ok: false, error: string }
+/** Why a received observe message was refused (the error text says more). */
+export type ParseErrorCode =
+  | 'not-json' // payload is not UTF-8 JSON
+  | 'not-object' // JSON, but not an object
+  | 'unknown-field' // a request field other than doc, after, token, view
+  | 'bad-field' // a known field with a value of the wrong type or range
+
+/** A refusal names its reason (a ParseErrorCode; `code` is left for the wire error code a server replies with). */
+export type Parsed<T> = { ok: true, value: T } | { ok: false, reason: ParseErrorCode, error: string }
+
+function refuse (reason: ParseErrorCode, error: string): { ok: false, reason: ParseErrorCode, error: string } {
+  return { ok: false, reason, error }
+}
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -115,7 +127,7 @@ function parseJson (payload: Uint8Array): Parsed<unknown> {
   try {
     return { ok: true, value: JSON.parse(decoder.decode(payload)) }
   } catch {
-    return { ok: false, error: 'not UTF-8 JSON' }
+    return refuse('not-json', 'not UTF-8 JSON')
   }
 }
 
@@ -128,20 +140,20 @@ export function parseRequest (payload: Uint8Array): Parsed<ObserveRequest> {
   const json = parseJson(payload)
   if (!json.ok) return json
   const value = json.value
-  if (!isJsonObject(value)) return { ok: false, error: 'request must be a JSON object' }
+  if (!isJsonObject(value)) return refuse('not-object', 'request must be a JSON object')
   for (const key of Object.keys(value)) {
-    if (!REQUEST_FIELDS.has(key)) return { ok: false, error: `unknown request field "${key}"` }
+    if (!REQUEST_FIELDS.has(key)) return refuse('unknown-field', `unknown request field "${key}"`)
   }
-  if (typeof value.doc !== 'string' || value.doc.length === 0) return { ok: false, error: '"doc" must be a non-empty string' }
+  if (typeof value.doc !== 'string' || value.doc.length === 0) return refuse('bad-field', '"doc" must be a non-empty string')
   const after = value.after ?? null
-  if (after !== null && !isSeq(after)) return { ok: false, error: '"after" must be null or a seq' }
+  if (after !== null && !isSeq(after)) return refuse('bad-field', '"after" must be null or a seq')
   const request: ObserveRequest = { doc: value.doc, after }
   if (value.token !== undefined && value.token !== null) {
-    if (typeof value.token !== 'string') return { ok: false, error: '"token" must be a string' }
+    if (typeof value.token !== 'string') return refuse('bad-field', '"token" must be a string')
     request.token = value.token
   }
   if (value.view !== undefined && value.view !== null) {
-    if (!isJsonObject(value.view)) return { ok: false, error: '"view" must be an object' }
+    if (!isJsonObject(value.view)) return refuse('bad-field', '"view" must be an object')
     request.view = value.view
   }
   return { ok: true, value: request }
@@ -154,13 +166,13 @@ export function parseClientMessage (payload: Uint8Array): Parsed<ClientMessage> 
   const json = parseJson(payload)
   if (!json.ok) return json
   const value = json.value
-  if (!isJsonObject(value)) return { ok: false, error: 'message must be a JSON object' }
+  if (!isJsonObject(value)) return refuse('not-object', 'message must be a JSON object')
   const keys = Object.keys(value)
   if (keys.length === 1 && keys[0] === 'view') {
-    return isJsonObject(value.view) ? { ok: true, value: { view: value.view } } : { ok: false, error: '"view" must be an object' }
+    return isJsonObject(value.view) ? { ok: true, value: { view: value.view } } : refuse('bad-field', '"view" must be an object')
   }
   if (keys.length === 1 && keys[0] === 'send') return { ok: true, value: { send: value.send } }
-  return { ok: false, error: 'expected {"view": {...}} or {"send": ...}' }
+  return refuse('bad-field', 'expected {"view": {...}} or {"send": ...}')
 }
 
 export function refusedMessage (code: ErrorCode, refused: string): RefusedMessage {
@@ -172,20 +184,20 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
   const json = parseJson(payload)
   if (!json.ok) return json
   const value = json.value
-  if (!isJsonObject(value)) return { ok: false, error: 'message must be a JSON object' }
+  if (!isJsonObject(value)) return refuse('not-object', 'message must be a JSON object')
   if (typeof value.error === 'string') {
     return { ok: true, value: { error: value.error, code: typeof value.code === 'string' ? value.code : '' } }
   }
   if (typeof value.refused === 'string') {
     return { ok: true, value: { refused: value.refused, code: typeof value.code === 'string' ? value.code : '' } }
   }
-  if (!isSeq(value.seq)) return { ok: false, error: '"seq" must be a seq' }
+  if (!isSeq(value.seq)) return refuse('bad-field', '"seq" must be a seq')
   if (value.reset === true) {
-    if (!isJsonObject(value.data)) return { ok: false, error: 'reset "data" must be an object' }
+    if (!isJsonObject(value.data)) return refuse('bad-field', 'reset "data" must be an object')
     return { ok: true, value: { reset: true, data: value.data, seq: value.seq } }
   }
   if (value.data === undefined || value.data === null) return { ok: true, value: { seq: value.seq } }
-  if (!isJsonObject(value.data)) return { ok: false, error: '"data" must be an object' }
+  if (!isJsonObject(value.data)) return refuse('bad-field', '"data" must be an object')
   return { ok: true, value: { data: value.data, seq: value.seq } }
 }
 

@@ -13,14 +13,15 @@ export function encodeVarint (value: number): Uint8Array {
   return Uint8Array.from(bytes)
 }
 
-/** Decodes the varint at the start of `bytes`; undefined when it is incomplete or too long. */
+/** Decodes the varint at the start of `bytes`; undefined when it is incomplete, too long or above 2^53 - 1. */
 export function decodeVarintPrefix (bytes: Uint8Array): { value: number, length: number } | undefined {
   let value = 0
   let scale = 1
   for (let i = 0; i < bytes.byteLength && i < 8; i++) {
     const byte = bytes[i]
     value += (byte & 0x7f) * scale
-    if ((byte & 0x80) === 0) return { value, length: i + 1 }
+    // Eight bytes carry 56 bits: past 2^53 - 1 the value would be silently rounded.
+    if ((byte & 0x80) === 0) return Number.isSafeInteger(value) ? { value, length: i + 1 } : undefined
     scale *= 0x80
   }
   return undefined

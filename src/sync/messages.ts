@@ -29,7 +29,19 @@ export type SyncMessage =
   | { type: 'end', head: number }
   | { type: 'error', message: string }
 
-export type Decoded<T> = { ok: true, value: T } | { ok: false, error: string }
+/** Why a sync message was refused (the error text says more). */
+export type SyncDecodeErrorCode =
+  | 'too-large' // request above MAX_SYNC_REQUEST_BYTES
+  | 'not-json' // request is not UTF-8 JSON
+  | 'bad-field' // request is not {"doc": string, "after": non-negative safe integer}, or END/ERROR payload is wrong
+  | 'empty' // message has no type byte
+  | 'unknown-type' // type byte is not 0x01-0x04
+
+export type Decoded<T> = { ok: true, value: T } | { ok: false, code: SyncDecodeErrorCode, error: string }
+
+function refuse (code: SyncDecodeErrorCode, error: string): { ok: false, code: SyncDecodeErrorCode, error: string } {
+  return { ok: false, code, error }
+}
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -39,18 +51,18 @@ export function encodeSyncRequest (request: SyncRequest): Uint8Array {
 }
 
 export function decodeSyncRequest (bytes: Uint8Array): Decoded<SyncRequest> {
-  if (bytes.byteLength > MAX_SYNC_REQUEST_BYTES) return { ok: false, error: 'sync request too large' }
+  if (bytes.byteLength > MAX_SYNC_REQUEST_BYTES) return refuse('too-large', 'sync request too large')
   let value: unknown
   try {
     value = JSON.parse(decoder.decode(bytes))
   } catch {
-    return { ok: false, error: 'sync request is not UTF-8 JSON' }
+    return refuse('not-json', 'sync request is not UTF-8 JSON')
   }
-  if (typeof value !== 'object' || value === null) return { ok: false, error: 'sync request must be an object' }
+  if (typeof value !== 'object' || value === null) return refuse('bad-field', 'sync request must be an object')
   const { doc, after } = value as Record<string, unknown>
-  if (typeof doc !== 'string') return { ok: false, error: 'sync request needs a string "doc"' }
+  if (typeof doc !== 'string') return refuse('bad-field', 'sync request needs a string "doc"')
   if (typeof after !== 'number' || !Number.isSafeInteger(after) || after < 0) {
-    return { ok: false, error: 'sync request needs a non-negative integer "after"' }
+    return refuse('bad-field', 'sync request needs a non-negative integer "after"')
   }
   return { ok: true, value: { doc, after } }
 }
@@ -69,25 +81,25 @@ export function encodeSyncMessage (message: SyncMessage): Uint8Array {
 }
 
 export function decodeSyncMessage (bytes: Uint8Array): Decoded<SyncMessage> {
-  if (bytes.byteLength < 1) return { ok: false, error: 'empty sync message' }
+  if (bytes.byteLength < 1) return refuse('empty', 'empty sync message')
   const payload = bytes.subarray(1)
   switch (bytes[0]) {
     case SyncType.FRAME: return { ok: true, value: { type: 'frame', bytes: payload } }
     case SyncType.SNAPSHOT: return { ok: true, value: { type: 'snapshot', state: payload } }
     case SyncType.END: {
-      if (payload.byteLength !== 8) return { ok: false, error: 'sync END must carry 8 bytes' }
+      if (payload.byteLength !== 8) return refuse('bad-field', 'sync END must carry 8 bytes')
       const head = new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0)
-      if (head > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, error: 'sync END head out of range' }
+      if (head > BigInt(Number.MAX_SAFE_INTEGER)) return refuse('bad-field', 'sync END head out of range')
       return { ok: true, value: { type: 'end', head: Number(head) } }
     }
     case SyncType.ERROR: {
       try {
         return { ok: true, value: { type: 'error', message: decoder.decode(payload) } }
       } catch {
-        return { ok: false, error: 'sync ERROR is not UTF-8' }
+        return refuse('bad-field', 'sync ERROR is not UTF-8')
       }
     }
-    default: return { ok: false, error: `unknown sync message type 0x${bytes[0].toString(16)}` }
+    default: return refuse('unknown-type', `unknown sync message type 0x${bytes[0].toString(16)}`)
   }
 }
 

@@ -3,13 +3,14 @@
 
 import assert from 'node:assert/strict'
 import { materialize } from '../../src/delta/index.ts'
+import { docIdFor } from '../../src/log/index.ts'
 import { encodeMessage } from '../../src/observe/protocol.ts'
 import { docScript } from './fixtures/doc-script.ts'
 import { FakeSuperPeer, launchChromium, startTestSite } from './helpers/harness.ts'
 import type { TestSite } from './helpers/harness.ts'
 import type { Browser, Page } from 'playwright-core'
 
-const DOC = 'testdoc.board'
+const DOC = docIdFor(new Uint8Array(32).fill(1), 'board')
 
 interface PageOptions {
   transports: string[]

@@ -43,14 +43,19 @@ describe('deltacast CLI', function () {
   afterEach(async () => { await killAll() })
 
   describe('help', () => {
-    it('with no command or --help prints the commands and exits 0', async () => {
-      for (const args of [['--help'], []]) {
-        const result = await run(args)
-        assert.equal(result.code, 0, result.stderr)
-        assert.match(result.stdout, /^Usage: deltacast <command> \[options\]/)
-        for (const command of ['super-peer', 'authority', 'doc-id']) assert.match(result.stdout, new RegExp(`^  ${command} `, 'm'))
-        assert.equal(result.stderr, '')
-      }
+    it('--help prints the commands and exits 0', async () => {
+      const result = await run(['--help'])
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stdout, /^Usage: deltacast <command> \[options\]/)
+      for (const command of ['super-peer', 'authority', 'doc-id', 'log']) assert.match(result.stdout, new RegExp(`^  ${command} `, 'm'))
+      assert.equal(result.stderr, '')
+    })
+
+    it('no command prints the usage on stderr and exits 2', async () => {
+      const result = await run([])
+      assert.equal(result.code, 2)
+      assert.match(result.stderr, /^Usage: deltacast <command> \[options\]/)
+      assert.equal(result.stdout, '')
     })
 
     it('super-peer --help prints every super-peer flag and exits 0', async () => {
@@ -95,7 +100,7 @@ describe('deltacast CLI', function () {
     it('an unknown command', async () => {
       const result = await run(['frobnicate'])
       assert.equal(result.code, 2)
-      assert.match(result.stderr, /unknown command "frobnicate"/)
+      assert.match(result.stderr, /^deltacast: unknown command "frobnicate"\nRun 'deltacast --help' for usage\.\n$/)
     })
   })
 

@@ -24,17 +24,20 @@ describe('observe protocol codec', function () {
       assert.deepEqual(decodeVarintPrefix(encoded), { value, length: encoded.byteLength })
     }
     assert.equal(decodeVarintPrefix(Uint8Array.from([0x80])), undefined)
+    // Found by npm run fuzz: 8 bytes hold 56 bits, which used to decode to a rounded, unsafe number.
+    assert.equal(decodeVarintPrefix(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])), undefined)
+    assert.deepEqual(decodeVarintPrefix(encodeVarint(Number.MAX_SAFE_INTEGER)), { value: Number.MAX_SAFE_INTEGER, length: 8 })
   })
 
   it('accepts exactly {doc, after}', function () {
     assert.deepEqual(parseRequest(text('{"doc":"a.b","after":12}')), { ok: true, value: { doc: 'a.b', after: 12 } })
     assert.deepEqual(parseRequest(text('{"doc":"a.b"}')), { ok: true, value: { doc: 'a.b', after: null } })
-    assert.deepEqual(parseRequest(text('{"doc":"a","after":-1}')), { ok: false, error: '"after" must be null or a seq' })
-    assert.deepEqual(parseRequest(text('{"doc":"a","after":1.5}')), { ok: false, error: '"after" must be null or a seq' })
-    assert.deepEqual(parseRequest(text('{"doc":"","after":null}')), { ok: false, error: '"doc" must be a non-empty string' })
-    assert.deepEqual(parseRequest(text('{"doc":"a","write":1}')), { ok: false, error: 'unknown request field "write"' })
-    assert.deepEqual(parseRequest(text('[1]')), { ok: false, error: 'request must be a JSON object' })
-    assert.deepEqual(parseRequest(Uint8Array.from([0xff, 0xfe])), { ok: false, error: 'not UTF-8 JSON' })
+    assert.deepEqual(parseRequest(text('{"doc":"a","after":-1}')), { ok: false, reason: 'bad-field', error: '"after" must be null or a seq' })
+    assert.deepEqual(parseRequest(text('{"doc":"a","after":1.5}')), { ok: false, reason: 'bad-field', error: '"after" must be null or a seq' })
+    assert.deepEqual(parseRequest(text('{"doc":"","after":null}')), { ok: false, reason: 'bad-field', error: '"doc" must be a non-empty string' })
+    assert.deepEqual(parseRequest(text('{"doc":"a","write":1}')), { ok: false, reason: 'unknown-field', error: 'unknown request field "write"' })
+    assert.deepEqual(parseRequest(text('[1]')), { ok: false, reason: 'not-object', error: 'request must be a JSON object' })
+    assert.deepEqual(parseRequest(Uint8Array.from([0xff, 0xfe])), { ok: false, reason: 'not-json', error: 'not UTF-8 JSON' })
   })
 
   it('parses reset, frame, empty frame and error messages', function () {

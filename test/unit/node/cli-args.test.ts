@@ -143,7 +143,7 @@ describe('node/cli-args', () => {
 
       it('rejects a bad number, naming the setting', async () => {
         const path = await configFile({ maxFrameBytes: 'big' })
-        assert.equal(usageError(() => parseFlags(['--config', path], SPECS)), '--max-frame-bytes must be a number, got "big"')
+        assert.equal(usageError(() => parseFlags(['--config', path], SPECS)), `"maxFrameBytes" in ${path} must be a number, got "big"`)
       })
 
       it('rejects values of the wrong type for string, boolean and list settings', async () => {
@@ -206,9 +206,9 @@ describe('node/cli-args', () => {
     })
 
     it('rejects non-positive or fractional limits', () => {
-      assert.equal(usageError(() => parseSuperPeerConfig(['--doc', DOC, '--max-connections', '0'])), '--max-connections must be a positive integer')
-      assert.equal(usageError(() => parseSuperPeerConfig(['--doc', DOC, '--sync-interval-ms', '1.5'])), '--sync-interval-ms must be a positive integer')
-      assert.equal(usageError(() => parseSuperPeerConfig(['--doc', DOC, '--max-observers=-1'])), '--max-observers must be a positive integer')
+      assert.equal(usageError(() => parseSuperPeerConfig(['--doc', DOC, '--max-connections', '0'])), '--max-connections must be a positive integer, got 0')
+      assert.equal(usageError(() => parseSuperPeerConfig(['--doc', DOC, '--sync-interval-ms', '1.5'])), '--sync-interval-ms must be a positive integer, got 1.5')
+      assert.equal(usageError(() => parseSuperPeerConfig(['--doc', DOC, '--max-observers=-1'])), '--max-observers must be a positive integer, got -1')
     })
 
     it('reads its settings from a config file', async () => {
@@ -241,8 +241,8 @@ describe('node/cli-args', () => {
     })
 
     it('rejects a bad --checkpoint-every or --max-frame-bytes', () => {
-      assert.equal(usageError(() => parseAuthorityConfig(['--name', 'b', '--checkpoint-every', '0'])), '--checkpoint-every must be a positive integer')
-      assert.equal(usageError(() => parseAuthorityConfig(['--name', 'b', '--max-frame-bytes', '1023'])), '--max-frame-bytes must be an integer >= 1024')
+      assert.equal(usageError(() => parseAuthorityConfig(['--name', 'b', '--checkpoint-every', '0'])), '--checkpoint-every must be a positive integer, got 0')
+      assert.equal(usageError(() => parseAuthorityConfig(['--name', 'b', '--max-frame-bytes', '1023'])), '--max-frame-bytes must be an integer >= 1024, got 1023')
       assert.equal(parseAuthorityConfig(['--name', 'b', '--max-frame-bytes', '1024']) === 'help', false)
     })
   })

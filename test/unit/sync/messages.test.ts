@@ -120,25 +120,25 @@ describe('sync/messages', () => {
     })
 
     it('rejects an END that is not 8 bytes', () => {
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03, 0, 0, 0, 0, 0, 0, 1])), { ok: false, error: 'sync END must carry 8 bytes' })
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03, 0, 0, 0, 0, 0, 0, 0, 1, 0])), { ok: false, error: 'sync END must carry 8 bytes' })
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03])), { ok: false, error: 'sync END must carry 8 bytes' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03, 0, 0, 0, 0, 0, 0, 1])), { ok: false, code: 'bad-field', error: 'sync END must carry 8 bytes' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03, 0, 0, 0, 0, 0, 0, 0, 1, 0])), { ok: false, code: 'bad-field', error: 'sync END must carry 8 bytes' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03])), { ok: false, code: 'bad-field', error: 'sync END must carry 8 bytes' })
     })
 
     it('rejects an END head above MAX_SAFE_INTEGER', () => {
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03, 0x00, 0x20, 0, 0, 0, 0, 0, 0])), { ok: false, error: 'sync END head out of range' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x03, 0x00, 0x20, 0, 0, 0, 0, 0, 0])), { ok: false, code: 'bad-field', error: 'sync END head out of range' })
       assert.equal(decodeSyncMessage(new Uint8Array([0x03, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])).ok, false)
     })
 
     it('rejects an unknown type byte and an empty message', () => {
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x05, 1])), { ok: false, error: 'unknown sync message type 0x5' })
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x00])), { ok: false, error: 'unknown sync message type 0x0' })
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0xff])), { ok: false, error: 'unknown sync message type 0xff' })
-      assert.deepEqual(decodeSyncMessage(new Uint8Array(0)), { ok: false, error: 'empty sync message' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x05, 1])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0x5' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x00])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0x0' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0xff])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0xff' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array(0)), { ok: false, code: 'empty', error: 'empty sync message' })
     })
 
     it('rejects an ERROR that is not UTF-8', () => {
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x04, 0xc3])), { ok: false, error: 'sync ERROR is not UTF-8' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x04, 0xc3])), { ok: false, code: 'bad-field', error: 'sync ERROR is not UTF-8' })
     })
   })
 })

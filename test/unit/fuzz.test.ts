@@ -1,0 +1,17 @@
+import { fuzzTargets, runTarget } from '../fuzz/targets.ts'
+
+// A short run of `npm run fuzz` (which takes 100,000 inputs per decoder): a new seed each run,
+// printed on failure, so the suite keeps exploring without becoming slow.
+const INPUTS = 3_000
+
+describe('fuzzed decoders (short run; npm run fuzz for the long one)', function () {
+  this.timeout(120_000)
+  const seed = Date.now() % 1_000_000
+  for (const name of ['frames', 'sync messages', 'observe messages', 'fleet handshakes']) {
+    it(`${name}: ${INPUTS.toLocaleString('en')} generated and mutated inputs, no crash, every refusal named`, async () => {
+      const target = (await fuzzTargets()).find(t => t.name === name)
+      if (target === undefined) throw new Error(`no fuzz target ${name}`)
+      runTarget(target, INPUTS, seed)
+    })
+  }
+})
