@@ -55,12 +55,11 @@ describe('delta/order', () => {
     }
   })
 
-  it('is linear: 200,000 items take well under a second', () => {
+  // Speed is bench:privacy's business; here a quadratic walk would blow the test's timeout.
+  it('handles 200,000 items, each run of kept items one range', () => {
     const before = range(200_000)
     const after = before.filter(i => i % 3 !== 0)
-    const start = performance.now()
     const out = orderDelta(before, after)
-    assert.ok(performance.now() - start < 1000)
     assert.equal(out.length, 66_667) // [1,2],[4,5],...,[199996,199997],199999
   })
 })
