@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -59,10 +60,12 @@ function version (pkg: string): string {
 class AppProcess {
   readonly child: ChildProcessWithoutNullStreams
   readonly lines: AsyncIterator<any>
+  private readonly exited: Promise<number | string>
   private stderrText = ''
 
   constructor (command: string, args: string[], cwd: string) {
     this.child = spawn(command, args, { cwd, env: { ...NODE22_ENV, DELTACAST_LOG_LEVEL: 'warn' }, detached: true })
+    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
     this.child.stderr.setEncoding('utf8')
     this.child.stderr.on('data', (chunk: string) => { this.stderrText = (this.stderrText + chunk).slice(-20_000) })
     this.lines = (async function * (child) {
@@ -70,10 +73,10 @@ class AppProcess {
     })(this.child)
   }
 
+  /** The next stdout line; fails with stderr if the process ends first. */
   async next (what: string): Promise<any> {
-    const exited = new Promise<never>((_resolve, reject) => this.child.once('exit', code => { reject(new Error(`${what}: exited (${code}):\n${this.stderrText}`)) }))
-    const line = await Promise.race([this.lines.next(), exited])
-    if (line.done === true) throw new Error(`${what}: stdout closed:\n${this.stderrText}`)
+    const line = await Promise.race([this.lines.next(), this.exited.then(code => ({ done: true as const, code }))])
+    if (line.done === true) throw new Error(`${what}: the process ended (${'code' in line ? line.code : 'stdout closed'}):\n${this.stderrText}`)
     return line.value
   }
 
@@ -82,10 +85,8 @@ class AppProcess {
   }
 
   async stop (): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return
-    const exited = new Promise(resolve => this.child.once('exit', resolve))
-    process.kill(-(this.child.pid as number), 'SIGKILL')
-    await exited
+    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(-(this.child.pid as number), 'SIGKILL')
+    await this.exited
   }
 }
 
@@ -182,7 +183,7 @@ describe('the packed package, installed into a fresh application', function () {
   let browser: Browser | undefined
 
   before(async function () {
-    tmp = mkdtempSync(join(tmpdir(), 'dc14-package-'))
+    tmp = mkdtempSync(join(tmpdir(), 'deltacast-package-'))
     app = join(tmp, 'app')
     const packed = await npm(['pack', '--json', '--pack-destination', tmp], ROOT, NODE22_ENV)
     tarball = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))[0]
@@ -192,7 +193,7 @@ describe('the packed package, installed into a fresh application', function () {
 
     // An application outside the repository: it sees the package only through the tarball.
     mkdirSync(app)
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'dc14-app', private: true, type: 'module', allowScripts: { esbuild: true } }, null, 2))
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'deltacast-app', private: true, type: 'module', allowScripts: { esbuild: true } }, null, 2))
     writeFileSync(join(app, 'authority.js'), APP_AUTHORITY)
     writeFileSync(join(app, 'page.js'), APP_PAGE)
     writeFileSync(join(app, 'types.ts'), APP_TYPES)
@@ -215,6 +216,11 @@ describe('the packed package, installed into a fresh application', function () {
     }
     await Promise.all(processes.map(async proc => await proc.stop()))
     if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true })
+    // `npx deltacast` in the clone linked it into npx's cache, in a directory named by its path.
+    if (clone !== undefined) {
+      const cache = (await npm(['config', 'get', 'cache'], ROOT, NODE22_ENV)).stdout.trim()
+      rmSync(join(cache, '_npx', createHash('sha512').update(clone).digest('hex').slice(0, 16)), { recursive: true, force: true })
+    }
   })
 
   it('holds only what runs: the build, the command and the package texts', function () {
