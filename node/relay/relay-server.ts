@@ -81,8 +81,10 @@ export async function handleRelayStream (stream: Stream, child: PeerId, lookup: 
     let queued = 0
     let writing: Promise<void> = Promise.resolve()
     let ended: { code: RelayRefusalCode, detail: string } | undefined
-    const done = Promise.withResolvers<void>()
-    done.promise.catch(() => {}) // awaited below; a failed write may reject it before that
+    let finish!: () => void
+    let fail!: (err: unknown) => void
+    const done = new Promise<void>((resolve, reject) => { finish = resolve; fail = reject })
+    done.catch(() => {}) // awaited below; a failed write may reject it before that
     const send = (messages: RelayMessage[]): void => {
       const encoded = messages.map(encodeRelayMessage)
       const bytes = encoded.reduce((sum, m) => sum + m.byteLength, 0)
@@ -91,12 +93,12 @@ export async function handleRelayStream (stream: Stream, child: PeerId, lookup: 
         await lp.writeV(encoded)
         queued -= bytes
       })
-      writing.catch(err => { done.reject(err) })
+      writing.catch(fail)
     }
     const end = (code: RelayRefusalCode, detail: string): void => {
       if (ended !== undefined) return
       ended = { code, detail }
-      done.resolve()
+      finish()
     }
 
     // The child unsubscribes by closing its side; the stream may also just fail.
@@ -151,7 +153,7 @@ export async function handleRelayStream (stream: Stream, child: PeerId, lookup: 
     }
 
     // Live until the child closes, the stream fails, or we end it.
-    await done.promise
+    await done
     stream.removeEventListener('remoteCloseWrite', closed)
     stream.removeEventListener('close', closed)
     stopFollowing()
