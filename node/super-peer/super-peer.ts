@@ -5,7 +5,7 @@ import { loadOrCreateKey } from '../identity.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { peerScore } from '../net/score.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { FleetGuard, guardTopicValidator, loadFleetSettings, membersOnly } from '../fleet/index.ts'
+import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { Counters } from '../metrics.ts'
@@ -70,12 +70,12 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     const carrier = new DocCarrier(node, docId, {
       maxFrameBytes: config.maxFrameBytes,
       syncIntervalMs: config.syncIntervalMs,
-      composeDeltas: servesObservers
+      composeDeltas: servesObservers,
+      mayPublish: (peerId, topic) => fleet.mayPublish(peerId, topic)
     }, log, counters)
     carriers.set(docId, carrier)
     if (servesObservers) observable.set(docId, new ObservableCarrier(carrier))
     carrier.start()
-    guardTopicValidator(node.services.pubsub, carrier.topic, fleet)
   }
 
   let edge: Edge | undefined
