@@ -1,0 +1,2 @@
+export { DEFAULT_CAPACITY, DEFAULT_WEIGHT, MEMBERSHIP_TOPIC_PREFIX, MembershipService, membershipTopic } from './membership-service.ts'
+export type { LocalState, MembershipComponents, MembershipInit, MembershipPubSub, MembershipStatus } from './membership-service.ts'
