@@ -37,7 +37,7 @@ export const RELAY_SERVER_DEFAULTS: RelayServerOptions = {
 }
 
 /** Looks up the document a child asked for; undefined when this node cannot relay it. */
-export type RelayLookup = (docId: string) => RelaySource | undefined
+export type RelayLookup = (docId: string, child: PeerId) => RelaySource | undefined
 
 /** Serve relay streams on `libp2p` for the documents `lookup` knows. */
 export async function serveRelay (libp2p: Libp2p, lookup: RelayLookup, log: Logger, counters: Counters,
@@ -69,7 +69,7 @@ export async function handleRelayStream (stream: Stream, child: PeerId, lookup: 
       return
     }
     const { doc, after } = request.value
-    const source = lookup(doc)
+    const source = lookup(doc, child)
     if (source === undefined) {
       counters.inc('relay_refused_not_carried')
       await refuse(lp, RelayRefusal.NOT_CARRIED, `not carried here: ${doc}`)

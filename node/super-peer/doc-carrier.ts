@@ -68,6 +68,9 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   private lastProgress = Date.now()
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly stopController = new AbortController()
+  private levelReached!: () => void
+  /** Resolves once the replica first caught up with a peer (a relay parent, or a catch-up round). */
+  readonly level = new Promise<void>(resolve => { this.levelReached = resolve })
 
   constructor (node: BackboneNode, docId: string, options: Partial<DocCarrierOptions>, log: Logger, counters: Counters) {
     super()
@@ -119,6 +122,11 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     const pubsub = this.node.services.pubsub
     pubsub.topicValidators.delete(this.topic)
     pubsub.unsubscribe(this.topic)
+  }
+
+  /** The replica has caught up with a peer at least once: viewers waiting for it may be served. */
+  markLevel (): void {
+    this.levelReached()
   }
 
   /** A frame relayed by the tier parent: checked and applied exactly as one from gossip. */
@@ -271,6 +279,7 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
           break
         }
         const remoteHead = this.applyCatchUp(peer, messages)
+        if (remoteHead !== undefined) this.markLevel()
         if (remoteHead === undefined || this.replica.head.seq >= remoteHead || this.replica.head.seq === before) break
       }
     }

@@ -101,6 +101,9 @@ export class Uplink {
           caughtUp: messages => {
             carrier.applyCatchUp(peer, messages)
             this.retryMs = FIRST_RETRY_MS // a working stream resets the backoff
+            // Level with the parent: viewers may be served, and the flat topic (if we were on it) is not needed.
+            carrier.markLevel()
+            carrier.leaveTopic()
           },
           frame: bytes => { carrier.receiveRelayed(bytes, peer) }
         }, { signal: switching.signal })
