@@ -16,6 +16,7 @@ import { Tiers } from '../tiers/tiers.ts'
 import type { DocCarrier } from './doc-carrier.ts'
 import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
 import { createEdgeNode } from '../net/edge-node.ts'
+import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
 import type { ObserverServer } from './observer-server.ts'
 import type { AdminServer } from '../admin-http.ts'
@@ -43,6 +44,8 @@ export interface SuperPeer {
   readonly counters: Counters
   readonly admin?: AdminServer
   readonly fleet: FleetGuard
+  /** Who is alive in this region and what they carry; trees and roles per document (for /topology). */
+  readonly membership: MembershipService
   stop (): Promise<void>
 }
 
@@ -81,16 +84,17 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       mayPublish: (peerId, topic) => fleet.mayPublish(peerId, topic)
     }
   })
-  // Under tiers, who carries what in this region comes from membership, and the trees from it.
-  const membership = config.topology === 'tiers'
-    ? startBackboneMembership(node, { privateKey, counters, log, fleet, fleetSettings, region: config.region, local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: carriers.size }) })
-    : undefined
-  if (membership !== undefined) tiers = new Tiers({ node, membership, carried: () => carriers.docIds() }, { fanout: config.fanout })
+  // Who carries what in this region; under tiers the trees are computed from it.
+  const membership = startBackboneMembership(node, {
+    privateKey, counters, log, fleet, fleetSettings, region: config.region,
+    local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: carriers.size })
+  })
+  if (config.topology === 'tiers') tiers = new Tiers({ node, membership, carried: () => carriers.docIds() }, { fanout: config.fanout })
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
   carriers.start()
-  membership?.addEventListener('change', () => { carriers.reconsider() })
+  membership.addEventListener('change', () => { carriers.reconsider() })
 
   if (servesObservers) {
     const edgeNode = await createEdgeNode({
@@ -122,11 +126,12 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     counters,
     admin,
     fleet,
+    membership,
     stop: async () => {
+      await membership.stop()
       fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()
-      await membership?.stop()
       await carriers.stop()
       await admin?.close()
       await node.stop()

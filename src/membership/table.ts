@@ -64,8 +64,8 @@ export class Member implements TreeMember {
   readonly expires: number
   readonly docs: Digest
   readonly roles: Digest
-  readonly announcement: Announcement
 
+  // Keeps the digests, not the announcement's bytes (up to 135 KB each).
   constructor (a: Announcement, region: string, expires: number) {
     this.peerId = a.peerId
     this.region = region
@@ -76,7 +76,6 @@ export class Member implements TreeMember {
     this.expires = expires
     this.docs = a.docs
     this.roles = a.roles
-    this.announcement = a
   }
 
   carries (docId: string): boolean {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { elect, rankCandidates, rendezvousScore, unitInterval, electionDigest, ELECT_CONTEXT } from '../../../src/elect/index.ts'
+import { elect, rankCandidates, rendezvousScore, splitIntoSubScopes, unitInterval, electionDigest, ELECT_CONTEXT, SPLIT_CONTEXT } from '../../../src/elect/index.ts'
 import type { Candidate } from '../../../src/elect/index.ts'
 
 const DOCS = 10_000
@@ -135,3 +135,25 @@ function hashInt (text: string, seed: number): number {
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x9e3779b1)
   return h
 }
+
+describe('elect: docs/protocol.md test vector', () => {
+  const scope = '25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkena.example/eu-west'
+  const A = '12D3KooWDwTirQce1RRKnasT5fPVFgzXCy6SiRgSwrwPGLC7zE91'
+  const B = '12D3KooWLRPJAA5o6Z6hX1h6Lzj1wSSV3Ux9WdHFSjRqzmFtzLKr'
+
+  it('hashes, scores and elects as documented', () => {
+    const prefix = (peer: string, context = ELECT_CONTEXT): string => Buffer.from(electionDigest(context, scope, peer).subarray(0, 8)).toString('hex')
+    assert.equal(prefix(A), '9aa424ec4193ab9f')
+    assert.equal(prefix(B), '9a6a637a56e7e433')
+    assert.equal(unitInterval(electionDigest(ELECT_CONTEXT, scope, A)), 0.6040671421811356)
+    assert.equal(unitInterval(electionDigest(ELECT_CONTEXT, scope, B)), 0.6031858609848367)
+    assert.equal(rendezvousScore(scope, A, 1), 1.9838517456620528)
+    assert.equal(rendezvousScore(scope, B, 2), 3.956244704443237)
+    const members = [candidate(A, { weight: 1 }), candidate(B, { weight: 2 })]
+    assert.equal(elect(scope, members).proxy, B)
+    assert.equal(elect(scope, [candidate(A), candidate(B)]).proxy, A, 'with equal weights A wins: its u is larger')
+    assert.equal(prefix(A, SPLIT_CONTEXT), '5c21d972f4012cc5')
+    assert.equal(prefix(B, SPLIT_CONTEXT), 'f3cf04105458e316')
+    assert.deepEqual(splitIntoSubScopes(scope, [B, A], 2), [[A], [B]])
+  })
+})

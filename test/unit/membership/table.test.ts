@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import fc from 'fast-check'
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
@@ -150,6 +151,27 @@ describe('membership/table', () => {
     refused(table, earlier, 'stale', NOW + 5000)
     assert.deepEqual(table.expire(NOW + 60_000), [], 'a tombstone is not reported as a member lost')
     assert.equal(ok(table.offer(announce(keys[0]), NOW + 1000)), 'joined')
+  })
+
+  it('agreement: tables fed the same announcements in any order hold the same view', () => {
+    // Up to 4 announcements per member (below the flood burst), distinct seqs, some leaving.
+    const pool = keys.flatMap((key, k) => [1, 2, 3, 4].map(i => ({ key: k, seq: NOW + i * 10 + k, load: i, leaving: i === 4 && k % 2 === 0 })))
+      .map(a => ({ ...a, bytes: announce(keys[a.key], { seq: a.seq, load: a.load, leaving: a.leaving }) }))
+    fc.assert(fc.property(fc.subarray(pool), fc.integer(), (chosen, seed) => {
+      const view = (order: typeof chosen): unknown => {
+        const table = fleetTable()
+        for (const a of order) table.offer(a.bytes, NOW)
+        return table.live(NOW).map(m => [m.peerId, m.seq, m.load])
+      }
+      const shuffled = [...chosen].sort((a, b) => Math.imul(a.seq ^ seed, 0x9e3779b1) - Math.imul(b.seq ^ seed, 0x9e3779b1))
+      assert.deepEqual(view(shuffled), view(chosen))
+      // And the view is each member's newest announcement, unless that one says it left.
+      const newest = new Map<number, (typeof chosen)[number]>()
+      for (const a of chosen) if ((newest.get(a.key)?.seq ?? 0) < a.seq) newest.set(a.key, a)
+      const expected = [...newest.values()].filter(a => !a.leaving).map(a => [peerOf(keys[a.key]), a.seq, a.load])
+        .sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
+      assert.deepEqual(view(chosen), expected)
+    }), { numRuns: 50 })
   })
 
   it('schedule: a region topic carries at most 6 announcements per second at any size', () => {
