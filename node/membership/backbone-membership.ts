@@ -1,7 +1,8 @@
 /** Membership on a super-peer's backbone node: region from the fleet certificate, topic scored and fleet-guarded. */
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { readFleetCert } from '../../src/identity/index.ts'
-import { guardTopicValidator } from '../fleet/index.ts'
 import type { FleetGuard, FleetSettings } from '../fleet/index.ts'
 import { scoreTopic } from '../net/score.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
@@ -26,15 +27,36 @@ export function startBackboneMembership (node: BackboneNode, init: BackboneMembe
   const certified = cert === '' ? undefined : readFleetCert(cert)
   const region = certified?.ok === true ? certified.region : init.region
   if (region !== init.region) init.log.warn({ region, flag: init.region }, 'membership: --region differs from the fleet certificate; announcing the certificate\'s region')
-  const service = new MembershipService({ pubsub: node.services.pubsub, privateKey: init.privateKey, counters: init.counters, log: init.log }, {
+  const pubsub = node.services.pubsub
+  const service = new MembershipService({
+    pubsub,
+    privateKey: init.privateKey,
+    counters: init.counters,
+    log: init.log,
+    mayPublish: (peer, topic) => init.fleet.mayPublish(peer, topic),
+    learnAddrs: (peer, addrs) => { learnAddrs(node, peer, addrs, init.log) }
+  }, {
     region,
     cert,
     enforcing: init.fleetSettings.trustedOperators.length > 0,
     trustedOperators: init.fleetSettings.trustedOperators,
-    local: init.local
+    local: init.local,
+    // Only addresses others can dial: not the /p2p/ suffix, which the peer id already says.
+    addrs: () => node.getMultiaddrs().map(addr => addr.decapsulateCode(CODE_P2P).toString())
   })
-  scoreTopic(node.services.pubsub, service.topic) // Rejected announcements cost the sender score
+  // Rejected announcements cost the sender score, on our region's topic and those we relay.
+  service.addEventListener('topic', event => { scoreTopic(pubsub, (event as CustomEvent<string>).detail) })
   service.start()
-  guardTopicValidator(node.services.pubsub, service.topic, init.fleet) // only fleet members may relay them
   return service
+}
+
+/** Puts a member's announced addresses in the peer store, for dialing it by peer id. */
+function learnAddrs (node: BackboneNode, peer: string, addrs: readonly string[], log: Logger): void {
+  if (peer === node.peerId.toString()) return
+  try {
+    const multiaddrs = addrs.map(addr => multiaddr(addr))
+    node.peerStore.merge(peerIdFromString(peer), { multiaddrs }).catch((err: Error) => { log.debug({ err, peer }, 'membership: could not store addresses') })
+  } catch (err) {
+    log.debug({ err, peer }, 'membership: unparsable address in an announcement')
+  }
 }

@@ -13,7 +13,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { computeDocTree, rolesOf } from '../../src/elect/index.ts'
 import type { DocTree, Role } from '../../src/elect/index.ts'
-import { Digest, MembershipTable, changeIntervalMs, leaseMs, refreshPeriodMs, signAnnouncementSync } from '../../src/membership/index.ts'
+import { Digest, MAX_ADDRS, MembershipTable, changeIntervalMs, leaseMs, refreshPeriodMs, signAnnouncementSync } from '../../src/membership/index.ts'
 import type { Member, MembershipTableOptions, RefusalReason } from '../../src/membership/index.ts'
 import type { Counters } from '../metrics.ts'
 import type { Logger } from '../log.ts'
@@ -21,6 +21,8 @@ import type { Logger } from '../log.ts'
 export const MEMBERSHIP_TOPIC_PREFIX = '/deltacast/1/members/'
 export const DEFAULT_WEIGHT = 1
 export const DEFAULT_CAPACITY = 10_000
+/** Most membership topics one node joins (its region's and those it relays): a bound on its subscriptions. */
+export const MAX_RELAYED_REGIONS = 64
 /** How often leases are checked for expiry. */
 export const EXPIRY_SWEEP_MS = 1_000
 
@@ -43,6 +45,8 @@ export interface MembershipPubSub {
   subscribe (topic: string): void
   unsubscribe (topic: string): void
   publish (topic: string, data: Uint8Array): Promise<unknown>
+  addEventListener (type: 'subscription-change', listener: (event: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>) => void): void
+  removeEventListener (type: 'subscription-change', listener: (event: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>) => void): void
 }
 
 export interface MembershipComponents {
@@ -50,6 +54,10 @@ export interface MembershipComponents {
   privateKey: PrivateKey
   counters: Counters
   log: Logger
+  /** Fleet admission of whoever forwarded an announcement (FleetGuard.mayPublish); everyone when absent. */
+  mayPublish?: (peerId: string, topic: string) => boolean
+  /** Told each accepted member's addresses, so it can be dialed (e.g. by a tier child) without having met it. */
+  learnAddrs?: (peerId: string, addrs: readonly string[]) => void
 }
 
 export interface MembershipInit {
@@ -62,6 +70,16 @@ export interface MembershipInit {
   weight?: number
   capacity?: number
   local: () => LocalState
+  /** This node's backbone addresses, announced so that peers can dial it. */
+  addrs?: () => string[]
+  /**
+   * Announce this node (super-peers). An authority only relays: it joins the membership topics
+   * its peers use, validating what it forwards, so super-peers that know each other only
+   * through it still hear their region.
+   */
+  announce?: boolean
+  /** Join every region's topic that a connected peer uses, not only our own (see announce). */
+  relayRegions?: boolean
   now?: () => number
   table?: Partial<MembershipTableOptions>
 }
@@ -92,7 +110,7 @@ export class MembershipService extends EventTarget {
   constructor (components: MembershipComponents, init: MembershipInit) {
     super()
     this.components = components
-    this.init = { weight: DEFAULT_WEIGHT, capacity: DEFAULT_CAPACITY, now: Date.now, ...init }
+    this.init = { weight: DEFAULT_WEIGHT, capacity: DEFAULT_CAPACITY, now: Date.now, announce: true, relayRegions: true, addrs: () => [], ...init }
     this.table = new MembershipTable({ enforcing: init.enforcing, trustedOperators: init.trustedOperators, ...init.table })
     this.topic = membershipTopic(init.region)
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
@@ -102,16 +120,38 @@ export class MembershipService extends EventTarget {
     if (this.running) return
     this.running = true
     const { pubsub } = this.components
-    pubsub.topicValidators.set(this.topic, (peer, message) => this.validate(peer, message))
-    pubsub.subscribe(this.topic)
+    if (this.init.announce) this.join(this.topic)
+    if (this.init.relayRegions) pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.sweepTimer = setInterval(() => { this.sweep() }, EXPIRY_SWEEP_MS)
     this.sweepTimer.unref?.()
-    this.announce()
+    if (this.init.announce) this.announce()
+  }
+
+  /** Membership topics joined: our region's, and the others' we relay. */
+  get topics (): string[] {
+    return [...this.joined]
+  }
+
+  private readonly joined = new Set<string>()
+
+  private join (topic: string): void {
+    if (this.joined.has(topic)) return
+    this.joined.add(topic)
+    const { pubsub } = this.components
+    pubsub.topicValidators.set(topic, (peer, message) => this.validate(peer, message))
+    pubsub.subscribe(topic)
+    this.dispatchEvent(new CustomEvent('topic', { detail: topic }))
+  }
+
+  private readonly onSubscriptionChange = (event: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    for (const { topic, subscribe } of event.detail.subscriptions) {
+      if (subscribe && topic.startsWith(MEMBERSHIP_TOPIC_PREFIX) && this.joined.size < MAX_RELAYED_REGIONS) this.join(topic)
+    }
   }
 
   /** Announces the local state soon: at once, or when the change interval since the last one has passed. */
   changed (): void {
-    if (!this.running || this.changeTimer !== undefined) return
+    if (!this.running || !this.init.announce || this.changeTimer !== undefined) return
     const wait = Math.max(0, this.lastSentAt + changeIntervalMs(this.regionSize()) - this.init.now())
     this.changeTimer = setTimeout(() => { this.changeTimer = undefined; this.announce() }, wait)
   }
@@ -123,13 +163,20 @@ export class MembershipService extends EventTarget {
     clearTimeout(this.refreshTimer)
     clearTimeout(this.changeTimer)
     clearInterval(this.sweepTimer)
-    try {
-      await this.components.pubsub.publish(this.topic, this.sign(true))
-    } catch (err) {
-      this.components.log.debug({ err }, 'membership: goodbye not published')
+    const { pubsub } = this.components
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    if (this.init.announce) {
+      try {
+        await pubsub.publish(this.topic, this.sign(true))
+      } catch (err) {
+        this.components.log.debug({ err }, 'membership: goodbye not published')
+      }
     }
-    this.components.pubsub.topicValidators.delete(this.topic)
-    this.components.pubsub.unsubscribe(this.topic)
+    for (const topic of this.joined) {
+      pubsub.topicValidators.delete(topic)
+      pubsub.unsubscribe(topic)
+    }
+    this.joined.clear()
   }
 
   /** Live members of this node's region, itself included, as every node of the region sees them. */
@@ -153,7 +200,7 @@ export class MembershipService extends EventTarget {
   }
 
   private announce (): void {
-    if (!this.running) return
+    if (!this.running || !this.init.announce) return
     clearTimeout(this.refreshTimer)
     const bytes = this.sign(false)
     // Our own announcement goes into our table too, so our view matches everyone else's.
@@ -179,17 +226,20 @@ export class MembershipService extends EventTarget {
       capacity: this.init.capacity,
       load: local.load,
       cert: this.init.cert,
+      addrs: this.init.addrs().slice(0, MAX_ADDRS),
       docs: Digest.of(local.docs),
       roles: Digest.of(local.roles),
       leaving
     })
   }
 
-  private validate (_peer: PeerId, message: Message): TopicValidatorResult {
+  private validate (peer: PeerId, message: Message): TopicValidatorResult {
+    if (this.components.mayPublish !== undefined && !this.components.mayPublish(peer.toString(), message.topic)) return TopicValidatorResult.Reject
     const result = this.table.offer(message.data, this.init.now())
     const { counters, log } = this.components
     if (result.ok) {
       counters.inc('membership_accepted')
+      if (result.member.addrs.length > 0) this.components.learnAddrs?.(result.member.peerId, result.member.addrs)
       this.dispatchEvent(new Event('change'))
       return TopicValidatorResult.Accept
     }

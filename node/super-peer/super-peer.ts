@@ -95,6 +95,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
   carriers.start()
   membership.addEventListener('change', () => { carriers.reconsider() })
+  tiers?.addEventListener('change', () => { carriers.reconsider() })
 
   if (servesObservers) {
     const edgeNode = await createEdgeNode({

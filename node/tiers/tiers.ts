@@ -1,5 +1,7 @@
 import { AUTHORITY_PARENT, computeDocTree, rolesOf } from '../../src/elect/index.ts'
 import { topicFor } from '../../src/log/index.ts'
+
+const DOC_TOPIC_PREFIX = topicFor('')
 import type { DocTree, Role, TreeMember } from '../../src/elect/index.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { MembershipService } from '../membership/index.ts'
@@ -41,20 +43,31 @@ export interface Standing {
  * serves whoever asks. So nodes whose views briefly differ still get every frame (frames are
  * self-certifying and de-duplicated); they only take a longer path until the views agree.
  */
-export class Tiers {
+export class Tiers extends EventTarget {
   private readonly components: TiersComponents
   private readonly options: TiersOptions
   private readonly authorities = new Set<string>()
 
+  /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
   constructor (components: TiersComponents, options: Partial<TiersOptions> = {}) {
+    super()
     this.components = components
     this.options = { fanout: DEFAULT_FANOUT, ...options }
     const { node } = components
+    const changed = (): void => { this.dispatchEvent(new Event('change')) }
     node.addEventListener('peer:identify', event => {
       const { peerId, agentVersion } = event.detail
-      if (agentVersion?.startsWith(`${AUTHORITY_AGENT}/`) === true) this.authorities.add(peerId.toString())
+      if (agentVersion?.startsWith(`${AUTHORITY_AGENT}/`) === true) {
+        this.authorities.add(peerId.toString())
+        changed()
+      }
     })
-    node.addEventListener('peer:disconnect', event => { this.authorities.delete(event.detail.toString()) })
+    node.addEventListener('peer:disconnect', event => {
+      if (this.authorities.delete(event.detail.toString())) changed()
+    })
+    node.services.pubsub.addEventListener('subscription-change', event => {
+      if (event.detail.subscriptions.some(s => s.topic.startsWith(DOC_TOPIC_PREFIX))) changed()
+    })
   }
 
   get fanout (): number {

@@ -23,8 +23,11 @@ export const MAX_PEER_ID_CHARS = 128
 export const MAX_REGION_CHARS = 64
 export const MAX_CAPACITY = 0xffffffff
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER
-/** Every field at its largest: 2 + 129 + 65 + 16 + 10 + 2 + 4096 + 2 × (5 + 65536) + 64. */
-export const MAX_ANNOUNCEMENT_BYTES = 135_466
+/** Backbone addresses a member lists, so peers that never met it can dial it (its tier children). */
+export const MAX_ADDRS = 8
+export const MAX_ADDR_CHARS = 255
+/** Every field at its largest: 2 + 129 + 65 + 16 + 10 + 2 + 4096 + 1 + 8 × 256 + 2 × (5 + 65536) + 64. */
+export const MAX_ANNOUNCEMENT_BYTES = 137_515
 
 export interface AnnouncementFields {
   region: string
@@ -37,6 +40,8 @@ export interface AnnouncementFields {
   load: number
   /** The member's fleet certificate ('' in dev mode). */
   cert: string
+  /** Multiaddrs its backbone listens on, as text (without /p2p/…); none if omitted. */
+  addrs?: string[]
   /** Doc ids it carries for viewers of its own. */
   docs: Digest
   /** Scopes it is proxy of. */
@@ -72,6 +77,9 @@ export function encodeBody (peerId: string, f: AnnouncementFields): Uint8Array {
   w.u64(f.seq); w.u64(f.expires)
   w.u16(f.weight); w.u32(f.capacity); w.u32(f.load)
   w.u16(f.cert.length); w.bytes(asciiBytes(f.cert))
+  const addrs = f.addrs ?? []
+  w.u8(addrs.length)
+  for (const addr of addrs) { w.u8(addr.length); w.bytes(asciiBytes(addr)) }
   for (const digest of [f.docs, f.roles]) { w.u8(digest.probes); w.u32(digest.bits.length); w.bytes(digest.bits) }
   return w.finish()
 }
@@ -93,14 +101,17 @@ export function decodeAnnouncement (bytes: Uint8Array): AnnouncementDecode {
     const capacity = r.u32()
     const load = r.u32()
     const cert = r.ascii(r.u16())
+    const addrCount = r.u8()
+    if (addrCount > MAX_ADDRS) return malformed(`${addrCount} addresses, more than ${MAX_ADDRS}`)
+    const addrs = Array.from({ length: addrCount }, () => r.ascii(r.u8()))
     const docs = r.digest('docs')
     const roles = r.digest('roles')
     const signature = r.take(ANNOUNCEMENT_SIGNATURE_BYTES)
     if (r.remaining() !== 0) return malformed(`${r.remaining()} bytes after the signature`)
-    const fields: AnnouncementFields = { region, seq, expires, weight, capacity, load, cert, docs, roles, leaving: (flags & FLAG_LEAVING) !== 0 }
+    const fields: AnnouncementFields = { region, seq, expires, weight, capacity, load, cert, addrs, docs, roles, leaving: (flags & FLAG_LEAVING) !== 0 }
     const problem = fieldProblem(peerId, fields) ?? peerKeyProblem(peerId)
     if (problem !== undefined) return malformed(problem)
-    return { ok: true, value: { peerId, ...fields, leaving: fields.leaving === true, bytes, signature } }
+    return { ok: true, value: { peerId, ...fields, addrs, leaving: fields.leaving === true, bytes, signature } }
   } catch (err) {
     if (err instanceof DecodeProblem) return malformed(err.message)
     throw err
@@ -128,6 +139,11 @@ function fieldProblem (peerId: string, f: AnnouncementFields): string | undefine
   if (!Number.isInteger(f.capacity) || f.capacity < 0 || f.capacity > MAX_CAPACITY) return `capacity must be 0 .. ${MAX_CAPACITY}`
   if (!Number.isInteger(f.load) || f.load < 0 || f.load > MAX_CAPACITY) return `load must be 0 .. ${MAX_CAPACITY}`
   if (f.cert.length > MAX_FLEET_CERT_CHARS || !/^[\x21-\x7e]*$/.test(f.cert)) return `cert must be at most ${MAX_FLEET_CERT_CHARS} printable ASCII characters`
+  const addrs = f.addrs ?? []
+  if (addrs.length > MAX_ADDRS) return `at most ${MAX_ADDRS} addresses`
+  for (const addr of addrs) {
+    if (addr.length < 1 || addr.length > MAX_ADDR_CHARS || !/^\/[\x21-\x7e]*$/.test(addr)) return `address "${addr.slice(0, 40)}" must be 1-${MAX_ADDR_CHARS} printable ASCII characters starting with "/"`
+  }
   for (const [name, d] of [['docs', f.docs], ['roles', f.roles]] as const) {
     if (d.bits.length > MAX_DIGEST_BYTES) return `${name} digest is longer than ${MAX_DIGEST_BYTES} bytes`
     if ((d.bits.length === 0) !== (d.probes === 0) || d.probes > MAX_DIGEST_PROBES) return `${name} digest: probes must be 1 .. ${MAX_DIGEST_PROBES} for a non-empty filter, 0 for an empty one`

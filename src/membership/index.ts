@@ -4,7 +4,7 @@
  * node/membership/. Format: docs/protocol.md, "Membership".
  */
 export {
-  ANNOUNCEMENT_CONTEXT, ANNOUNCEMENT_SIGNATURE_BYTES, ANNOUNCEMENT_VERSION, FLAG_LEAVING, MAX_ANNOUNCEMENT_BYTES, decodeAnnouncement,
+  ANNOUNCEMENT_CONTEXT, ANNOUNCEMENT_SIGNATURE_BYTES, MAX_ADDRS, MAX_ADDR_CHARS, ANNOUNCEMENT_VERSION, FLAG_LEAVING, MAX_ANNOUNCEMENT_BYTES, decodeAnnouncement,
   encodeBody, signAnnouncementSync, verifyAnnouncementSync
 } from './announcement.ts'
 export type { Announcement, AnnouncementDecode, AnnouncementFields } from './announcement.ts'

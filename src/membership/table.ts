@@ -64,6 +64,8 @@ export class Member implements TreeMember {
   readonly expires: number
   readonly docs: Digest
   readonly roles: Digest
+  /** Where its backbone listens (multiaddrs as text). */
+  readonly addrs: readonly string[]
 
   // Keeps the digests, not the announcement's bytes (up to 135 KB each).
   constructor (a: Announcement, region: string, expires: number) {
@@ -76,6 +78,7 @@ export class Member implements TreeMember {
     this.expires = expires
     this.docs = a.docs
     this.roles = a.roles
+    this.addrs = a.addrs
   }
 
   carries (docId: string): boolean {

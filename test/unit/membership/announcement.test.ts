@@ -13,11 +13,11 @@ const DOC = '25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkena.example'
 const member = await generateKeyPairFromSeed('Ed25519', Uint8Array.from(Buffer.from('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 'hex')))
 const PEER = '12D3KooWDwTirQce1RRKnasT5fPVFgzXCy6SiRgSwrwPGLC7zE91'
 const fields: AnnouncementFields = {
-  region: 'eu-west', seq: NOW, expires: NOW + 60_000, weight: 1, capacity: 1000, load: 3, cert: '', docs: Digest.of([DOC]), roles: Digest.EMPTY
+  region: 'eu-west', seq: NOW, expires: NOW + 60_000, weight: 1, capacity: 1000, load: 3, cert: '', addrs: ['/ip4/198.51.100.7/tcp/4001'], docs: Digest.of([DOC]), roles: Digest.EMPTY
 }
 /** Also printed in docs/protocol.md, field by field. */
-const VECTOR = '010034313244334b6f6f5744775469725163653152524b6e6173543566505646677a58437936536952675377727750474c43377a4539310765752d776573740000018bcfe568000000018bcfe652600001000003e8000000030000070000000800041040002082080000000000' +
-  '776e3ec03b119908a35d1b57b5cfba117b17587689766b74ddc63fff4dc59cf86c2d4b9c855de0c7477f3daa78eae5df5fc89f119e2197c692e9fe1640913108'
+const VECTOR = '010034313244334b6f6f5744775469725163653152524b6e6173543566505646677a58437936536952675377727750474c43377a4539310765752d776573740000018bcfe568000000018bcfe652600001000003e8000000030000011a2f6970342f3139382e35312e3130302e372f7463702f34303031070000000800041040002082080000000000' +
+  'ad0db6d4b7ba939f4bb7791fb83be2dfbe6c3a8de2683571053ae6f7615c7cc42e7d0bdc0a9fa9791c97060bebae743c2928c25bec44f1cf20cdc5ab8376a108'
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 const unhex = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, 'hex'))
@@ -35,7 +35,7 @@ describe('membership/announcement', () => {
     assert.equal(peerIdFromPrivateKey(member).toString(), PEER)
     const bytes = signAnnouncementSync(member, fields)
     assert.equal(hex(bytes), VECTOR)
-    assert.equal(bytes.length, 173)
+    assert.equal(bytes.length, 201)
     const body = bytes.subarray(0, bytes.length - 64)
     assert.deepEqual(body, encodeBody(PEER, fields))
     assert.equal(await member.publicKey.verify(signingInput(ANNOUNCEMENT_CONTEXT, body), bytes.subarray(bytes.length - 64)), true)
@@ -82,12 +82,16 @@ describe('membership/announcement', () => {
     notEd25519.set(new TextEncoder().encode('QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N'.padEnd(52, 'a')), 3)
     malformed(notEd25519, /peer id/)
     malformed(new Uint8Array(0), /ends early/)
+    const tooManyAddrs = bytes.slice()
+    tooManyAddrs[0x5b] = 9 // the address count
+    malformed(tooManyAddrs, /9 addresses, more than 8/)
   })
 
   it('refuses to encode out-of-range fields (a caller bug)', () => {
     assert.throws(() => encodeBody(PEER, { ...fields, region: 'not a region' }), RangeError)
     assert.throws(() => encodeBody(PEER, { ...fields, seq: 0 }), RangeError)
     assert.throws(() => encodeBody(PEER, { ...fields, weight: 70_000 }), RangeError)
+    assert.throws(() => encodeBody(PEER, { ...fields, addrs: ['ip4/1.2.3.4'] }), RangeError)
   })
 
   it('digests: about 1% false positives at the default density, and none when empty', () => {
