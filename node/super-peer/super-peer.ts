@@ -213,6 +213,7 @@ function topologyOf (node: BackboneNode, carriers: CarrierSet, tiers: Tiers | un
     region: config.region,
     topology: config.topology,
     fanout: tiers?.fanout,
+    members: tiers?.members().map(m => ({ peerId: m.peerId, region: m.region, load: m.load, capacity: m.capacity, weight: m.weight, expiresInMs: m.expires - Date.now() })),
     docs: Object.fromEntries(carriers.entries().map(([docId, carrier]) => {
       const standing = tiers?.standing(docId)
       return [docId, {

@@ -5,6 +5,7 @@ const DOC_TOPIC_PREFIX = topicFor('')
 import type { DocTree, Role, TreeMember } from '../../src/elect/index.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { MembershipService } from '../membership/index.ts'
+import type { Member } from '../../src/membership/index.ts'
 
 /** The name authorities give libp2p's identify (nodeInfo.name), so super-peers can tell them apart. */
 export const AUTHORITY_AGENT = 'deltacast-authority'
@@ -72,6 +73,11 @@ export class Tiers extends EventTarget {
 
   get fanout (): number {
     return this.options.fanout
+  }
+
+  /** Live members of this node's region, itself included. */
+  members (): Member[] {
+    return this.components.membership.members()
   }
 
   /** The document's tree as this node sees it, with itself as a carrier of what it carries. */

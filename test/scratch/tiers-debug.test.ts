@@ -18,7 +18,8 @@ describe('tiers debug', function () {
     await new Promise(r => setTimeout(r, 6000))
     for (const sp of sps) {
       const t = await sp.admin('/topology')
-      for (const d of Object.values(t.docs) as any[]) console.log(t.peerId.slice(-6), d.role, d.scope, 'parent', d.parent?.slice(-6), 'elected', d.electedParent?.slice(-6), 'children', d.children.map((c: string) => c.slice(-6)), d.seq, JSON.stringify(d.tree).slice(0, 300))
+      for (const d of Object.values(t.docs) as any[]) console.log(t.peerId.slice(-6), d.role, 'parent', d.parent?.slice(-6), 'elected', d.electedParent?.slice(-6), 'children', d.children.map((c: string) => c.slice(-6)), d.seq, 'proxy', d.tree.regions[0]?.proxy.slice(-6), 'members', d.tree.regions[0]?.members.map((m: string) => m.slice(-6)))
+      console.log(JSON.stringify(t.members))
     }
     console.log('auth', authority.ready.peerId.slice(-6), (await authority.admin('/status')).seq)
     console.log(sps[0].stderr().split('\n').filter(l => /tier|relay|carrying/.test(l)).slice(0, 10).join('\n'))
