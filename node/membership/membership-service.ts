@@ -11,7 +11,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { computeDocTree, rolesOf } from '../../src/elect/index.ts'
+import { computeDocTree, rolesOf, scopeDepth } from '../../src/elect/index.ts'
 import type { DocTree, Role } from '../../src/elect/index.ts'
 import { Digest, MembershipTable, changeIntervalMs, leaseMs, refreshPeriodMs, signAnnouncementSync } from '../../src/membership/index.ts'
 import type { Member, MembershipTableOptions, RefusalReason } from '../../src/membership/index.ts'
@@ -66,6 +66,16 @@ export interface MembershipInit {
   table?: Partial<MembershipTableOptions>
 }
 
+/** One document as /topology shows it: this node's roles, with its children's regions. */
+export interface DocTopology {
+  docId: string
+  /** Carriers of the document in this node's region. */
+  carriers: number
+  /** Levels of proxies in this region (0: no demand here). */
+  depth: number
+  roles: Array<Omit<Role, 'children'> & { children: Array<{ peerId: string, region: string | undefined, scope: string }> }>
+}
+
 export interface MembershipStatus {
   region: string
   topic: string
@@ -75,7 +85,10 @@ export interface MembershipStatus {
   nextRefreshMs: number
 }
 
-/** Emits 'change' when a member joins, updates, leaves or expires (the later tiers pass recomputes trees on it). */
+/**
+ * Emits 'change' when a member joins, leaves, expires or changes what elections read (not on a
+ * mere lease renewal): the tiers shell recomputes its roles on it.
+ */
 export class MembershipService extends EventTarget {
   readonly table: MembershipTable
   readonly topic: string
@@ -147,6 +160,26 @@ export class MembershipService extends EventTarget {
     return rolesOf(this.tree(docId, fanout, exclude), this.peerId)
   }
 
+  /** What `/topology` shows for these documents. */
+  topology (docIds: Iterable<string>, fanout: number): MembershipStatus & { fanout: number, documents: DocTopology[] } {
+    const now = this.init.now()
+    const members = this.table.live(now)
+    const documents = [...docIds].map(docId => {
+      const tree = computeDocTree(docId, members, { fanout })
+      const here = tree.regions.find(r => r.region === this.init.region)
+      return {
+        docId,
+        carriers: members.filter(m => m.region === this.init.region && m.carries(docId)).length,
+        depth: here === undefined ? 0 : scopeDepth(here),
+        roles: rolesOf(tree, this.peerId).map(role => ({
+          ...role,
+          children: role.children.map(child => ({ ...child, region: this.table.get(child.peerId, now)?.region }))
+        }))
+      }
+    })
+    return { ...this.status(), fanout, documents }
+  }
+
   status (): MembershipStatus {
     const n = this.regionSize()
     return { region: this.init.region, topic: this.topic, peerId: this.peerId, members: n, seq: this.seq, nextRefreshMs: refreshPeriodMs(n) }
@@ -190,7 +223,7 @@ export class MembershipService extends EventTarget {
     const { counters, log } = this.components
     if (result.ok) {
       counters.inc('membership_accepted')
-      this.dispatchEvent(new Event('change'))
+      if (result.change !== 'refreshed') this.dispatchEvent(new Event('change')) // a renewed lease elects nothing new
       return TopicValidatorResult.Accept
     }
     counters.inc(`membership_refused_${result.reason.replaceAll('-', '_')}`)

@@ -64,6 +64,13 @@ describe('membership over gossipsub (3 backbone nodes in one process, loopback T
     const roles = peers.map(p => p.service.roles(DOC, 8))
     assert.equal(roles.filter(r => r.some(role => role.role === 'proxy')).length, 1, 'exactly one proxy for the region')
     for (const carrier of [b, c]) assert.ok(carrier.service.roles(DOC, 8).length > 0, 'each carrier has a place')
+    const proxy = peers.find(p => p.service.roles(DOC, 8).some(r => r.role === 'proxy'))!
+    const topology = proxy.service.topology([DOC], 8)
+    assert.equal(topology.members, 3)
+    assert.deepEqual(topology.documents.map(d => [d.docId, d.carriers, d.depth]), [[DOC, 2, 1]])
+    const [proxyRole] = topology.documents[0].roles.filter(r => r.role === 'proxy')
+    assert.equal(proxyRole.parent, '@authority')
+    assert.deepEqual(proxyRole.children.map(child => child.region), [b, c].filter(p => p !== proxy).map(() => REGION))
 
     // A rogue node on the hub: uncertified, wrong region, forged, malformed.
     const rogueKey = await generateKeyPair('Ed25519')
