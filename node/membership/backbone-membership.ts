@@ -1,7 +1,7 @@
 /** Membership on a super-peer's backbone node: region from the fleet certificate, topic scored and fleet-guarded. */
 import type { PrivateKey } from '@libp2p/interface'
 import { readFleetCert } from '../../src/identity/index.ts'
-import { guardTopicValidator } from '../fleet/index.ts'
+import { guardTopicValidator, membersOnly } from '../fleet/index.ts'
 import type { FleetGuard, FleetSettings } from '../fleet/index.ts'
 import { scoreTopic } from '../net/score.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
@@ -9,6 +9,7 @@ import type { Counters } from '../metrics.ts'
 import type { Logger } from '../log.ts'
 import { MembershipService } from './membership-service.ts'
 import type { LocalState } from './membership-service.ts'
+import { joinRegion, serveMembershipSnapshots } from './snapshot.ts'
 
 export interface BackboneMembershipInit {
   privateKey: PrivateKey
@@ -21,7 +22,14 @@ export interface BackboneMembershipInit {
   local: () => LocalState
 }
 
-export function startBackboneMembership (node: BackboneNode, init: BackboneMembershipInit): MembershipService {
+export interface BackboneMembership {
+  readonly service: MembershipService
+  /** Says goodbye on the topic and stops announcing and joining. */
+  stop (): Promise<void>
+}
+
+/** Announces on the region topic, serves snapshots to fleet members, and fetches one whenever the node (re)connects. */
+export async function startBackboneMembership (node: BackboneNode, init: BackboneMembershipInit): Promise<BackboneMembership> {
   const cert = init.fleetSettings.cert ?? ''
   const certified = cert === '' ? undefined : readFleetCert(cert)
   const region = certified?.ok === true ? certified.region : init.region
@@ -36,5 +44,13 @@ export function startBackboneMembership (node: BackboneNode, init: BackboneMembe
   scoreTopic(node.services.pubsub, service.topic) // Rejected announcements cost the sender score
   service.start()
   guardTopicValidator(node.services.pubsub, service.topic, init.fleet) // only fleet members may relay them
-  return service
+  await serveMembershipSnapshots(membersOnly(node, init.fleet), service, init.counters, init.log)
+  const stopJoining = joinRegion(node, service, init.counters, init.log)
+  return {
+    service,
+    stop: async () => {
+      stopJoining()
+      await service.stop()
+    }
+  }
 }

@@ -14,7 +14,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { computeDocTree, rolesOf, scopeDepth } from '../../src/elect/index.ts'
 import type { DocTree, Role } from '../../src/elect/index.ts'
 import { Digest, MembershipTable, changeIntervalMs, leaseMs, refreshPeriodMs, signAnnouncementSync } from '../../src/membership/index.ts'
-import type { Member, MembershipTableOptions, RefusalReason } from '../../src/membership/index.ts'
+import type { Member, MembershipTableOptions, OfferResult, RefusalReason } from '../../src/membership/index.ts'
 import type { Counters } from '../metrics.ts'
 import type { Logger } from '../log.ts'
 
@@ -97,6 +97,7 @@ export class MembershipService extends EventTarget {
   private readonly init: Required<Omit<MembershipInit, 'table'>>
   private seq = 0
   private lastSentAt = Number.NEGATIVE_INFINITY
+  private lastAnnouncement?: Uint8Array
   private refreshTimer?: ReturnType<typeof setTimeout>
   private changeTimer?: ReturnType<typeof setTimeout>
   private sweepTimer?: ReturnType<typeof setInterval>
@@ -180,6 +181,40 @@ export class MembershipService extends EventTarget {
     return { ...this.status(), fanout, documents }
   }
 
+  /** This node's latest announcement (undefined before start). */
+  ownAnnouncement (): Uint8Array | undefined {
+    return this.lastAnnouncement
+  }
+
+  /** A region's announcements as received (this node's own included), but `except`'s: a joining node's snapshot. */
+  regionAnnouncements (region: string, except?: string): Uint8Array[] {
+    return this.table.announcements(region, this.init.now(), except)
+  }
+
+  /**
+   * Checks an announcement (from the topic or a snapshot) into the table; counts a refusal as
+   * membership_refused_<reason>, and raises 'change' unless only a lease was renewed.
+   */
+  receive (bytes: Uint8Array): OfferResult {
+    const result = this.table.offer(bytes, this.init.now())
+    const { counters, log } = this.components
+    if (result.ok) {
+      counters.inc('membership_accepted')
+      if (result.change !== 'refreshed') this.dispatchEvent(new Event('change')) // a renewed lease elects nothing new
+    } else {
+      counters.inc(`membership_refused_${result.reason.replaceAll('-', '_')}`)
+      log.debug({ reason: result.reason, error: result.error }, 'membership: announcement refused')
+    }
+    return result
+  }
+
+  /** Publishes another member's (already accepted) announcement, e.g. a newcomer's not yet in the mesh. */
+  relay (bytes: Uint8Array): void {
+    this.components.pubsub.publish(this.topic, bytes).catch((err: Error) => {
+      this.components.log.debug({ err: err.message }, 'membership: relay not published')
+    })
+  }
+
   status (): MembershipStatus {
     const n = this.regionSize()
     return { region: this.init.region, topic: this.topic, peerId: this.peerId, members: n, seq: this.seq, nextRefreshMs: refreshPeriodMs(n) }
@@ -189,6 +224,7 @@ export class MembershipService extends EventTarget {
     if (!this.running) return
     clearTimeout(this.refreshTimer)
     const bytes = this.sign(false)
+    this.lastAnnouncement = bytes
     // Our own announcement goes into our table too, so our view matches everyone else's.
     const own = this.table.offer(bytes, this.init.now())
     if (!own.ok) this.components.log.error({ reason: own.reason, error: own.error }, 'membership: own announcement refused')
@@ -219,15 +255,8 @@ export class MembershipService extends EventTarget {
   }
 
   private validate (_peer: PeerId, message: Message): TopicValidatorResult {
-    const result = this.table.offer(message.data, this.init.now())
-    const { counters, log } = this.components
-    if (result.ok) {
-      counters.inc('membership_accepted')
-      if (result.change !== 'refreshed') this.dispatchEvent(new Event('change')) // a renewed lease elects nothing new
-      return TopicValidatorResult.Accept
-    }
-    counters.inc(`membership_refused_${result.reason.replaceAll('-', '_')}`)
-    log.debug({ reason: result.reason, error: result.error }, 'membership: announcement refused')
+    const result = this.receive(message.data)
+    if (result.ok) return TopicValidatorResult.Accept
     return IGNORED.has(result.reason) ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
   }
 

@@ -82,7 +82,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     guardTopicValidator(node.services.pubsub, carrier.topic, fleet)
   }
   // Roles and load stay empty until tier roles are wired (issue 8, next pass).
-  const membership = startBackboneMembership(node, {
+  const { service: membership, stop: stopMembership } = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region, local: () => ({ docs: carriers.keys(), roles: [], load: 0 })
   })
 
@@ -115,7 +115,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     fleet,
     membership,
     stop: async () => {
-      await membership.stop()
+      await stopMembership()
       fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()

@@ -96,6 +96,8 @@ export class Member implements TreeMember {
 
 interface Entry {
   member: Member
+  /** As received, to hand to a joining node (node/membership/snapshot.ts). */
+  bytes: Uint8Array
   /** A leaving member stays as a tombstone until its last lease ends, so replays stay stale. */
   left: boolean
   tokens: number
@@ -148,7 +150,7 @@ export class MembershipTable {
       : entry === undefined || entry.left ? 'joined' : sameForElections(entry.member, member) ? 'refreshed' : 'updated'
     // A tombstone keeps the longest lease seen, so a replay of any earlier announcement is stale or expired.
     const tombstone = a.leaving && entry !== undefined && entry.member.expires > member.expires ? new Member(a, region, entry.member.expires) : member
-    this.entries.set(a.peerId, { member: a.leaving ? tombstone : member, left: a.leaving, tokens: tokens - 1, refilledAt: now, cert })
+    this.entries.set(a.peerId, { member: a.leaving ? tombstone : member, bytes, left: a.leaving, tokens: tokens - 1, refilledAt: now, cert })
     return { ok: true, change, member }
   }
 
@@ -172,6 +174,11 @@ export class MembershipTable {
       out.push(entry.member)
     }
     return out.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+  }
+
+  /** The announcements of the live members of a region, as received (a joining node's snapshot). */
+  announcements (region: string, now: number, except?: string): Uint8Array[] {
+    return this.live(now, region).filter(m => m.peerId !== except).map(m => this.entries.get(m.peerId)!.bytes)
   }
 
   get (peerId: string, now: number): Member | undefined {
