@@ -72,7 +72,6 @@ export class Member implements TreeMember {
   readonly docs: Digest
   readonly roles: Digest
 
-  // Keeps the digests, not the announcement's bytes (up to 135 KB each).
   constructor (a: Announcement, region: string, expires: number) {
     this.peerId = a.peerId
     this.region = region
