@@ -12,6 +12,7 @@ import { serveRelay } from '../relay/relay-server.ts'
 import type { RelaySource } from '../relay/relay-server.ts'
 import { AUTHORITY_AGENT } from '../tiers/tiers.ts'
 import { MembershipService } from '../membership/index.ts'
+import { serveMembershipSnapshots } from '../membership/snapshot.ts'
 import { Counters } from '../metrics.ts'
 import type { Authority } from './authority.ts'
 import type { Frame } from '../../src/log/index.ts'
@@ -86,6 +87,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     local: () => ({ docs: [], roles: [], load: 0 }), announce: false
   })
   membership.start()
+  await serveMembershipSnapshots(members, membership, counters, log)
 
   const publish = (frame: Frame): void => {
     pubsub.publish(topic, frame.bytes).then(() => {

@@ -3,6 +3,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { readFleetCert } from '../../src/identity/index.ts'
+import { membersOnly } from '../fleet/index.ts'
 import type { FleetGuard, FleetSettings } from '../fleet/index.ts'
 import { scoreTopic } from '../net/score.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
@@ -10,6 +11,7 @@ import type { Counters } from '../metrics.ts'
 import type { Logger } from '../log.ts'
 import { MembershipService } from './membership-service.ts'
 import type { LocalState } from './membership-service.ts'
+import { joinRegion, serveMembershipSnapshots } from './snapshot.ts'
 
 export interface BackboneMembershipInit {
   privateKey: PrivateKey
@@ -22,7 +24,14 @@ export interface BackboneMembershipInit {
   local: () => LocalState
 }
 
-export function startBackboneMembership (node: BackboneNode, init: BackboneMembershipInit): MembershipService {
+export interface BackboneMembership {
+  readonly service: MembershipService
+  /** Says goodbye on the topic and stops announcing and joining. */
+  stop (): Promise<void>
+}
+
+/** Announces on the region topic, serves snapshots to fleet members, and fetches one whenever the node (re)connects. */
+export async function startBackboneMembership (node: BackboneNode, init: BackboneMembershipInit): Promise<BackboneMembership> {
   const cert = init.fleetSettings.cert ?? ''
   const certified = cert === '' ? undefined : readFleetCert(cert)
   const region = certified?.ok === true ? certified.region : init.region
@@ -47,7 +56,15 @@ export function startBackboneMembership (node: BackboneNode, init: BackboneMembe
   // Rejected announcements cost the sender score, on our region's topic and those we relay.
   service.addEventListener('topic', event => { scoreTopic(pubsub, (event as CustomEvent<string>).detail) })
   service.start()
-  return service
+  await serveMembershipSnapshots(membersOnly(node, init.fleet), service, init.counters, init.log)
+  const stopJoining = joinRegion(node, service, init.counters, init.log)
+  return {
+    service,
+    stop: async () => {
+      stopJoining()
+      await service.stop()
+    }
+  }
 }
 
 /** Puts a member's announced addresses in the peer store, for dialing it by peer id. */

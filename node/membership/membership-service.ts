@@ -11,10 +11,10 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { Message, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { computeDocTree, rolesOf } from '../../src/elect/index.ts'
+import { computeDocTree, rolesOf, scopeDepth } from '../../src/elect/index.ts'
 import type { DocTree, Role } from '../../src/elect/index.ts'
 import { Digest, MAX_ADDRS, MembershipTable, changeIntervalMs, leaseMs, refreshPeriodMs, signAnnouncementSync } from '../../src/membership/index.ts'
-import type { Member, MembershipTableOptions, RefusalReason } from '../../src/membership/index.ts'
+import type { Member, MembershipTableOptions, OfferResult, RefusalReason } from '../../src/membership/index.ts'
 import type { Counters } from '../metrics.ts'
 import type { Logger } from '../log.ts'
 
@@ -84,6 +84,16 @@ export interface MembershipInit {
   table?: Partial<MembershipTableOptions>
 }
 
+/** One document as /topology shows it: this node's roles, with its children's regions. */
+export interface DocTopology {
+  docId: string
+  /** Carriers of the document in this node's region. */
+  carriers: number
+  /** Levels of proxies in this region (0: no demand here). */
+  depth: number
+  roles: Array<Omit<Role, 'children'> & { children: Array<{ peerId: string, region: string | undefined, scope: string }> }>
+}
+
 export interface MembershipStatus {
   region: string
   topic: string
@@ -93,7 +103,10 @@ export interface MembershipStatus {
   nextRefreshMs: number
 }
 
-/** Emits 'change' when a member joins, updates, leaves or expires (the later tiers pass recomputes trees on it). */
+/**
+ * Emits 'change' when a member joins, leaves, expires or changes what elections read (not on a
+ * mere lease renewal): the tiers shell recomputes its roles on it.
+ */
 export class MembershipService extends EventTarget {
   readonly table: MembershipTable
   readonly topic: string
@@ -102,6 +115,7 @@ export class MembershipService extends EventTarget {
   private readonly init: Required<Omit<MembershipInit, 'table'>>
   private seq = 0
   private lastSentAt = Number.NEGATIVE_INFINITY
+  private lastAnnouncement?: Uint8Array
   private refreshTimer?: ReturnType<typeof setTimeout>
   private changeTimer?: ReturnType<typeof setTimeout>
   private sweepTimer?: ReturnType<typeof setInterval>
@@ -194,6 +208,61 @@ export class MembershipService extends EventTarget {
     return rolesOf(this.tree(docId, fanout, exclude), this.peerId)
   }
 
+  /** What `/topology` shows for these documents. */
+  topology (docIds: Iterable<string>, fanout: number): MembershipStatus & { fanout: number, documents: DocTopology[] } {
+    const now = this.init.now()
+    const members = this.table.live(now)
+    const documents = [...docIds].map(docId => {
+      const tree = computeDocTree(docId, members, { fanout })
+      const here = tree.regions.find(r => r.region === this.init.region)
+      return {
+        docId,
+        carriers: members.filter(m => m.region === this.init.region && m.carries(docId)).length,
+        depth: here === undefined ? 0 : scopeDepth(here),
+        roles: rolesOf(tree, this.peerId).map(role => ({
+          ...role,
+          children: role.children.map(child => ({ ...child, region: this.table.get(child.peerId, now)?.region }))
+        }))
+      }
+    })
+    return { ...this.status(), fanout, documents }
+  }
+
+  /** This node's latest announcement (undefined before start). */
+  ownAnnouncement (): Uint8Array | undefined {
+    return this.lastAnnouncement
+  }
+
+  /** A region's announcements as received (this node's own included), but `except`'s: a joining node's snapshot. */
+  regionAnnouncements (region: string, except?: string): Uint8Array[] {
+    return this.table.announcements(region, this.init.now(), except)
+  }
+
+  /**
+   * Checks an announcement (from the topic or a snapshot) into the table; counts a refusal as
+   * membership_refused_<reason>, and raises 'change' unless only a lease was renewed.
+   */
+  receive (bytes: Uint8Array): OfferResult {
+    const result = this.table.offer(bytes, this.init.now())
+    const { counters, log } = this.components
+    if (result.ok) {
+      counters.inc('membership_accepted')
+      if (result.member.addrs.length > 0) this.components.learnAddrs?.(result.member.peerId, result.member.addrs)
+      if (result.change !== 'refreshed') this.dispatchEvent(new Event('change')) // a renewed lease elects nothing new
+    } else {
+      counters.inc(`membership_refused_${result.reason.replaceAll('-', '_')}`)
+      log.debug({ reason: result.reason, error: result.error }, 'membership: announcement refused')
+    }
+    return result
+  }
+
+  /** Publishes another member's (already accepted) announcement, e.g. a newcomer's not yet in the mesh. */
+  relay (bytes: Uint8Array, region = this.init.region): void {
+    this.components.pubsub.publish(membershipTopic(region), bytes).catch((err: Error) => {
+      this.components.log.debug({ err: err.message }, 'membership: relay not published')
+    })
+  }
+
   status (): MembershipStatus {
     const n = this.regionSize()
     return { region: this.init.region, topic: this.topic, peerId: this.peerId, members: n, seq: this.seq, nextRefreshMs: refreshPeriodMs(n) }
@@ -203,6 +272,7 @@ export class MembershipService extends EventTarget {
     if (!this.running || !this.init.announce) return
     clearTimeout(this.refreshTimer)
     const bytes = this.sign(false)
+    this.lastAnnouncement = bytes
     // Our own announcement goes into our table too, so our view matches everyone else's.
     const own = this.table.offer(bytes, this.init.now())
     if (!own.ok) this.components.log.error({ reason: own.reason, error: own.error }, 'membership: own announcement refused')
@@ -235,16 +305,8 @@ export class MembershipService extends EventTarget {
 
   private validate (peer: PeerId, message: Message): TopicValidatorResult {
     if (this.components.mayPublish !== undefined && !this.components.mayPublish(peer.toString(), message.topic)) return TopicValidatorResult.Reject
-    const result = this.table.offer(message.data, this.init.now())
-    const { counters, log } = this.components
-    if (result.ok) {
-      counters.inc('membership_accepted')
-      if (result.member.addrs.length > 0) this.components.learnAddrs?.(result.member.peerId, result.member.addrs)
-      this.dispatchEvent(new Event('change'))
-      return TopicValidatorResult.Accept
-    }
-    counters.inc(`membership_refused_${result.reason.replaceAll('-', '_')}`)
-    log.debug({ reason: result.reason, error: result.error }, 'membership: announcement refused')
+    const result = this.receive(message.data)
+    if (result.ok) return TopicValidatorResult.Accept
     return IGNORED.has(result.reason) ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
   }
 

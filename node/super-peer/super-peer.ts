@@ -85,7 +85,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     }
   })
   // Who carries what in this region; under tiers the trees are computed from it.
-  const membership = startBackboneMembership(node, {
+  const { service: membership, stop: stopMembership } = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region,
     local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: carriers.size })
   })
@@ -129,7 +129,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     fleet,
     membership,
     stop: async () => {
-      await membership.stop()
+      await stopMembership()
       fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()

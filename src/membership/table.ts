@@ -7,6 +7,7 @@ import { verifyFleetCert } from '../identity/fleet-cert.ts'
 import type { FleetCert } from '../identity/fleet-cert.ts'
 import { DEFAULT_CLOCK_SKEW_MS } from '../identity/validity.ts'
 import type { TreeMember } from '../elect/tree.ts'
+import { bytesEqual } from '../log/bytes.ts'
 import { decodeAnnouncement, verifyAnnouncementSync } from './announcement.ts'
 import type { Announcement } from './announcement.ts'
 import type { Digest } from './digest.ts'
@@ -27,8 +28,14 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'oversized', 'malformed', 'flood', 'stale', 'bad-signature', 'uncertified', 'wrong-region', 'expired', 'lease-too-long', 'full'
 ]
 
+/**
+ * joined / left: the member set changed. updated: something an election reads changed (weight,
+ * capacity, load, carried documents, held roles). refreshed: only the lease was renewed.
+ */
+export type MemberChange = 'joined' | 'updated' | 'refreshed' | 'left'
+
 export type OfferResult =
-  | { ok: true, change: 'joined' | 'updated' | 'left', member: Member }
+  | { ok: true, change: MemberChange, member: Member }
   | { ok: false, reason: RefusalReason, error: string }
 
 export interface MembershipTableOptions {
@@ -67,7 +74,6 @@ export class Member implements TreeMember {
   /** Where its backbone listens (multiaddrs as text). */
   readonly addrs: readonly string[]
 
-  // Keeps the digests, not the announcement's bytes (up to 135 KB each).
   constructor (a: Announcement, region: string, expires: number) {
     this.peerId = a.peerId
     this.region = region
@@ -92,6 +98,8 @@ export class Member implements TreeMember {
 
 interface Entry {
   member: Member
+  /** As received, to hand to a joining node (node/membership/snapshot.ts). */
+  bytes: Uint8Array
   /** A leaving member stays as a tombstone until its last lease ends, so replays stay stale. */
   left: boolean
   tokens: number
@@ -139,10 +147,12 @@ export class MembershipTable {
     if (entry === undefined && this.entries.size >= this.options.maxMembers) return refuse('full', `the membership table holds ${this.options.maxMembers} members already`)
 
     const member = new Member(a, region, expires)
-    const change = a.leaving ? 'left' : entry === undefined || entry.left ? 'joined' : 'updated'
+    const change: MemberChange = a.leaving
+      ? 'left'
+      : entry === undefined || entry.left ? 'joined' : sameForElections(entry.member, member) ? 'refreshed' : 'updated'
     // A tombstone keeps the longest lease seen, so a replay of any earlier announcement is stale or expired.
     const tombstone = a.leaving && entry !== undefined && entry.member.expires > member.expires ? new Member(a, region, entry.member.expires) : member
-    this.entries.set(a.peerId, { member: a.leaving ? tombstone : member, left: a.leaving, tokens: tokens - 1, refilledAt: now, cert })
+    this.entries.set(a.peerId, { member: a.leaving ? tombstone : member, bytes, left: a.leaving, tokens: tokens - 1, refilledAt: now, cert })
     return { ok: true, change, member }
   }
 
@@ -168,6 +178,11 @@ export class MembershipTable {
     return out.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
   }
 
+  /** The announcements of the live members of a region, as received (a joining node's snapshot). */
+  announcements (region: string, now: number, except?: string): Uint8Array[] {
+    return this.live(now, region).filter(m => m.peerId !== except).map(m => this.entries.get(m.peerId)!.bytes)
+  }
+
   get (peerId: string, now: number): Member | undefined {
     const entry = this.entries.get(peerId)
     return entry === undefined || entry.left || entry.member.expires <= now ? undefined : entry.member
@@ -181,6 +196,15 @@ export class MembershipTable {
     const refill = Math.max(0, now - entry.refilledAt) / this.options.floodRefillMs
     return Math.min(this.options.floodBurst, entry.tokens + refill)
   }
+}
+
+function sameForElections (a: Member, b: Member): boolean {
+  return a.region === b.region && a.weight === b.weight && a.capacity === b.capacity && a.load === b.load &&
+    sameDigest(a.docs, b.docs) && sameDigest(a.roles, b.roles)
+}
+
+function sameDigest (a: Digest, b: Digest): boolean {
+  return a.probes === b.probes && bytesEqual(a.bits, b.bits)
 }
 
 function refuse (reason: RefusalReason, error: string): { ok: false, reason: RefusalReason, error: string } {

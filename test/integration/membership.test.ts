@@ -6,7 +6,7 @@ import { pino } from 'pino'
 import { createBackboneNode } from '../../node/net/libp2p-node.ts'
 import type { BackboneNode } from '../../node/net/libp2p-node.ts'
 import { Counters } from '../../node/metrics.ts'
-import { MembershipService, membershipTopic } from '../../node/membership/index.ts'
+import { MembershipService, joinRegion, membershipTopic, serveMembershipSnapshots } from '../../node/membership/index.ts'
 import { signFleetCertSync } from '../../src/identity/index.ts'
 import { Digest, signAnnouncementSync } from '../../src/membership/index.ts'
 import { waitFor } from '../helpers/processes.ts'
@@ -17,7 +17,7 @@ const TOPIC = membershipTopic(REGION)
 const operator = await generateKeyPairFromSeed('Ed25519', Uint8Array.from(Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex')))
 const silent = pino({ level: 'silent' })
 
-interface Peer { node: BackboneNode, key: PrivateKey, service: MembershipService, counters: Counters, docs: string[] }
+interface Peer { node: BackboneNode, key: PrivateKey, service: MembershipService, counters: Counters, docs: string[], stopJoining: () => void }
 
 describe('membership over gossipsub (3 backbone nodes in one process, loopback TCP)', function () {
   this.timeout(30_000)
@@ -29,12 +29,14 @@ describe('membership over gossipsub (3 backbone nodes in one process, loopback T
     const node = await createBackboneNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap })
     const counters = new Counters()
     const cert = signFleetCertSync(operator, { peerId: peerIdFromPrivateKey(key).toString(), region: REGION, expires: Date.now() + 3_600_000 }, Date.now())
-    const peer: Peer = { node, key, counters, docs, service: undefined as never }
+    const peer: Peer = { node, key, counters, docs, service: undefined as never, stopJoining: () => {} }
     peer.service = new MembershipService({ pubsub: node.services.pubsub, privateKey: key, counters, log: silent }, {
       region: REGION, cert, enforcing: true, trustedOperators: [operator.publicKey.raw], capacity: 100,
       local: () => ({ docs: peer.docs, roles: [], load: 0 })
     })
     peer.service.start()
+    await serveMembershipSnapshots(node, peer.service, counters, silent)
+    peer.stopJoining = joinRegion(node, peer.service, counters, silent)
     peers.push(peer)
     return peer
   }
@@ -43,19 +45,22 @@ describe('membership over gossipsub (3 backbone nodes in one process, loopback T
   const subscribed = (node: BackboneNode, count: number): boolean => node.services.pubsub.getSubscribers(TOPIC).length >= count
 
   after(async () => {
-    for (const p of peers) await p.service.stop()
+    for (const p of peers) { p.stopJoining(); await p.service.stop() }
     for (const node of [...peers.map(p => p.node), ...others]) await node.stop()
   })
 
   it('members learn each other, agree on the tree, refuse bad announcements by name, and see a leaver go at once', async () => {
+    // Nobody re-announces here: a joining node learns its region from a snapshot, and the
+    // region learns it from the snapshot's responder relaying its announcement.
     const a = await startPeer([], [])
     const b = await startPeer([addrOf(a.node)], [DOC])
+    const count = (p: Peer): number => p.service.members().length
+    await waitFor('a and b know each other', () => (count(a) === 2 && count(b) === 2) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
+    await waitFor('the hub sees b subscribed', () => subscribed(a.node, 1) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
     const c = await startPeer([addrOf(a.node)], [DOC])
-    await waitFor('the hub sees both subscriptions', () => subscribed(a.node, 2) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
-    await waitFor('the leaves see the hub subscribed', () => (subscribed(b.node, 1) && subscribed(c.node, 1)) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
-    // The first announcements may have gone out before anyone subscribed: announce again.
-    for (const p of peers) p.service.changed()
-    await waitFor('every table holds all three', () => peers.every(p => p.service.members().length === 3) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
+    await waitFor('every table holds all three', () => peers.every(p => count(p) === 3) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
+    assert.equal(b.counters.get('membership_snapshots_received') + c.counters.get('membership_snapshots_received'), 2)
+    assert.equal(a.counters.get('membership_announced'), 1, 'a announced once, at start, before anyone listened')
 
     const trees = peers.map(p => p.service.tree(DOC, 8))
     assert.deepEqual(trees[1], trees[0])
@@ -64,6 +69,13 @@ describe('membership over gossipsub (3 backbone nodes in one process, loopback T
     const roles = peers.map(p => p.service.roles(DOC, 8))
     assert.equal(roles.filter(r => r.some(role => role.role === 'proxy')).length, 1, 'exactly one proxy for the region')
     for (const carrier of [b, c]) assert.ok(carrier.service.roles(DOC, 8).length > 0, 'each carrier has a place')
+    const proxy = peers.find(p => p.service.roles(DOC, 8).some(r => r.role === 'proxy'))!
+    const topology = proxy.service.topology([DOC], 8)
+    assert.equal(topology.members, 3)
+    assert.deepEqual(topology.documents.map(d => [d.docId, d.carriers, d.depth]), [[DOC, 2, 1]])
+    const [proxyRole] = topology.documents[0].roles.filter(r => r.role === 'proxy')
+    assert.equal(proxyRole.parent, '@authority')
+    assert.deepEqual(proxyRole.children.map(child => child.region), [b, c].filter(p => p !== proxy).map(() => REGION))
 
     // A rogue node on the hub: uncertified, wrong region, forged, malformed.
     const rogueKey = await generateKeyPair('Ed25519')
@@ -95,6 +107,7 @@ describe('membership over gossipsub (3 backbone nodes in one process, loopback T
     // A member that stops says goodbye: the others drop it without waiting for its lease.
     const leaver = peers.indexOf(c)
     peers.splice(leaver, 1)
+    c.stopJoining()
     await c.service.stop()
     await waitFor('the others drop the leaver', () => (a.service.members().length === 2 && b.service.members().length === 2) || undefined, { timeoutMs: 10_000, intervalMs: 20 })
     await c.node.stop()
