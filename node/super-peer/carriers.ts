@@ -37,6 +37,8 @@ export interface CarrierSetComponents {
   readonly tiers?: Tiers
   /** Viewers this node serves for a document now (its edge). */
   viewers (docId: string): number
+  /** What this node carries or proxies changed: tell the region (membership announcement). */
+  changed (): void
 }
 
 /** Why a document could not be carried. */
@@ -192,7 +194,9 @@ export class CarrierSet {
           // authority): take the flat topic meanwhile, so frames keep coming.
           if (parent === undefined) carrier.joinTopic()
           return parent
-        }
+        },
+        crossesRegion: parent => tiers.crossesRegion(parent),
+        moved: () => { this.components.changed() }
       })
       : undefined
     const c: Carried = { carrier, observable, uplink, children: new Map(), neededAt: Date.now() }
@@ -201,6 +205,7 @@ export class CarrierSet {
     uplink?.start()
     counters.inc('docs_carried')
     log.info({ docId, topology: this.options.topology }, 'carrying document')
+    this.components.changed()
     return c
   }
 
@@ -210,6 +215,7 @@ export class CarrierSet {
     this.carried.delete(docId)
     await c.uplink?.stop()
     c.carrier.stop()
+    this.components.changed()
   }
 
   /** Drop documents that no viewer, no child and no --doc has needed for a linger. */

@@ -72,7 +72,15 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const servesObservers = config.observeListen.length > 0
   let edge: Edge | undefined
   let tiers: Tiers | undefined
-  const carriers = new CarrierSet({ node, log, counters, get tiers () { return tiers }, viewers: docId => edge?.server.viewers(docId) ?? 0 }, {
+  let membership: MembershipService | undefined
+  const carriers = new CarrierSet({
+    node,
+    log,
+    counters,
+    get tiers () { return tiers },
+    viewers: docId => edge?.server.viewers(docId) ?? 0,
+    changed: () => { membership?.changed() }
+  }, {
     topology: config.topology,
     pinned: config.docs,
     maxDocs: config.maxDocs,
@@ -85,16 +93,17 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     }
   })
   // Who carries what in this region; under tiers the trees are computed from it.
-  const { service: membership, stop: stopMembership } = await startBackboneMembership(node, {
+  const started = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region,
     local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: carriers.size })
   })
-  if (config.topology === 'tiers') tiers = new Tiers({ node, membership, carried: () => carriers.docIds() }, { fanout: config.fanout })
+  membership = started.service
+  if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds() }, { fanout: config.fanout })
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
   carriers.start()
-  membership.addEventListener('change', () => { carriers.reconsider() })
+  started.service.addEventListener('change', () => { carriers.reconsider() })
   tiers?.addEventListener('change', () => { carriers.reconsider() })
 
   if (servesObservers) {
@@ -127,9 +136,9 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     counters,
     admin,
     fleet,
-    membership,
+    membership: started.service,
     stop: async () => {
-      await stopMembership()
+      await started.stop()
       fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()

@@ -101,6 +101,12 @@ export class Tiers extends EventTarget {
     return subscribers.find(peer => this.authorities.has(peer) && !suspects.has(peer))
   }
 
+  /** True if `peer` is not a member of this node's region (the authority, or another region's node). */
+  crossesRegion (peer: string): boolean {
+    const region = this.components.membership.status().region
+    return !this.components.membership.members().some(m => m.peerId === peer && m.region === region)
+  }
+
   /** Scopes this node is proxy of, for its membership announcement (election hysteresis). */
   proxyScopes (): string[] {
     const scopes: string[] = []

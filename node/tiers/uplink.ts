@@ -23,6 +23,10 @@ export interface UplinkComponents {
    * none to follow (then the uplink waits for reconsider()).
    */
   parentOf (suspects: ReadonlySet<string>): string | undefined
+  /** True if frames from `parent` cross into this node's region (the authority, or another region's proxy). */
+  crossesRegion (parent: string): boolean
+  /** Called when the parent followed changes (this node's role may have too). */
+  moved (): void
 }
 
 /**
@@ -84,12 +88,19 @@ export class Uplink {
         if (this.stopped) break
       }
       if (parent === undefined) {
-        this.current = undefined
+        if (this.current !== undefined) {
+          this.current = undefined
+          this.components.moved()
+        }
         await new Promise<void>(resolve => { this.wake = resolve })
         this.wake = undefined
         continue
       }
-      this.current = parent
+      if (this.current !== parent) {
+        this.current = parent
+        this.components.moved()
+      }
+      const crossing = this.components.crossesRegion(parent) ? 'frames_relayed_from_outside_region' : 'frames_relayed_within_region'
       const switching = new AbortController()
       this.switching = switching
       let end: RelayEnd | 'switched' | Error
@@ -99,13 +110,17 @@ export class Uplink {
         counters.inc('uplink_follows')
         end = await followRelay(node, peer, carrier.docId, after, {
           caughtUp: messages => {
+            counters.inc(crossing, messages.filter(m => m.type === 'frame').length)
             carrier.applyCatchUp(peer, messages)
             this.retryMs = FIRST_RETRY_MS // a working stream resets the backoff
             // Level with the parent: viewers may be served, and the flat topic (if we were on it) is not needed.
             carrier.markLevel()
             carrier.leaveTopic()
           },
-          frame: bytes => { carrier.receiveRelayed(bytes, peer) }
+          frame: bytes => {
+            counters.inc(crossing)
+            carrier.receiveRelayed(bytes, peer)
+          }
         }, { signal: switching.signal })
       } catch (err) {
         end = switching.signal.aborted ? 'switched' : err as Error

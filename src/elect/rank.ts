@@ -57,16 +57,21 @@ export function rankCandidates (scope: string, candidates: readonly Candidate[],
 }
 
 /**
- * The scope's proxy: the best-ranked candidate that has room (load < capacity) or already holds
- * the role. A member at capacity takes no new role but keeps the ones it has, so a busy proxy is
- * not bounced between members each time its load touches the limit.
+ * The scope's proxy: the best-ranked candidate that already holds the role, else the best-ranked
+ * that has room (load < capacity). A member at capacity takes no new role but keeps the ones it
+ * has, so a busy proxy is not bounced between members each time its load touches the limit.
  */
 export function elect (scope: string, candidates: readonly Candidate[], options: ElectOptions = {}): Election {
   const ranking = rankCandidates(scope, candidates, options)
   const byId = new Map(candidates.map(c => [c.peerId, c]))
-  const proxy = ranking.find(({ peerId }) => {
+  // A live incumbent keeps its scope: a member that joins or restarts does not take a working
+  // proxy's role (which would cost every child a switch). The role moves when the incumbent
+  // leaves, is excluded as dead, or stops claiming it. Among several claimants (a moment after
+  // a failover) the best-ranked wins.
+  const incumbent = ranking.find(({ peerId }) => byId.get(peerId)!.holds(scope))
+  const proxy = incumbent?.peerId ?? ranking.find(({ peerId }) => {
     const c = byId.get(peerId)!
-    return c.load < c.capacity || c.holds(scope)
+    return c.load < c.capacity
   })?.peerId
   return { proxy, ranking }
 }

@@ -124,6 +124,19 @@ describe('elect/rank', () => {
     assert.equal(second.ranking.length, 9)
   })
 
+  it('an incumbent keeps its scope when the member that outranks it comes back', () => {
+    const members = peers(10)
+    const { proxy: best, ranking } = elect('d/eu', members)
+    const runnerUp = ranking[1].peerId
+    // The best one died and the runner-up took over and says so; then the best one restarts.
+    const afterRestart = members.map(m => m.peerId === runnerUp ? candidate(runnerUp, { holding: ['d/eu'] }) : m)
+    assert.equal(elect('d/eu', afterRestart).proxy, runnerUp)
+    assert.notEqual(best, runnerUp)
+    // Two claimants a moment after a failover: the better-ranked one.
+    const both = afterRestart.map(m => m.peerId === best ? candidate(best!, { holding: ['d/eu'] }) : m)
+    assert.equal(elect('d/eu', both).proxy, best)
+  })
+
   it('scores weight / -ln(u), so doubling a weight doubles the score', () => {
     assert.equal(rendezvousScore('d/eu', 'P1', 2), 2 * rendezvousScore('d/eu', 'P1', 1))
     assert.ok(rendezvousScore('d/eu', 'P1', 1) > 0)
