@@ -8,6 +8,11 @@ import { serveSync } from '../sync/sync-server.ts'
 import { guardTopicValidator, membersOnly } from '../fleet/index.ts'
 import type { FleetGuard } from '../fleet/index.ts'
 import { startAdminServer } from '../admin-http.ts'
+import { serveRelay } from '../relay/relay-server.ts'
+import type { RelaySource } from '../relay/relay-server.ts'
+import { AUTHORITY_AGENT } from '../tiers/tiers.ts'
+import { MembershipService } from '../membership/index.ts'
+import { serveMembershipSnapshots } from '../membership/snapshot.ts'
 import { Counters } from '../metrics.ts'
 import type { Authority } from './authority.ts'
 import type { Frame } from '../../src/log/index.ts'
@@ -50,7 +55,8 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     bootstrap: options.bootstrap ?? [],
     connectionGater: options.fleet?.connectionGater,
     appSpecificScore: options.fleet?.appSpecificScore,
-    beforeStart: async node => { await options.fleet?.attach(node, log) }
+    beforeStart: async node => { await options.fleet?.attach(node, log) },
+    agentName: AUTHORITY_AGENT
   })
   const counters = new Counters()
   const topic = topicFor(authority.docId)
@@ -68,7 +74,20 @@ export async function startAuthorityNode (authority: Authority, options: Authori
   })
   if (options.fleet !== undefined) guardTopicValidator(pubsub, topic, options.fleet)
   pubsub.subscribe(topic)
-  await serveSync(options.fleet === undefined ? node : membersOnly(node, options.fleet), docId => docId === authority.docId ? authority : undefined, log, counters)
+  const members = options.fleet === undefined ? node : membersOnly(node, options.fleet)
+  await serveSync(members, docId => docId === authority.docId ? authority : undefined, log, counters)
+  // Tier roots (region proxies) follow the document from here, one copy per region (node/tiers/).
+  await serveRelay(members, docId => docId === authority.docId ? relaySourceOf(authority) : undefined, log, counters)
+
+  // Super-peers that know each other only through us still hear their region's membership.
+  const membership = new MembershipService({
+    pubsub, privateKey: options.peerKey, counters, log, mayPublish: options.fleet === undefined ? undefined : (peer, t) => options.fleet!.mayPublish(peer, t)
+  }, {
+    region: 'authority', cert: '', enforcing: options.fleet?.enforcing ?? false, trustedOperators: options.fleet?.trustedOperators ?? [],
+    local: () => ({ docs: [], roles: [], load: 0 }), announce: false
+  })
+  membership.start()
+  await serveMembershipSnapshots(members, membership, counters, log)
 
   const publish = (frame: Frame): void => {
     pubsub.publish(topic, frame.bytes).then(() => {
@@ -112,9 +131,22 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     admin,
     stop: async () => {
       options.fleet?.stop()
+      await membership.stop()
       authority.off('frame', publish)
       await admin?.close()
       await node.stop()
+    }
+  }
+}
+
+/** The authority's log as a relay source: durable frames, in order; its chain never jumps. */
+function relaySourceOf (authority: Authority): RelaySource {
+  return {
+    get head () { return authority.head },
+    window: authority.window,
+    follow: onFrame => {
+      authority.on('frame', onFrame)
+      return () => { authority.off('frame', onFrame) }
     }
   }
 }

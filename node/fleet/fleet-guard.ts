@@ -91,6 +91,11 @@ export class FleetGuard {
     denyOutboundEncryptedConnection: (peerId: PeerId) => this.isDenied(peerId.toString())
   }
 
+  /** Operator keys this guard trusts (raw 32 bytes). */
+  get trustedOperators (): Uint8Array[] {
+    return this.options.trustedOperators
+  }
+
   /** A fleet member: may receive frames, request catch-up, publish on any topic. */
   isMember (peerId: string): boolean {
     return !this.enforcing || this.certified.get(peerId)?.scope === 'fleet'

@@ -70,6 +70,8 @@ export interface BackboneNodeOptions {
   beforeStart?: (node: BackboneNode) => Promise<void>
   /** libp2p's logger (e.g. defaultLogger() or prefixLogger(name) from @libp2p/logger). */
   logger?: ComponentLogger
+  /** The name identify tells peers (its agent version): authorities say so (node/tiers/tiers.ts). */
+  agentName?: string
 }
 
 /**
@@ -101,6 +103,7 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
   const node = await createLibp2p<BackboneServices>({
     privateKey: opts.privateKey,
     start: false,
+    nodeInfo: opts.agentName === undefined ? undefined : { name: opts.agentName },
     datastore,
     addresses: {
       listen: opts.listen,

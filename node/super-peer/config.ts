@@ -5,6 +5,9 @@ import { docIdProblems, logLevelProblems, multiaddrProblems, refuseProblems } fr
 import type { FlagSpecs } from '../cli-args.ts'
 import { FLEET_FLAGS } from '../fleet/config.ts'
 import type { FleetConfig } from '../fleet/config.ts'
+import { CARRIER_SET_DEFAULTS } from './carriers.ts'
+import type { Topology } from './carriers.ts'
+import { DEFAULT_FANOUT } from '../tiers/tiers.ts'
 
 export interface SuperPeerConfig extends FleetConfig {
   dataDir: string
@@ -21,6 +24,10 @@ export interface SuperPeerConfig extends FleetConfig {
   maxFrameBytes: number
   maxConnections: number
   syncIntervalMs: number
+  topology: Topology
+  maxDocs: number
+  lingerMs: number
+  fanout: number
   logLevel: string
 }
 
@@ -35,7 +42,11 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy (size it to the host: see bench:fanout in docs/benchmarks.md)' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
-  doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry' },
+  doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry always; under tiers others are carried while viewers or tier children ask for them' },
+  topology: { type: 'string', value: 'flat|tiers', default: 'tiers', help: 'tiers: per-document proxies elected per region relay frames down a tree; flat: every carrier on the document\'s gossipsub topic' },
+  'max-docs': { type: 'number', default: CARRIER_SET_DEFAULTS.maxDocs, help: 'Most documents carried at once; viewers asking for one more are refused' },
+  'linger-ms': { type: 'number', value: 'ms', default: CARRIER_SET_DEFAULTS.lingerMs, help: 'Keep a document this long after its last viewer and tier child left' },
+  fanout: { type: 'number', default: DEFAULT_FANOUT, help: 'Most tier children one proxy serves; more split its scope into sub-scopes' },
   admin: { type: 'string', value: 'host:port', help: 'Serve /status, /metrics, /peers and /docs/<id>/state over HTTP (keep it on loopback)' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: 1024 * 1024, help: 'Largest frame accepted; larger ones are rejected' },
   'max-connections': { type: 'number', default: 1000, help: 'Most open connections' },
@@ -59,8 +70,10 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
   const config = flags as unknown as SuperPeerConfig & { doc: string[] }
   const docs = config.doc
   const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen
+  const topology = config.topology as string
   refuseProblems([
-    ...(docs.length === 0 ? ['no documents to carry: pass --doc <doc id> at least once'] : []),
+    ...(topology !== 'flat' && topology !== 'tiers' ? [`${label('topology')} must be flat or tiers, not "${topology}"`] : []),
+    ...(docs.length === 0 && topology === 'flat' ? ['no documents to carry: pass --doc <doc id> at least once (or use --topology tiers, which carries what viewers ask for)'] : []),
     ...(config.listen.length === 0 ? ['no listen address: pass --listen <multiaddr>'] : []),
     ...flags.problems,
     ...docIdProblems(label('doc'), docs),
@@ -69,7 +82,8 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
     ...multiaddrProblems(label('observe-listen'), observeListen, { listen: 'observe' }),
     ...multiaddrProblems(label('observe-announce'), config.observeAnnounce, 'announce'),
     ...multiaddrProblems(label('bootstrap'), config.bootstrap, 'bootstrap'),
-    ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers'], 1),
+    ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers', 'max-docs', 'linger-ms'], 1),
+    ...integerProblems(flags, ['fanout'], 2),
     ...logLevelProblems(label('log-level'), config.logLevel)
   ])
   return { ...config, docs, observeListen, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }

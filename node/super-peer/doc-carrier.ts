@@ -8,6 +8,7 @@ import { scoreTopic } from '../net/score.ts'
 import type { AppliedFrame, OfferResult } from '../../src/replica/index.ts'
 import type { Frame, FrameError } from '../../src/log/index.ts'
 import type { SyncMessage } from '../../src/sync/messages.ts'
+import type { RelaySource } from '../relay/relay-server.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { Counters } from '../metrics.ts'
@@ -27,13 +28,22 @@ export interface DocCarrierOptions {
   syncTimeoutMs: number
   /** Also compose one delta per frame for observers. */
   composeDeltas: boolean
+  /**
+   * Take frames from the document's gossipsub topic (the flat mesh). Off under tiers, where
+   * frames come only from the parent's relay stream (node/tiers/), so that one copy enters a
+   * region and a region with no viewers gets none.
+   */
+  gossip: boolean
+  /** Fleet admission for topic publishers (FleetGuard.mayPublish); everyone when absent. */
+  mayPublish?: (peerId: string, topic: string) => boolean
 }
 
 export const DOC_CARRIER_DEFAULTS: DocCarrierOptions = {
   maxFrameBytes: 1024 * 1024,
   syncIntervalMs: 5_000,
   syncTimeoutMs: 15_000,
-  composeDeltas: false
+  composeDeltas: false,
+  gossip: true
 }
 
 export interface DocCarrierEvents {
@@ -59,6 +69,9 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   private lastProgress = Date.now()
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly stopController = new AbortController()
+  private levelReached!: () => void
+  /** Resolves once the replica first caught up with a peer (a relay parent, or a catch-up round). */
+  readonly level = new Promise<void>(resolve => { this.levelReached = resolve })
 
   constructor (node: BackboneNode, docId: string, options: Partial<DocCarrierOptions>, log: Logger, counters: Counters) {
     super()
@@ -75,10 +88,7 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   }
 
   start (): void {
-    const pubsub = this.node.services.pubsub
-    scoreTopic(pubsub, this.topic)
-    pubsub.topicValidators.set(this.topic, (peer, message) => this.validate(peer, message))
-    pubsub.subscribe(this.topic)
+    if (this.options.gossip) this.joinTopic()
     this.timer = setInterval(() => {
       if (Date.now() - this.lastProgress >= this.options.syncIntervalMs || this.replica.missingFrom !== undefined) {
         this.requestCatchUp()
@@ -91,13 +101,72 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   stop (): void {
     clearInterval(this.timer)
     this.stopController.abort()
+    this.leaveTopic()
+  }
+
+  /** True while frames come from the document's gossipsub topic. */
+  get onTopic (): boolean {
+    return this.node.services.pubsub.topicValidators.get(this.topic) !== undefined
+  }
+
+  /** Take frames from the document's gossipsub topic (the flat mesh, or a tier root without a direct authority link). */
+  joinTopic (): void {
+    if (this.onTopic) return
+    const pubsub = this.node.services.pubsub
+    scoreTopic(pubsub, this.topic)
+    pubsub.topicValidators.set(this.topic, (peer, message) => this.validate(peer, message))
+    pubsub.subscribe(this.topic)
+  }
+
+  leaveTopic (): void {
+    if (!this.onTopic) return
     const pubsub = this.node.services.pubsub
     pubsub.topicValidators.delete(this.topic)
     pubsub.unsubscribe(this.topic)
   }
 
+  /** The replica has caught up with a peer at least once: viewers waiting for it may be served. */
+  markLevel (): void {
+    this.levelReached()
+  }
+
+  /** A frame relayed by the tier parent: checked and applied exactly as one from gossip. */
+  receiveRelayed (bytes: Uint8Array, from: PeerId): OfferResult['status'] | 'rejected' {
+    const verified = verifyFrameSync(bytes, this.docId, { maxFrameBytes: this.options.maxFrameBytes })
+    if (!verified.ok) {
+      this.rejectFrame(from, verified.error)
+      return 'rejected'
+    }
+    const result = this.offer(verified.frame, from)
+    if (result.status === 'gap') {
+      this.hintPeer = from
+      this.requestCatchUp()
+    }
+    return result.status
+  }
+
+  /** The replica as a relay source for tier children (node/relay/). */
+  relaySource (): RelaySource {
+    const replica = this.replica
+    return {
+      get head () { return replica.head },
+      window: replica.window,
+      follow: (onFrame, onReset) => {
+        const applied = (frames: AppliedFrame[]): void => { for (const { frame } of frames) onFrame(frame) }
+        this.on('applied', applied)
+        this.on('reset', onReset)
+        return () => {
+          this.off('applied', applied)
+          this.off('reset', onReset)
+        }
+      }
+    }
+  }
+
   /** Gossipsub topic validator: Accept applies and forwards; Reject also lowers the sender's score. */
   private validate (peer: PeerId, message: Message): TopicValidatorResult {
+    // Fleet first: a peer the fleet does not admit is Rejected before its bytes are even parsed.
+    if (this.options.mayPublish !== undefined && !this.options.mayPublish(peer.toString(), this.topic)) return TopicValidatorResult.Reject
     const verified = verifyFrameSync(message.data, this.docId, { maxFrameBytes: this.options.maxFrameBytes })
     if (!verified.ok) {
       this.rejectFrame(peer, verified.error)
@@ -223,13 +292,14 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
           break
         }
         const remoteHead = this.applyCatchUp(peer, messages)
+        if (remoteHead !== undefined) this.markLevel()
         if (remoteHead === undefined || this.replica.head.seq >= remoteHead || this.replica.head.seq === before) break
       }
     }
   }
 
-  /** Verify and apply one catch-up answer; returns the responder's head, if it said. */
-  private applyCatchUp (peer: PeerId, messages: SyncMessage[]): number | undefined {
+  /** Verify and apply one catch-up answer (sync, or a relay's catch-up part); returns the responder's head, if it said. */
+  applyCatchUp (peer: PeerId, messages: SyncMessage[]): number | undefined {
     let pendingSnapshot: Uint8Array | undefined
     for (const message of messages) {
       switch (message.type) {

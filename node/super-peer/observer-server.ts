@@ -70,7 +70,12 @@ export interface ObserverServer {
   readonly ready: Promise<void>
   stop (): Promise<void>
   stats (): ObserverServerStats
+  /** Viewers of one document served now. */
+  viewers (docId: string): number
 }
+
+/** Finds the document a viewer asked for, waiting for it to be fetched if need be. */
+export type DocLookup = (docId: string, signal: AbortSignal) => ObservableDoc | undefined | Promise<ObservableDoc | undefined>
 
 /** setTimeout's longest delay; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -94,7 +99,7 @@ function expireAt (session: ObserverSession, expires: number, stillIdentified: (
 
 export function startObserverServer (
   libp2p: Libp2p,
-  docs: (docId: string) => ObservableDoc | undefined,
+  docs: DocLookup,
   options: Partial<ObserverServerOptions> = {},
   log?: ObserverLog
 ): ObserverServer {
@@ -134,7 +139,9 @@ export function startObserverServer (
     const request = await readRequest(stream, opts.requestTimeoutMs)
     if (session.closed) return
     if (!request.ok) { refuse(session, request.code ?? ErrorCode.badRequest, request.error); return }
-    const doc = docs(request.value.doc)
+    // A document not carried yet may be fetched now (tiers): wait for it while the stream lives.
+    const doc = await docs(request.value.doc, AbortSignal.timeout(opts.requestTimeoutMs))
+    if (session.closed) return
     if (doc === undefined || stopped) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.value.doc}`); return }
     const identity = viewerOf(doc, request.value.token, Date.now())
     if (!identity.ok) { refuse(session, ErrorCode.unauthorized, identity.error); return }
@@ -173,6 +180,9 @@ export function startObserverServer (
       await Promise.all([...sessions].map(async session => { await session.close() }))
       for (const channel of channels.values()) channel.close()
       channels.clear()
+    },
+    viewers (docId: string) {
+      return channels.get(docId)?.size ?? 0
     },
     stats () {
       return {

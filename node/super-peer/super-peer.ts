@@ -5,14 +5,18 @@ import { loadOrCreateKey } from '../identity.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { peerScore } from '../net/score.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { FleetGuard, guardTopicValidator, loadFleetSettings, membersOnly } from '../fleet/index.ts'
+import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { Counters } from '../metrics.ts'
-import { DocCarrier } from './doc-carrier.ts'
-import { ObservableCarrier } from './observable-carrier.ts'
+import { CarrierSet } from './carriers.ts'
+import { serveRelay } from '../relay/relay-server.ts'
+import { startBackboneMembership } from '../membership/index.ts'
+import { Tiers } from '../tiers/tiers.ts'
+import type { DocCarrier } from './doc-carrier.ts'
 import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
 import { createEdgeNode } from '../net/edge-node.ts'
+import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
 import type { ObserverServer } from './observer-server.ts'
 import type { AdminServer } from '../admin-http.ts'
@@ -35,10 +39,13 @@ export interface Edge {
 export interface SuperPeer {
   readonly node: BackboneNode
   readonly edge?: Edge
-  readonly carriers: ReadonlyMap<string, DocCarrier>
+  readonly carriers: CarrierSet
+  readonly tiers?: Tiers
   readonly counters: Counters
   readonly admin?: AdminServer
   readonly fleet: FleetGuard
+  /** Who is alive in this region and what they carry; trees and roles per document (for /topology). */
+  readonly membership: MembershipService
   stop (): Promise<void>
 }
 
@@ -62,23 +69,43 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     beforeStart: async node => { await fleet.attach(node, log) }
   })
   const counters = new Counters()
-  const carriers = new Map<string, DocCarrier>()
-  const observable = new Map<string, ObservableCarrier>()
   const servesObservers = config.observeListen.length > 0
-  await serveSync(membersOnly(node, fleet), docId => carriers.get(docId)?.replica, log, counters)
-  for (const docId of config.docs) {
-    const carrier = new DocCarrier(node, docId, {
+  let edge: Edge | undefined
+  let tiers: Tiers | undefined
+  let membership: MembershipService | undefined
+  const carriers = new CarrierSet({
+    node,
+    log,
+    counters,
+    get tiers () { return tiers },
+    viewers: docId => edge?.server.viewers(docId) ?? 0,
+    changed: () => { membership?.changed() }
+  }, {
+    topology: config.topology,
+    pinned: config.docs,
+    maxDocs: config.maxDocs,
+    lingerMs: config.lingerMs,
+    carrier: {
       maxFrameBytes: config.maxFrameBytes,
       syncIntervalMs: config.syncIntervalMs,
-      composeDeltas: servesObservers
-    }, log, counters)
-    carriers.set(docId, carrier)
-    if (servesObservers) observable.set(docId, new ObservableCarrier(carrier))
-    carrier.start()
-    guardTopicValidator(node.services.pubsub, carrier.topic, fleet)
-  }
+      composeDeltas: servesObservers,
+      mayPublish: (peerId, topic) => fleet.mayPublish(peerId, topic)
+    }
+  })
+  // Who carries what in this region; under tiers the trees are computed from it.
+  const started = await startBackboneMembership(node, {
+    privateKey, counters, log, fleet, fleetSettings, region: config.region,
+    local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: carriers.size })
+  })
+  membership = started.service
+  if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds() }, { fanout: config.fanout })
+  const members = membersOnly(node, fleet)
+  await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
+  await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
+  carriers.start()
+  started.service.addEventListener('change', () => { carriers.reconsider() })
+  tiers?.addEventListener('change', () => { carriers.reconsider() })
 
-  let edge: Edge | undefined
   if (servesObservers) {
     const edgeNode = await createEdgeNode({
       privateKey: await loadOrCreateKey(join(config.dataDir, 'edge.key')),
@@ -88,37 +115,44 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       ...OBSERVER_CONNECTION_MANAGER,
       maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers)
     })
-    const server = startObserverServer(edgeNode, docId => observable.get(docId), { maxObservers: config.maxObservers }, log)
+    const server = startObserverServer(edgeNode, async (docId, signal) => {
+      const doc = await carriers.observable(docId, signal)
+      return doc === undefined || 'code' in doc ? undefined : doc
+    }, { maxObservers: config.maxObservers }, log)
     await server.ready
     edge = { node: edgeNode, server }
   }
 
   const admin = config.admin === undefined
     ? undefined
-    : await startAdminServer(config.admin, path => adminRoute(path, node, edge, carriers, counters, config, fleet))
+    : await startAdminServer(config.admin, path => adminRoute(path, node, edge, carriers, tiers, counters, config, fleet))
   log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), region: config.region }, 'super-peer started')
 
   return {
     node,
     edge,
     carriers,
+    tiers,
     counters,
     admin,
     fleet,
+    membership: started.service,
     stop: async () => {
+      await started.stop()
       fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()
-      for (const carrier of carriers.values()) carrier.stop()
+      await carriers.stop()
       await admin?.close()
       await node.stop()
     }
   }
 }
 
-function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: Map<string, DocCarrier>, counters: Counters, config: SuperPeerConfig, fleet: FleetGuard) {
+function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, counters: Counters, config: SuperPeerConfig, fleet: FleetGuard) {
+  if (path === '/topology') return { body: JSON.stringify(topologyOf(node, carriers, tiers, config)) }
   if (path === '/fleet') {
-    const mesh = Object.fromEntries([...carriers.values()].map(carrier => [carrier.docId, fleet.meshPeers(carrier.topic)]))
+    const mesh = Object.fromEntries(carriers.entries().map(([docId, carrier]) => [docId, fleet.meshPeers(carrier.topic)]))
     return { body: JSON.stringify({ ...fleet.status(), mesh }) }
   }
   if (path === '/status') {
@@ -128,7 +162,7 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
         region: config.region,
         addrs: node.getMultiaddrs().map(String),
         observe: edge === undefined ? undefined : { peerId: edge.node.peerId.toString(), addrs: edge.node.getMultiaddrs().map(String), ...edge.server.stats() },
-        docs: Object.fromEntries([...carriers].map(([docId, carrier]) => [docId, {
+        docs: Object.fromEntries(carriers.entries().map(([docId, carrier]) => [docId, {
           seq: carrier.replica.head.seq,
           epoch: carrier.replica.head.epoch,
           head: bytesToHex(carrier.replica.head.hash),
@@ -176,4 +210,31 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
     return { body: JSON.stringify({ seq: carrier.replica.head.seq, head: bytesToHex(carrier.replica.head.hash), tree: carrier.replica.tree }) }
   }
   return undefined
+}
+
+/**
+ * This node's place in each carried document's tree: its scope and role, where it takes the
+ * document from, who follows it from here, and the tree its membership view computes.
+ */
+function topologyOf (node: BackboneNode, carriers: CarrierSet, tiers: Tiers | undefined, config: SuperPeerConfig) {
+  return {
+    peerId: node.peerId.toString(),
+    region: config.region,
+    topology: config.topology,
+    fanout: tiers?.fanout,
+    members: tiers?.members().map(m => ({ peerId: m.peerId, region: m.region, load: m.load, capacity: m.capacity, weight: m.weight, expiresInMs: m.expires - Date.now() })),
+    docs: Object.fromEntries(carriers.entries().map(([docId, carrier]) => {
+      const standing = tiers?.standing(docId)
+      return [docId, {
+        seq: carrier.replica.head.seq,
+        role: standing?.role?.role ?? (config.topology === 'tiers' ? 'none' : 'flat'),
+        scope: standing?.role?.scope,
+        depth: standing?.role?.depth,
+        parent: carriers.upstream(docId),
+        electedParent: standing?.parent,
+        children: carriers.childrenOf(docId),
+        tree: standing?.tree
+      }]
+    }))
+  }
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
@@ -25,6 +26,8 @@ export interface Site {
   /** Takes the site's link down: nothing in or out until heal(). */
   cut (): Promise<void>
   heal (): Promise<void>
+  /** Bytes that left the site (its egress) and entered it, since the site was made. */
+  bytes (): Promise<{ egress: number, ingress: number }>
 }
 
 const BRIDGE_ADDRESS = '198.18.0.1'
@@ -84,7 +87,12 @@ export class TestNetwork {
       netns,
       addresses,
       cut: async () => { await ip('link', 'set', hostEnd, 'down') },
-      heal: async () => { await ip('link', 'set', hostEnd, 'up') }
+      heal: async () => { await ip('link', 'set', hostEnd, 'up') },
+      // Seen from our end of the veth: what it receives left the site, what it sends entered it.
+      bytes: async () => ({
+        egress: Number(await readFile(`/sys/class/net/${hostEnd}/statistics/rx_bytes`, 'utf8')),
+        ingress: Number(await readFile(`/sys/class/net/${hostEnd}/statistics/tx_bytes`, 'utf8'))
+      })
     }
   }
 

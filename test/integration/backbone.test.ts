@@ -19,7 +19,7 @@ import type { Frame } from '../../src/log/index.ts'
  * The backbone end to end: an authority and super-peers as separate OS processes on loopback,
  * real TCP, Noise, Yamux and gossipsub between them.
  */
-describe('backbone: authority and super-peers', function () {
+describe('backbone: authority and super-peers on the flat mesh', function () {
   this.timeout(240_000)
 
   let dir: string
@@ -45,7 +45,8 @@ describe('backbone: authority and super-peers', function () {
   }
 
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap }))
+    // The flat mesh: every super-peer on the document's gossipsub topic, where the rogue attacks.
+    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, extra: ['--topology', 'flat'] }))
     superPeers.push(peer)
     return peer
   }

@@ -112,7 +112,8 @@ describe('fleet: only certified peers on the backbone', function () {
     authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'secret', extra: fleetFlags }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp1'), docId, bootstrap: [authority.ready.addrs[0]], extra: ['--fleet-cert', join(dir, 'sp1.cert'), ...fleetFlags] }))
+    // The flat mesh: these checks are about who gossipsub lets in.
+    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp1'), docId, bootstrap: [authority.ready.addrs[0]], extra: ['--topology', 'flat', '--fleet-cert', join(dir, 'sp1.cert'), ...fleetFlags] }))
     assert.equal(superPeer.ready.peerId, peerId)
   })
 

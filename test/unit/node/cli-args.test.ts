@@ -182,8 +182,11 @@ describe('node/cli-args', () => {
   })
 
   describe('parseSuperPeerConfig', () => {
-    it('needs at least one --doc', () => {
-      assert.match(usageError(() => parseSuperPeerConfig([])), /no documents to carry: pass --doc/)
+    it('needs at least one --doc on the flat mesh, none under tiers (the default)', () => {
+      assert.match(usageError(() => parseSuperPeerConfig(['--topology', 'flat'])), /no documents to carry: pass --doc/)
+      assert.deepEqual((parseSuperPeerConfig([]) as { docs: string[] }).docs, [])
+      assert.match(usageError(() => parseSuperPeerConfig(['--topology', 'tree'])), /--topology must be flat or tiers/)
+      assert.match(usageError(() => parseSuperPeerConfig(['--fanout', '1'])), /--fanout must be an integer of at least 2/)
     })
 
     it('fills defaults, the key file under the data dir', () => {

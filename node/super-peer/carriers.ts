@@ -1,0 +1,235 @@
+import { parseDocId } from '../../src/log/index.ts'
+import { DocCarrier } from './doc-carrier.ts'
+import { ObservableCarrier } from './observable-carrier.ts'
+import { Uplink } from '../tiers/uplink.ts'
+import type { DocCarrierOptions } from './doc-carrier.ts'
+import type { RelaySource } from '../relay/relay-server.ts'
+import type { Tiers } from '../tiers/tiers.ts'
+import type { BackboneNode } from '../net/libp2p-node.ts'
+import type { Logger } from '../log.ts'
+import type { Counters } from '../metrics.ts'
+import type { PeerId } from '@libp2p/interface'
+
+/** How frames reach this node: the flat gossipsub mesh, or the tier tree (node/tiers/). */
+export type Topology = 'flat' | 'tiers'
+
+export interface CarrierSetOptions {
+  topology: Topology
+  /** Documents carried always (--doc), whether anyone watches or not. */
+  pinned: readonly string[]
+  /** Most documents carried at once; a viewer or child asking for one more is refused. */
+  maxDocs: number
+  /** How long a document nobody needs any more is kept, in case someone comes back. */
+  lingerMs: number
+  carrier: Partial<DocCarrierOptions>
+}
+
+export const CARRIER_SET_DEFAULTS = {
+  maxDocs: 10_000,
+  lingerMs: 30_000
+}
+
+export interface CarrierSetComponents {
+  readonly node: BackboneNode
+  readonly log: Logger
+  readonly counters: Counters
+  /** Present under tiers. */
+  readonly tiers?: Tiers
+  /** Viewers this node serves for a document now (its edge). */
+  viewers (docId: string): number
+  /** What this node carries or proxies changed: tell the region (membership announcement). */
+  changed (): void
+}
+
+/** Why a document could not be carried. */
+export type CarryRefusal = { code: 'bad-doc' | 'full', error: string }
+
+interface Carried {
+  readonly carrier: DocCarrier
+  readonly observable: ObservableCarrier | undefined
+  readonly uplink: Uplink | undefined
+  /** Tier children following it from us now. */
+  children: Map<string, number>
+  /** When it was last needed (a viewer, a child, or pinned). */
+  neededAt: number
+}
+
+/**
+ * The documents a super-peer carries: those pinned by --doc, and under tiers whichever its
+ * viewers and tier children ask for, up to a cap, each dropped a linger after the last one left.
+ * Each carried document has its replica (DocCarrier), its observer view (ObservableCarrier) and,
+ * under tiers, the uplink that follows its parent.
+ */
+export class CarrierSet {
+  private readonly components: CarrierSetComponents
+  private readonly options: CarrierSetOptions
+  private readonly carried = new Map<string, Carried>()
+  private readonly pinned: ReadonlySet<string>
+  private sweeper: ReturnType<typeof setInterval> | undefined
+
+  constructor (components: CarrierSetComponents, options: CarrierSetOptions) {
+    this.components = components
+    this.options = options
+    this.pinned = new Set(options.pinned)
+  }
+
+  start (): void {
+    for (const docId of this.pinned) {
+      const carried = this.carry(docId)
+      if ('code' in carried) throw new Error(`cannot carry --doc ${docId}: ${carried.error}`)
+    }
+    this.sweeper = setInterval(() => { this.sweep(Date.now()) }, Math.max(250, Math.min(5_000, this.options.lingerMs / 4)))
+    this.sweeper.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.sweeper)
+    await Promise.all([...this.carried.keys()].map(async docId => { await this.drop(docId) }))
+  }
+
+  get size (): number {
+    return this.carried.size
+  }
+
+  docIds (): IterableIterator<string> {
+    return this.carried.keys()
+  }
+
+  get (docId: string): DocCarrier | undefined {
+    return this.carried.get(docId)?.carrier
+  }
+
+  entries (): Array<[string, DocCarrier]> {
+    return [...this.carried].map(([docId, c]) => [docId, c.carrier])
+  }
+
+  /** Where a carried document comes from now (a peer id, 'gossip', or undefined while looking). */
+  upstream (docId: string): string | undefined {
+    const c = this.carried.get(docId)
+    if (c === undefined) return undefined
+    return c.uplink?.parent ?? (c.carrier.onTopic ? 'gossip' : undefined)
+  }
+
+  /** Tier children following a document from this node now. */
+  childrenOf (docId: string): string[] {
+    return [...(this.carried.get(docId)?.children.keys() ?? [])]
+  }
+
+  /**
+   * The document as observers see it, once the replica is level with its upstream. Under tiers
+   * an uncarried document is carried from now on; flat, only pinned documents are served.
+   */
+  async observable (docId: string, signal: AbortSignal): Promise<ObservableCarrier | CarryRefusal | undefined> {
+    let c = this.carried.get(docId)
+    if (c === undefined) {
+      if (this.options.topology !== 'tiers') return undefined
+      const carried = this.carry(docId)
+      if ('code' in carried) return carried
+      c = carried
+    }
+    c.neededAt = Date.now()
+    await Promise.race([c.carrier.level, new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })])
+    return c.observable
+  }
+
+  /** The document as a tier child follows it from us; carried from now on if it was not. */
+  relaySource (docId: string, child: PeerId): RelaySource | undefined {
+    let c = this.carried.get(docId)
+    if (c === undefined) {
+      if (this.options.topology !== 'tiers') return undefined
+      const carried = this.carry(docId)
+      if ('code' in carried) return undefined
+      c = carried
+    }
+    const entry = c
+    // A child that is our own parent would make a loop that no frame enters.
+    if (entry.uplink?.parent === child.toString()) return undefined
+    const source = entry.carrier.relaySource()
+    const id = child.toString()
+    return {
+      get head () { return source.head },
+      window: source.window,
+      follow: (onFrame, onReset) => {
+        entry.children.set(id, (entry.children.get(id) ?? 0) + 1)
+        entry.neededAt = Date.now()
+        const stop = source.follow(onFrame, onReset)
+        return () => {
+          stop()
+          const n = (entry.children.get(id) ?? 1) - 1
+          if (n > 0) entry.children.set(id, n)
+          else entry.children.delete(id)
+          entry.neededAt = Date.now()
+        }
+      }
+    }
+  }
+
+  /** The tree may have changed (membership): every uplink looks again at where it should follow from. */
+  reconsider (): void {
+    for (const c of this.carried.values()) c.uplink?.reconsider()
+  }
+
+  private carry (docId: string): Carried | CarryRefusal {
+    const existing = this.carried.get(docId)
+    if (existing !== undefined) return existing
+    const parsed = parseDocId(docId)
+    if (!parsed.ok) return { code: 'bad-doc', error: `bad document id: ${parsed.error}` }
+    if (this.carried.size >= this.options.maxDocs) {
+      this.components.counters.inc('docs_refused_full')
+      return { code: 'full', error: `this super-peer carries ${this.options.maxDocs} documents already (--max-docs)` }
+    }
+    const { node, log, counters, tiers } = this.components
+    const tiered = this.options.topology === 'tiers' && tiers !== undefined
+    const carrier = new DocCarrier(node, docId, { ...this.options.carrier, gossip: !tiered }, log, counters)
+    const observable = this.options.carrier.composeDeltas === true ? new ObservableCarrier(carrier) : undefined
+    const uplink = tiered
+      ? new Uplink({
+        node,
+        carrier,
+        log,
+        counters,
+        parentOf: suspects => {
+          const { parent } = tiers.standing(docId, suspects)
+          // No one to follow (no tree yet, or a region proxy with no direct link to the
+          // authority): take the flat topic meanwhile, so frames keep coming.
+          if (parent === undefined) carrier.joinTopic()
+          return parent
+        },
+        crossesRegion: parent => tiers.crossesRegion(parent),
+        moved: () => { this.components.changed() }
+      })
+      : undefined
+    const c: Carried = { carrier, observable, uplink, children: new Map(), neededAt: Date.now() }
+    this.carried.set(docId, c)
+    carrier.start()
+    uplink?.start()
+    counters.inc('docs_carried')
+    log.info({ docId, topology: this.options.topology }, 'carrying document')
+    this.components.changed()
+    return c
+  }
+
+  private async drop (docId: string): Promise<void> {
+    const c = this.carried.get(docId)
+    if (c === undefined) return
+    this.carried.delete(docId)
+    await c.uplink?.stop()
+    c.carrier.stop()
+    this.components.changed()
+  }
+
+  /** Drop documents that no viewer, no child and no --doc has needed for a linger. */
+  private sweep (now: number): void {
+    for (const [docId, c] of this.carried) {
+      if (this.pinned.has(docId) || c.children.size > 0 || this.components.viewers(docId) > 0) {
+        c.neededAt = now
+        continue
+      }
+      if (now - c.neededAt >= this.options.lingerMs) {
+        this.components.counters.inc('docs_dropped_idle')
+        this.components.log.info({ docId }, 'no longer carrying document (no viewers, no tier children)')
+        void this.drop(docId)
+      }
+    }
+  }
+}

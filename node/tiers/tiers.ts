@@ -1,0 +1,119 @@
+import { AUTHORITY_PARENT, computeDocTree, rolesOf } from '../../src/elect/index.ts'
+import { topicFor } from '../../src/log/index.ts'
+
+const DOC_TOPIC_PREFIX = topicFor('')
+import type { DocTree, Role, TreeMember } from '../../src/elect/index.ts'
+import type { BackboneNode } from '../net/libp2p-node.ts'
+import type { MembershipService } from '../membership/index.ts'
+import type { Member } from '../../src/membership/index.ts'
+
+/** The name authorities give libp2p's identify (nodeInfo.name), so super-peers can tell them apart. */
+export const AUTHORITY_AGENT = 'deltacast-authority'
+
+/**
+ * Default most children one proxy serves. A frame is relayed once per child, so this bounds a
+ * proxy's egress per frame; tests set it small to make trees deep.
+ */
+export const DEFAULT_FANOUT = 32
+
+export interface TiersComponents {
+  readonly node: BackboneNode
+  readonly membership: MembershipService
+  /** Every document this node carries now (for viewers, for tier children, or by --doc). */
+  carried (): Iterable<string>
+}
+
+export interface TiersOptions {
+  fanout: number
+}
+
+/** Where a node stands in one document's tree. */
+export interface Standing {
+  readonly tree: DocTree
+  /** This node's proxy role, if it has one, else its member role. */
+  readonly role: Role | undefined
+  /** The peer to follow the document from, if it can be named now. */
+  readonly parent: string | undefined
+}
+
+/**
+ * A super-peer's view of the tier trees: from the region's membership (node/membership/) and
+ * the pure election (src/elect/), where this node takes each document it carries from.
+ *
+ * The tree is pulled into being: each node follows the parent its view names and a parent
+ * serves whoever asks. So nodes whose views briefly differ still get every frame (frames are
+ * self-certifying and de-duplicated); they only take a longer path until the views agree.
+ */
+export class Tiers extends EventTarget {
+  private readonly components: TiersComponents
+  private readonly options: TiersOptions
+  private readonly authorities = new Set<string>()
+
+  /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
+  constructor (components: TiersComponents, options: Partial<TiersOptions> = {}) {
+    super()
+    this.components = components
+    this.options = { fanout: DEFAULT_FANOUT, ...options }
+    const { node } = components
+    const changed = (): void => { this.dispatchEvent(new Event('change')) }
+    node.addEventListener('peer:identify', event => {
+      const { peerId, agentVersion } = event.detail
+      if (agentVersion?.startsWith(`${AUTHORITY_AGENT}/`) === true) {
+        this.authorities.add(peerId.toString())
+        changed()
+      }
+    })
+    node.addEventListener('peer:disconnect', event => {
+      if (this.authorities.delete(event.detail.toString())) changed()
+    })
+    node.services.pubsub.addEventListener('subscription-change', event => {
+      if (event.detail.subscriptions.some(s => s.topic.startsWith(DOC_TOPIC_PREFIX))) changed()
+    })
+  }
+
+  get fanout (): number {
+    return this.options.fanout
+  }
+
+  /** Live members of this node's region, itself included. */
+  members (): Member[] {
+    return this.components.membership.members()
+  }
+
+  /** The document's tree as this node sees it, with itself as a carrier of what it carries. */
+  standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
+    const self = this.components.membership.peerId
+    const carried = new Set(this.components.carried())
+    // Our own entry is as fresh as our state, not as our last announcement.
+    const members: TreeMember[] = this.components.membership.members().map(member => member.peerId !== self
+      ? member
+      : { peerId: member.peerId, region: member.region, weight: member.weight, capacity: member.capacity, load: member.load, holds: scope => member.holds(scope), carries: doc => carried.has(doc) })
+    const tree = computeDocTree(docId, members, { fanout: this.options.fanout, exclude: suspects })
+    const roles = rolesOf(tree, self)
+    const role = roles.find(r => r.role === 'proxy') ?? roles.find(r => r.role === 'member')
+    const parent = role === undefined ? undefined : role.parent === AUTHORITY_PARENT ? this.authorityOf(docId, suspects) : role.parent
+    return { tree, role, parent }
+  }
+
+  /** The document's authority among this node's connections, if it is connected to it. */
+  authorityOf (docId: string, suspects: ReadonlySet<string> = new Set()): string | undefined {
+    const subscribers = this.components.node.services.pubsub.getSubscribers(topicFor(docId)).map(String)
+    return subscribers.find(peer => this.authorities.has(peer) && !suspects.has(peer))
+  }
+
+  /** True if `peer` is not a member of this node's region (the authority, or another region's node). */
+  crossesRegion (peer: string): boolean {
+    const region = this.components.membership.status().region
+    return !this.components.membership.members().some(m => m.peerId === peer && m.region === region)
+  }
+
+  /** Scopes this node is proxy of, for its membership announcement (election hysteresis). */
+  proxyScopes (): string[] {
+    const scopes: string[] = []
+    for (const docId of this.components.carried()) {
+      const role = this.standing(docId).role
+      if (role?.role === 'proxy') scopes.push(role.scope)
+    }
+    return scopes
+  }
+}
