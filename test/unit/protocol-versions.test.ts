@@ -8,6 +8,11 @@ import { FRAME_VERSION, SIGNING_CONTEXT, TOPIC_PREFIX } from '../../src/log/inde
 import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import { POLICY_VERSION } from '../../src/privacy/index.ts'
 import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
+import { RELAY_PROTOCOL } from '../../src/relay/messages.ts'
+import { ANNOUNCEMENT_CONTEXT, ANNOUNCEMENT_VERSION, MEMBERSHIP_PROTOCOL } from '../../src/membership/index.ts'
+import { ELECT_CONTEXT } from '../../src/elect/index.ts'
+import { PARTIAL_VERSION } from '../../src/reduce/index.ts'
+import { MEMBERSHIP_TOPIC_PREFIX } from '../../node/membership/index.ts'
 
 /** The "version today" column of the table, by its "format" column. */
 function versionsTable (): Map<string, string> {
@@ -31,7 +36,14 @@ describe('docs/protocol.md versions', function () {
       'fleet handshake': FLEET_PROTOCOL,
       'viewer token': TOKEN_CONTEXT,
       'fleet certificate': FLEET_CERT_CONTEXT,
-      'privacy policy': `"version": ${POLICY_VERSION}`
+      'privacy policy': `"version": ${POLICY_VERSION}`,
+      'relay protocol': RELAY_PROTOCOL,
+      'membership topic': MEMBERSHIP_TOPIC_PREFIX,
+      'membership announcement': `0x${ANNOUNCEMENT_VERSION.toString(16).padStart(2, '0')}`,
+      'announcement signing context': ANNOUNCEMENT_CONTEXT,
+      'membership snapshot': MEMBERSHIP_PROTOCOL,
+      'election hash': ELECT_CONTEXT,
+      'reducer partial': `0x${PARTIAL_VERSION.toString(16).padStart(2, '0')}`
     })
   })
 })
