@@ -3,7 +3,7 @@
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ObservedState } from '../src/observe/observed-state.ts'
-import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, parseServerMessage } from '../src/observe/protocol.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
 import { createObserverNode } from './node.ts'
 import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
@@ -41,7 +41,12 @@ export class ReadOnlyError extends Error {
   override name = 'ReadOnlyError'
 }
 
-export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'closed'
+/**
+ * `stale`: connected, but the super-peer has heard nothing from the document's authority for a
+ * few seconds (upstreamAgeMs says how long); the state may be out of date. Back to `live` when
+ * the authority speaks again.
+ */
+export type ConnectionState = 'connecting' | 'live' | 'stale' | 'reconnecting' | 'closed'
 
 /** Detail of the 'state' event; also readable as view.connection. */
 export interface ConnectionInfo {
@@ -51,6 +56,8 @@ export interface ConnectionInfo {
   addr?: string
   /** Why the view closed, or why the last attempt failed. */
   error?: { code: string, message: string }
+  /** While stale: ms since the super-peer last heard from upstream (updated about every second). */
+  upstreamAgeMs?: number
 }
 
 /** Detail of the 'change' event. `data` is null for a frame that changed nothing for this viewer. */
@@ -248,12 +255,18 @@ export class LiveView extends EventTarget {
           this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
           continue
         }
+        if (isStaleMessage(message)) {
+          this.setConnection(message.stale ? { state: 'stale', peerId, addr, upstreamAgeMs: message.age } : { state: 'live', peerId, addr })
+          continue
+        }
         const applied = this.observed.apply(message)
         if (applied.kind === 'gap') {
           return { becameLive, end: { kind: 'lost', message: `gap: got seq ${applied.seq}, expected ${applied.expected}` } }
         }
         if (applied.kind === 'duplicate') continue
         becameLive = true
+        // a new frame comes from upstream, so it is not silent any more
+        if (applied.kind === 'frame' && this.info.state === 'stale') this.setConnection({ state: 'live', peerId, addr })
         this.dispatchEvent(new CustomEvent<ChangeDetail>('change', { detail: { seq: applied.seq, data: applied.data, reset: applied.kind === 'reset' } }))
       }
     } catch (err: any) {

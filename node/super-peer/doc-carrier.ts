@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { topicFor, verdictFor, verifyFrameSync } from '../../src/log/index.ts'
+import { headTopicFor, topicFor, verdictFor, verifyFrameSync, verifyHeadSync } from '../../src/log/index.ts'
 import { Replica } from '../../src/replica/index.ts'
+import { UpstreamWatch } from '../../src/replica/upstream-watch.ts'
 import { requestCatchUp } from '../sync/sync-client.ts'
 import { scoreTopic } from '../net/score.ts'
 import type { AppliedFrame, OfferResult } from '../../src/replica/index.ts'
 import type { Frame, FrameError } from '../../src/log/index.ts'
 import type { SyncMessage } from '../../src/sync/messages.ts'
+import type { UpstreamState } from '../../src/observe/observable-doc.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { Counters } from '../metrics.ts'
@@ -26,26 +28,40 @@ export interface DocCarrierOptions {
   syncTimeoutMs: number
   /** Also compose one delta per frame for observers. */
   composeDeltas: boolean
+  /** The upstream is silent after this long without a frame or head announcement. */
+  silentAfterMs: number
 }
 
 export const DOC_CARRIER_DEFAULTS: DocCarrierOptions = {
   maxFrameBytes: 1024 * 1024,
   syncIntervalMs: 5_000,
   syncTimeoutMs: 15_000,
-  composeDeltas: false
+  composeDeltas: false,
+  silentAfterMs: 3_000
 }
+
+/** How often the carrier checks its upstream; while silent, observers hear about it this often. */
+export const UPSTREAM_CHECK_MS = 1_000
+
+
 
 export interface DocCarrierEvents {
   /** A frame applied to the replica (emitted while the replica's tree is the state right after it). */
   applied: [AppliedFrame[]]
   /** The replica was replaced by a snapshot. */
   reset: []
+  /** The upstream went silent (then again every UPSTREAM_CHECK_MS while it stays so), or came back. */
+  upstream: [UpstreamState]
 }
 
 export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   readonly docId: string
   readonly topic: string
+  /** Where the authority announces its head (docs/protocol.md). */
+  readonly headTopic: string
   readonly replica: Replica
+  /** The newest head announcement accepted: the authority's head as last heard. */
+  authorityHead: { epoch: number, seq: number, time: number } | undefined
   private readonly node: BackboneNode
   private readonly options: DocCarrierOptions
   private readonly log: Logger
@@ -57,6 +73,8 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   private hintPeer: PeerId | undefined
   private lastProgress = Date.now()
   private timer: ReturnType<typeof setInterval> | undefined
+  private upstreamTimer: ReturnType<typeof setInterval> | undefined
+  private readonly upstream: UpstreamWatch
   private readonly stopController = new AbortController()
 
   constructor (node: BackboneNode, docId: string, options: Partial<DocCarrierOptions>, log: Logger, counters: Counters) {
@@ -64,7 +82,9 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     this.node = node
     this.docId = docId
     this.topic = topicFor(docId)
+    this.headTopic = headTopicFor(docId)
     this.options = { ...DOC_CARRIER_DEFAULTS, ...options }
+    this.upstream = new UpstreamWatch(this.options.silentAfterMs, Date.now())
     this.replica = new Replica(docId, {
       composeDeltas: this.options.composeDeltas,
       onApply: applied => { this.emit('applied', [applied]) }
@@ -78,6 +98,11 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     scoreTopic(pubsub, this.topic)
     pubsub.topicValidators.set(this.topic, (peer, message) => this.validate(peer, message))
     pubsub.subscribe(this.topic)
+    scoreTopic(pubsub, this.headTopic)
+    pubsub.topicValidators.set(this.headTopic, (peer, message) => this.validateHead(peer, message))
+    pubsub.subscribe(this.headTopic)
+    this.upstreamTimer = setInterval(() => { this.checkUpstream() }, UPSTREAM_CHECK_MS)
+    this.upstreamTimer.unref()
     this.timer = setInterval(() => {
       if (Date.now() - this.lastProgress >= this.options.syncIntervalMs || this.replica.missingFrom !== undefined) {
         this.requestCatchUp()
@@ -89,10 +114,67 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
 
   stop (): void {
     clearInterval(this.timer)
+    clearInterval(this.upstreamTimer)
     this.stopController.abort()
     const pubsub = this.node.services.pubsub
     pubsub.topicValidators.delete(this.topic)
     pubsub.unsubscribe(this.topic)
+    pubsub.topicValidators.delete(this.headTopic)
+    pubsub.unsubscribe(this.headTopic)
+  }
+
+  upstreamState (now = Date.now()): UpstreamState {
+    return { silent: this.upstream.silent, ageMs: this.upstream.age(now) }
+  }
+
+  /** Frames the replica is behind the authority's last announced head (0 if none heard). */
+  lag (): number {
+    return Math.max(0, (this.authorityHead?.seq ?? 0) - this.replica.head.seq)
+  }
+
+  /**
+   * Head topic validator. A newer signed announcement is word from upstream; one ahead of the
+   * replica means a frame was missed (often the last one before a quiet spell): catch up now.
+   */
+  private validateHead (peer: PeerId, message: Message): TopicValidatorResult {
+    const verified = verifyHeadSync(message.data, this.docId)
+    if (!verified.ok) {
+      this.counters.inc(`heads_rejected_${verified.code.replaceAll('-', '_')}`)
+      this.log.warn({ peer: peer.toString(), code: verified.code }, `head announcement rejected: ${verified.error}`)
+      return TopicValidatorResult.Reject
+    }
+    const head = verified.head
+    const last = this.authorityHead
+    // Older or equal: a relay of one we had, or a replay. Newer epochs win even if the clock went back.
+    if (last !== undefined && (head.epoch < last.epoch || (head.epoch === last.epoch && head.time <= last.time))) return TopicValidatorResult.Ignore
+    this.authorityHead = { epoch: head.epoch, seq: head.seq, time: head.time }
+    this.counters.inc('heads_received')
+    this.heard()
+    if (head.seq > this.replica.head.seq) {
+      this.counters.inc('heads_ahead')
+      this.hintPeer = peer
+      this.requestCatchUp()
+    }
+    return TopicValidatorResult.Accept
+  }
+
+  /** A new frame or head announcement arrived. */
+  private heard (): void {
+    const now = Date.now()
+    const silence = this.upstream.age(now)
+    if (this.upstream.heard(now) === 'returned') {
+      this.log.warn({ silentMs: silence }, `upstream back after ${(silence / 1000).toFixed(1)} s of silence`)
+      this.emit('upstream', this.upstreamState(now))
+    }
+  }
+
+  private checkUpstream (): void {
+    const now = Date.now()
+    if (this.upstream.check(now) === 'silent') {
+      this.counters.inc('upstream_silences')
+      this.log.warn({ ageMs: this.upstream.age(now), seq: this.replica.head.seq }, `upstream silent: no frame or head announcement for ${this.upstream.silentAfterMs / 1000} s`)
+    }
+    if (this.upstream.silent) this.emit('upstream', this.upstreamState(now))
   }
 
   /** Gossipsub topic validator: Accept applies and forwards; Reject also lowers the sender's score. */
@@ -104,12 +186,15 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     }
     const result = this.offer(verified.frame, peer)
     switch (result.status) {
-      case 'applied': return TopicValidatorResult.Accept
+      case 'applied':
+        this.heard()
+        return TopicValidatorResult.Accept
       case 'duplicate':
       case 'stale':
         this.counters.inc('frames_ignored_old')
         return TopicValidatorResult.Ignore
       case 'gap':
+        this.heard()
         this.hintPeer = peer
         this.requestCatchUp()
         return TopicValidatorResult.Ignore

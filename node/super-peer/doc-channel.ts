@@ -1,5 +1,5 @@
 import { ClassView, classKeyOf, mayObserve, policyChanged, policyOfTree, POLICY_FIELD, sanitizeViewState } from '../../src/privacy/index.ts'
-import { encodeMessage, frameMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { encodeMessage, frameMessage, resetMessage, staleMessage } from '../../src/observe/protocol.ts'
 import type { Policy, Viewer, ViewState } from '../../src/privacy/index.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
 import type { JsonObject } from '../../src/json.ts'
@@ -75,12 +75,18 @@ export class DocChannel {
   private policy: Policy | undefined
   private readonly unsubscribe: () => void
   private readonly unsubscribeReset: () => void
+  private readonly unsubscribeUpstream: () => void
 
   constructor (doc: ObservableDoc) {
     this.doc = doc
     this.policy = this.currentPolicy()
     this.unsubscribe = doc.onFrame((seq, data) => { this.onFrame(seq, data) })
     this.unsubscribeReset = doc.onReset?.(() => { this.rebuild() }) ?? (() => {})
+    // Upstream silence is the same news for every class: one encoding for all members.
+    this.unsubscribeUpstream = doc.onUpstream?.(state => {
+      const bytes = encodeMessage(staleMessage(state.silent, state.ageMs))
+      for (const session of this.members.keys()) session.deliver(0, bytes)
+    }) ?? (() => {})
   }
 
   get size (): number {
@@ -121,6 +127,8 @@ export class DocChannel {
     }
     // a catch-up message over the size limit has already ended the session
     if (session.closed) return { ok: true }
+    const upstream = this.doc.upstream?.()
+    if (upstream?.silent === true) session.deliver(0, encodeMessage(staleMessage(true, upstream.ageMs)))
     cls.members.add(session)
     this.members.set(session, { viewer, viewState, cls })
     return { ok: true }
@@ -151,6 +159,7 @@ export class DocChannel {
   close (): void {
     this.unsubscribe()
     this.unsubscribeReset()
+    this.unsubscribeUpstream()
   }
 
   private onFrame (seq: number, delta: JsonObject | null): void {
