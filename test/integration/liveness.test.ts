@@ -6,9 +6,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Authority } from '../../node/authority/authority.ts'
 import { startAuthorityNode } from '../../node/authority/authority-node.ts'
 import { createLogger } from '../../node/log.ts'
-import { topicFor } from '../../src/log/index.ts'
+import { loadOrCreateKey } from '../../node/identity.ts'
+import { serveSync } from '../../node/sync/sync-server.ts'
+import { signFrameSync, topicFor } from '../../src/log/index.ts'
+import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
 import { killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import type { AuthorityNode } from '../../node/authority/authority-node.ts'
+import type { Running } from '../helpers/processes.ts'
 
 /**
  * Head announcements let a super-peer (an OS process) notice a frame it missed at once, instead
@@ -21,6 +25,7 @@ describe('head announcements', function () {
   let dir: string
   let authority: Authority
   let node: AuthorityNode
+  let peer: Running
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dc7b-live-'))
@@ -39,7 +44,7 @@ describe('head announcements', function () {
     const docId = authority.docId
     const addr = node.node.getMultiaddrs()[0].toString()
     // A periodic catch-up ten minutes away cannot be what finds the lost frame.
-    const peer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [addr], extra: ['--sync-interval-ms', '600000'] }))
+    peer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [addr], extra: ['--sync-interval-ms', '600000'] }))
     const topic = topicFor(docId)
     await waitFor('the super-peer subscribed', () => node.node.services.pubsub.getSubscribers(topic).some(p => p.toString() === peer.ready.peerId) ? true : undefined)
 
@@ -73,5 +78,33 @@ describe('head announcements', function () {
     } finally {
       pubsub.publish = publish
     }
+  })
+
+  it('/healthz answers 503 with the reason while a replica is diverged, and 200 once it is rebuilt', async () => {
+    const docId = authority.docId
+    const healthz = async (): Promise<{ status: number, body: any }> => {
+      const res = await fetch(`${peer.ready.admin as string}/healthz`)
+      return { status: res.status, body: await res.json() }
+    }
+    assert.deepEqual(await healthz(), { status: 200, body: { ok: true } })
+    // A frame the document key signed but that cannot apply (an order naming an item that does
+    // not exist): only a broken authority makes one. The real authority never logged it.
+    const key = await loadOrCreateKey(join(dir, 'authority', 'authority.key'))
+    const head = authority.head
+    const broken = signFrameSync(key, { docId, epoch: authority.currentEpoch, seq: head.seq + 1, time: Date.now(), prevHash: head.hash, changes: [{ list: { '@o': ['nobody'] } }] })
+    // Nobody can serve the rebuild yet, so the replica stays diverged while we look.
+    await node.node.unhandle(SYNC_PROTOCOL)
+    await node.node.services.pubsub.publish(topicFor(docId), broken.bytes)
+    const answer = await waitFor('/healthz to answer 503', async () => {
+      const answer = await healthz()
+      return answer.status === 503 ? answer : undefined
+    })
+    assert.deepEqual(answer.body, { ok: false, reasons: [`replica of ${docId} diverged; rebuilding it from peers`] })
+    // It rebuilds from the authority's log, which never held the broken frame.
+    await serveSync(node.node, id => id === docId ? authority : undefined, createLogger('test', 'silent'), node.counters)
+    await authority.change({ round: 3 })
+    await waitFor('the replica rebuilt and healthy', async () => (await healthz()).status === 200 ? true : undefined)
+    const state = await peer.admin(`/docs/${docId}/state`)
+    assert.deepEqual(state.tree, { round: 3 })
   })
 })
