@@ -9,6 +9,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { asciiBytes, concatBytes } from './bytes.ts'
 import { parseDocId } from './doc-id.ts'
 import { SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'
+import { verifyOrFalse } from './frame-signature.ts'
 import { HASH_BYTES, MAX_EPOCH, MAX_SEQ, MAX_TIME, MIN_EPOCH, SIGNATURE_BYTES, asciiString, isIntIn, readU53, writeU53 } from './frame.ts'
 
 export const HEAD_VERSION = 1
@@ -95,12 +96,7 @@ export function verifyHeadSync (bytes: Uint8Array, docId: string): HeadDecodeRes
   const parsed = parseDocId(docId)
   if (!parsed.ok) return fail('bad-doc-id', parsed.error)
   const signed = bytes.subarray(0, bytes.length - SIGNATURE_BYTES)
-  let valid: boolean | Promise<boolean>
-  try {
-    valid = publicKeyFromRaw(parsed.value.publicKey).verify(concatBytes([HEAD_SIGNING_CONTEXT_BYTES, signed]), bytes.subarray(bytes.length - SIGNATURE_BYTES))
-  } catch {
-    valid = false // 32 bytes that are not a curve point: cannot verify
-  }
+  const valid = verifyOrFalse(publicKeyFromRaw(parsed.value.publicKey), concatBytes([HEAD_SIGNING_CONTEXT_BYTES, signed]), bytes.subarray(bytes.length - SIGNATURE_BYTES))
   if (valid instanceof Promise) {
     valid.catch(() => {})
     throw new SyncCryptoUnavailableError()

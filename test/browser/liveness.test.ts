@@ -76,7 +76,7 @@ describe('Chromium sees a silent authority as stale', function () {
       const stale = await connection(page)
       assert.ok((stale.upstreamAgeMs ?? 0) >= 3_000, `the stale state carries the age (${stale.upstreamAgeMs} ms)`)
       // the age keeps growing while the silence lasts
-      await page.waitForFunction(age => ((globalThis as any).view.connection.upstreamAgeMs ?? 0) > age, stale.upstreamAgeMs, { timeout: 10_000, polling: 100 })
+      await page.waitForFunction(age => ((globalThis as any).view.connection.upstreamAgeMs ?? 0) > age, stale.upstreamAgeMs ?? 0, { timeout: 10_000, polling: 100 })
     } finally {
       authority.child.kill('SIGCONT')
     }

@@ -2,18 +2,11 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { HEAD_SIGNING_CONTEXT, HEAD_TOPIC_PREFIX, decodeHead, docIdFor, docIdOfTopic, headTopicFor, signHeadSync, verifyHeadSync } from '../../../src/log/index.ts'
+import { hexDump } from '../../helpers/hex-dump.ts'
 import type { HeadAnnouncement } from '../../../src/log/index.ts'
 
 const hexOf = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, 'hex'))
 
-/** xxd-like dump, 16 bytes a line, as printed in docs/protocol.md. */
-function hexDump (bytes: Uint8Array): string {
-  const lines: string[] = []
-  for (let i = 0; i < bytes.length; i += 16) {
-    lines.push(`${i.toString(16).padStart(4, '0')}  ${[...bytes.subarray(i, i + 16)].map(b => b.toString(16).padStart(2, '0')).join(' ')}`)
-  }
-  return lines.join('\n')
-}
 
 // The protocol.md test vector: the frame test vector's key, head = that frame.
 const vectorKey = await generateKeyPairFromSeed('Ed25519', hexOf('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'))
