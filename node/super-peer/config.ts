@@ -35,7 +35,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry' },
-  admin: { type: 'string', value: 'host:port', help: 'Serve /status, /metrics, /peers and /docs/<id>/state over HTTP (keep it on loopback)' },
+  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers, /fleet and /docs/<id>/state over HTTP (keep it on loopback)' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: 1024 * 1024, help: 'Largest frame accepted; larger ones are rejected' },
   'max-connections': { type: 'number', default: 1000, help: 'Most open connections' },
   'sync-interval-ms': { type: 'number', value: 'ms', default: 5000, help: 'Ask peers for newer frames after this long without any' },
