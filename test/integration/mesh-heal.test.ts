@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreateKey } from '../../node/identity.ts'
+import { encodePublicKey, signFleetCertSync } from '../../src/identity/index.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
 import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import type { Running } from '../helpers/processes.ts'
@@ -11,21 +15,33 @@ import type { Running } from '../helpers/processes.ts'
  * topic), a restarted one finds its peers again (persisted peer store), and losing any one node
  * leaves the others connected. Authority and super-peers are separate OS processes.
  */
-describe('backbone mesh heals after a node is lost', function () {
+for (const enforcing of [false, true]) {
+describe(`backbone mesh heals after a node is lost (${enforcing ? 'fleet certificates enforced' : 'open backbone'})`, function () {
   this.timeout(180_000)
 
   let dir: string
   let authority: Running
   let docId: string
+  let fleetFlags: string[] = []
+  let operatorKey: Awaited<ReturnType<typeof generateKeyPair>>
   const peers = new Map<string, Running>()
 
   async function startAuthority (extra: string[] = []): Promise<void> {
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'heal', extra }))
+    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'heal', extra: [...fleetFlags, ...extra] }))
     docId = authority.ready.docId
   }
 
+  /** With a fleet, each super-peer's identity exists first so the operator can certify it. */
+  async function certify (name: string): Promise<string[]> {
+    if (!enforcing) return []
+    const key = await loadOrCreateKey(join(dir, name, 'peer.key'))
+    const certFile = join(dir, `${name}.cert`)
+    await writeFile(certFile, signFleetCertSync(operatorKey, { peerId: peerIdFromPrivateKey(key).toString(), region: 'test', expires: Date.now() + 86_400_000 }, Date.now()))
+    return ['--fleet-cert', certFile, ...fleetFlags]
+  }
+
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap }))
+    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, extra: await certify(name) }))
     peers.set(name, peer)
     return peer
   }
@@ -53,6 +69,10 @@ describe('backbone mesh heals after a node is lost', function () {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dc7b-heal-'))
+    if (enforcing) {
+      operatorKey = await generateKeyPair('Ed25519')
+      fleetFlags = ['--trust-operator', encodePublicKey(operatorKey.publicKey.raw)]
+    }
     await startAuthority()
   })
 
@@ -107,3 +127,4 @@ describe('backbone mesh heals after a node is lost', function () {
     }
   })
 })
+}
