@@ -102,7 +102,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     edge = { node: edgeNode, server }
   }
 
-  registerSuperPeerMetrics(metrics, node, edge, carriers)
+  registerSuperPeerMetrics(metrics, node, edge, carriers, startedAt)
   const health = (): string[] => {
     const problems: string[] = []
     if (stopping) problems.push('stopping')
@@ -150,7 +150,7 @@ function transportOf (addr: string): string {
 }
 
 /** Gauges read at scrape time, and the latency histograms fed by each carrier. */
-function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: Map<string, DocCarrier>): void {
+function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: Map<string, DocCarrier>, startedAt: number): void {
   const perDoc = (read: (carrier: DocCarrier) => number) => () => [...carriers.values()].map((carrier): [Record<string, string>, number] => [{ document: carrier.docId }, read(carrier)])
   metrics.gauge('seq', 'Head seq of the replica', perDoc(carrier => carrier.replica.head.seq), ['document'])
   metrics.gauge('lag_frames', 'Frames the replica is behind the authority\'s last head announcement', perDoc(carrier => carrier.lag()), ['document'])
@@ -168,6 +168,8 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
       const now = Date.now()
       const observed = edge !== undefined && edge.server.stats().observers > 0
       for (const { frame } of frames) {
+        // History replayed at start (signed before we ran) is not latency.
+        if (frame.time < startedAt) continue
         appliedHere.observe(Math.max(0, now - frame.time) / 1000)
         if (observed) deliveredHere.observe(Math.max(0, now - frame.time) / 1000)
       }
