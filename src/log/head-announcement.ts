@@ -8,7 +8,7 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { asciiBytes, concatBytes } from './bytes.ts'
 import { parseDocId } from './doc-id.ts'
-import { SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'
+import { InvalidHeadAnnouncementError, SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'
 import { verifyOrFalse } from './frame-signature.ts'
 import { HASH_BYTES, MAX_EPOCH, MAX_SEQ, MAX_TIME, MIN_EPOCH, SIGNATURE_BYTES, asciiString, isIntIn, readU53, writeU53 } from './frame.ts'
 
@@ -36,9 +36,9 @@ export type HeadDecodeResult = { ok: true, head: HeadAnnouncement } | { ok: fals
 
 /** The bytes the signature covers follow this context string. */
 function unsignedBytes (head: HeadAnnouncement): Uint8Array {
-  if (!parseDocId(head.docId).ok) throw new RangeError(`bad doc id "${head.docId}"`)
+  if (!parseDocId(head.docId).ok) throw new InvalidHeadAnnouncementError(`bad doc id "${head.docId}"`)
   if (!isIntIn(head.epoch, MIN_EPOCH, MAX_EPOCH) || !isIntIn(head.seq, 0, MAX_SEQ) || !isIntIn(head.time, 0, MAX_TIME) || head.hash.length !== HASH_BYTES) {
-    throw new RangeError('head announcement field out of range')
+    throw new InvalidHeadAnnouncementError('head announcement epoch, seq, time or hash out of range')
   }
   const docId = asciiBytes(head.docId)
   const out = new Uint8Array(3 + docId.length + FIXED_AFTER_DOC_ID)

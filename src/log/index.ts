@@ -33,4 +33,4 @@ export {
 export type { HeadAnnouncement, HeadDecodeResult, HeadErrorCode } from './head-announcement.ts'
 export { verdictFor } from './verdict.ts'
 export type { FrameOutcome, GossipVerdict } from './verdict.ts'
-export { InvalidDocIdInputError, InvalidUnsignedFrameError, SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'
+export { InvalidDocIdInputError, InvalidHeadAnnouncementError, InvalidUnsignedFrameError, SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'

@@ -57,6 +57,12 @@ describe('log/head-announcement', () => {
     assert.equal((decodeHead(badId) as { code: string }).code, 'bad-doc-id')
   })
 
+  it('refuses to sign out-of-range fields with a named error', () => {
+    for (const bad of [head({ epoch: 0 }), head({ seq: -1 }), head({ time: 1.5 }), head({ hash: new Uint8Array(31) }), head({ docId: 'nope' })]) {
+      assert.throws(() => signHeadSync(key, bad), { name: 'InvalidHeadAnnouncementError' })
+    }
+  })
+
   it('signs with its own context, so a head signature never verifies as anything else', () => {
     assert.equal(HEAD_SIGNING_CONTEXT, 'deltacast/head/1')
     assert.equal(headTopicFor(docId), `${HEAD_TOPIC_PREFIX}${docId}`)
