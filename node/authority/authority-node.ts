@@ -3,6 +3,7 @@ import { bytesToHex } from '@noble/hashes/utils.js'
 import { decodeFrame, headTopicFor, topicFor, verifyHeadSync } from '../../src/log/index.ts'
 import { bytesEqual } from '../../src/log/bytes.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
+import { introducePeers } from '../net/peer-introducer.ts'
 import { scoreTopic } from '../net/score.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { guardTopicValidator, membersOnly } from '../fleet/index.ts'
@@ -114,6 +115,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
   }
   const announcer = setInterval(announce, options.headIntervalMs ?? HEAD_ANNOUNCE_INTERVAL_MS)
   announcer.unref()
+  const stopIntroducing = introducePeers(node, peerId => options.fleet?.isMember(peerId) ?? true)
 
   const durable = metrics.latency('change_durable', 'From change() accepting a change to its frame being durable (fdatasync done), on the authority')
   const onDurable = (_frame: Frame, acceptedAt: number[]): void => {
@@ -168,6 +170,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     stop: async () => {
       options.fleet?.stop()
       clearInterval(announcer)
+      stopIntroducing()
       authority.off('frame', publish)
       authority.off('durable', onDurable)
       await admin?.close()

@@ -81,14 +81,15 @@ describe(`backbone mesh heals after a node is lost (${enforcing ? 'fleet certifi
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('super-peers that bootstrapped through one peer stay connected when it dies, and a restarted one rejoins them', async () => {
-    // As in the demo: one seed on the authority, the others on the seed only.
+  it('super-peers that bootstrapped through one peer find each other, stay connected when it dies, and a restarted one rejoins them', async () => {
+    // Open: as in the demo, one seed on the authority, the others on the seed only. Fleet: all on
+    // the authority only, which forwards nothing between them and must introduce them.
     const seed = await startSuperPeer('sp1', authority.ready.addrs)
-    await startSuperPeer('sp2', seed.ready.addrs)
-    await startSuperPeer('sp3', seed.ready.addrs)
+    await startSuperPeer('sp2', enforcing ? authority.ready.addrs : seed.ready.addrs)
+    await startSuperPeer('sp3', enforcing ? authority.ready.addrs : seed.ready.addrs)
     await fullyConnected(['sp1', 'sp2', 'sp3'])
 
-    // Losing the seed does not cut sp2 from sp3 (it would with the bootstrap list alone).
+    // Losing sp1 does not cut sp2 from sp3 (with the bootstrap lists alone they would not even have met).
     await seed.kill('SIGKILL')
     const sp2 = peers.get('sp2')!
     await waitFor('sp2 to notice sp1 is gone', async () => (await connectedTo(sp2)).has(seed.ready.peerId) ? undefined : true)
