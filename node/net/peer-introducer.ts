@@ -25,11 +25,12 @@ export function encodePeerRecord (peer: PeerId, addrs: Uint8Array[]): Uint8Array
 
 export function introducePeers (node: BackboneNode, isMember: (peerId: string) => boolean, intervalMs = PEER_DISCOVERY_INTERVAL_MS): () => void {
   const round = async (): Promise<void> => {
-    const members = [...new Set(node.getConnections().map(c => c.remotePeer.toString()))].filter(isMember)
-    if (members.length < 2) return
-    const chosen = members.sort(() => Math.random() - 0.5).slice(0, INTRODUCTIONS_PER_ROUND)
+    const members = new Map(node.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer]))
+    for (const id of members.keys()) if (!isMember(id)) members.delete(id)
+    if (members.size < 2) return
+    const chosen = [...members.values()].sort(() => Math.random() - 0.5).slice(0, INTRODUCTIONS_PER_ROUND)
     for (const id of chosen) {
-      const peer = await node.peerStore.get(node.getConnections().find(c => c.remotePeer.toString() === id)!.remotePeer).catch(() => undefined)
+      const peer = await node.peerStore.get(id).catch(() => undefined)
       if (peer === undefined || peer.addresses.length === 0) continue
       // An unchanged record repeats within gossipsub's seen-cache time: refused as a duplicate, which is fine.
       await node.services.pubsub.publish(PEER_DISCOVERY_TOPIC, encodePeerRecord(peer.id, peer.addresses.map(a => a.multiaddr.bytes))).catch(() => {})
