@@ -4,7 +4,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseDocId } from '../src/log/doc-id.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
-import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, parseServerMessage } from '../src/observe/protocol.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
 import { createObserverNode } from './node.ts'
 import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
@@ -51,7 +51,12 @@ export class ReadOnlyError extends Error {
   override name = 'ReadOnlyError'
 }
 
-export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'closed'
+/**
+ * `stale`: connected, but the super-peer has heard nothing from the document's authority for a
+ * few seconds (upstreamAgeMs says how long); the state may be out of date. Back to `live` when
+ * the authority speaks again.
+ */
+export type ConnectionState = 'connecting' | 'live' | 'stale' | 'reconnecting' | 'closed'
 
 /** Detail of the 'state' event; also readable as view.connection. */
 export interface ConnectionInfo {
@@ -61,6 +66,8 @@ export interface ConnectionInfo {
   addr?: string
   /** Why the view closed, or why the last attempt failed. */
   error?: { code: string, message: string }
+  /** While stale: ms since the super-peer last heard from upstream (updated about every second). */
+  upstreamAgeMs?: number
 }
 
 /** Detail of the 'change' event. `data` is null for a frame that changed nothing for this viewer. */
@@ -281,6 +288,10 @@ export class LiveView extends EventTarget {
           this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
           continue
         }
+        if (isStaleMessage(message)) {
+          this.setConnection(message.stale ? { state: 'stale', peerId, addr, upstreamAgeMs: message.age } : { state: 'live', peerId, addr })
+          continue
+        }
         // Live only once the super-peer has accepted the request (its first frame, snapshot or
         // head), so a refused token or unknown doc never shows as live.
         if (this.info.state !== 'live') this.setConnection({ state: 'live', peerId, addr })
@@ -292,6 +303,8 @@ export class LiveView extends EventTarget {
         // a reset for this stream's view state, with no change of it since
         if (applied.kind === 'reset' && this.viewVersion === viewVersion) this.heldViewVersion = viewVersion
         becameLive = true
+        // a new frame comes from upstream, so it is not silent any more
+        if (applied.kind === 'frame' && this.info.state === 'stale') this.setConnection({ state: 'live', peerId, addr })
         this.dispatchEvent(new CustomEvent<ChangeDetail>('change', { detail: { seq: applied.seq, data: applied.data, reset: applied.kind === 'reset' } }))
       }
     } catch (err: any) {

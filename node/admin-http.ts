@@ -3,15 +3,15 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 /**
- * A small read-only HTTP endpoint for operators and tests: JSON status, Prometheus metrics,
- * document state. Bind it to loopback unless it sits behind something that authenticates.
+ * A small read-only HTTP endpoint for operators and tests: JSON status, health, Prometheus
+ * metrics, peers, document state. Bind it to loopback unless it sits behind something that authenticates.
  */
 export type AdminAnswer =
   | { status?: number, type?: string, body: string }
   /** A server-sent event stream: subscribe gets a send function and returns its unsubscribe. */
   | { events: (send: (data: unknown) => void) => () => void }
 
-export type AdminRoute = (path: string) => AdminAnswer | undefined
+export type AdminRoute = (path: string) => AdminAnswer | undefined | Promise<AdminAnswer | undefined>
 
 export interface AdminServer {
   readonly url: string
@@ -40,7 +40,7 @@ export class AdminListenError extends Error {
 
 export async function startAdminServer (address: string, route: AdminRoute): Promise<AdminServer> {
   const { host, port } = parseHostPort(address)
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end('method not allowed\n')
       return
@@ -48,7 +48,7 @@ export async function startAdminServer (address: string, route: AdminRoute): Pro
     const path = new URL(req.url ?? '/', 'http://admin').pathname
     let answer: AdminAnswer | undefined
     try {
-      answer = route(path)
+      answer = await route(path)
     } catch (err) {
       answer = { status: 500, body: JSON.stringify({ error: (err as Error).message }) }
     }

@@ -1,12 +1,78 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { CounterConfiguration, GaugeConfiguration } from 'prom-client'
+
 /**
- * Monotonic counters, exposed as Prometheus text on the admin endpoint. Every rejected input is
+ * Metrics of one node, on its own prom-client Registry (an authority and a super-peer may share a
+ * process in tests, so nothing goes to prom-client's global registry). Every rejected input is
  * counted here as well as logged, so an operator can alert on rates instead of reading logs.
+ * The names are listed in docs/operations.md; a test compares that list with a scrape.
+ */
+export const METRIC_PREFIX = 'deltacast_'
+
+/** Counter names that start with one of these are one counter with a `reason` label. */
+export const COUNTER_FAMILIES: Readonly<Record<string, string>> = {
+  frames_rejected_: 'Frames refused before they reached the replica (or, on the authority, frames on its topic that are not its own), by reason',
+  heads_rejected_: 'Head announcements refused (malformed, bad signature, another document\'s), by reason',
+  observe_refused_: 'Observer streams turned away before joining a document, by reason (the observe protocol\'s error code)',
+  backbone_denied_: 'Backbone connections or streams denied to peers outside the fleet, by reason'
+}
+
+/** Plain counters, with the HELP line each gets. Others are created on first use with a generic HELP. */
+export const COUNTER_HELP: Readonly<Record<string, string>> = {
+  frames_published: 'Frames the authority published on the document topic',
+  frames_publish_failed: 'Publishes that failed (peers fetch the frame by catch-up)',
+  heads_published: 'Head announcements the authority published',
+  changes_rejected: 'Changes refused by the authority (invalid delta, too large)',
+  input_lines_rejected: '--stdin lines that were not a JSON change request',
+  frames_applied: 'Frames applied to a replica',
+  frames_ignored_old: 'Frames dropped as duplicates or older than the replica\'s head',
+  frames_ahead_of_gap: 'Frames that arrived ahead of a gap and were held until it was filled',
+  replica_diverged: 'Signed frames a replica could not apply (it rebuilds itself from peers)',
+  heads_received: 'Head announcements accepted (newer than the last one held)',
+  heads_ahead: 'Head announcements that showed the replica behind, each starting a catch-up',
+  snapshots_applied: 'Snapshots a replica jumped forward to',
+  snapshots_rejected: 'Snapshots refused (they did not match a signed state hash)',
+  sync_requests_failed: 'Catch-up requests to a peer that failed or timed out',
+  sync_requests_served: 'Catch-up requests answered',
+  sync_snapshots_served: 'Catch-up answers that started with a snapshot',
+  sync_bad_requests: 'Catch-up requests that could not be parsed',
+  sync_unknown_doc: 'Catch-up requests for a document not held here',
+  sync_stream_errors: 'Catch-up streams that failed while answering',
+  upstream_silences: 'Times a document\'s upstream went silent (no frame or head announcement for a few seconds)'
+}
+
+/** Counters each kind of node has from the start (so a scrape shows them at 0). */
+export const AUTHORITY_COUNTERS = ['frames_published', 'frames_publish_failed', 'heads_published', 'changes_rejected', 'input_lines_rejected',
+  'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests', 'sync_unknown_doc', 'sync_stream_errors']
+export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'frames_ahead_of_gap', 'replica_diverged', 'heads_received', 'heads_ahead',
+  'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
+  'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences']
+
+/** Latency buckets in seconds: 1 ms to 30 s. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/**
+ * Monotonic counters by name: `inc('frames_rejected_bad_signature')` counts
+ * deltacast_frames_rejected_total{reason="bad_signature"}; `inc('frames_applied', 3)` counts
+ * deltacast_frames_applied_total. get() and toJSON() give the values by the names used in inc()
+ * (what /status shows).
  */
 export class Counters {
+  private readonly registry: Registry
   private readonly values = new Map<string, number>()
+  private readonly metrics = new Map<string, Counter<string>>()
+
+  constructor (registry: Registry = new Registry(), predeclared: readonly string[] = []) {
+    this.registry = registry
+    for (const prefix of Object.keys(COUNTER_FAMILIES)) this.metric(prefix)
+    for (const name of predeclared) this.metric(name)
+  }
 
   inc (name: string, by = 1): void {
     this.values.set(name, (this.values.get(name) ?? 0) + by)
+    const prefix = familyOf(name)
+    if (prefix === undefined) this.metric(name).inc(by)
+    else this.metric(prefix).inc({ reason: name.slice(prefix.length) }, by)
   }
 
   get (name: string): number {
@@ -17,15 +83,72 @@ export class Counters {
     return Object.fromEntries([...this.values.entries()].sort(([a], [b]) => a.localeCompare(b)))
   }
 
-  /** Prometheus text exposition format, names prefixed with deltacast_. */
-  toPrometheus (gauges: Record<string, number> = {}): string {
-    const lines: string[] = []
-    for (const [name, value] of Object.entries(this.toJSON())) {
-      lines.push(`# TYPE deltacast_${name} counter`, `deltacast_${name} ${value}`)
+  /** The prom-client counter for a plain name or a family prefix (created once). */
+  private metric (key: string): Counter<string> {
+    let metric = this.metrics.get(key)
+    if (metric === undefined) {
+      const family = COUNTER_FAMILIES[key]
+      const config: CounterConfiguration<string> = family === undefined
+        ? { name: `${METRIC_PREFIX}${key}_total`, help: COUNTER_HELP[key] ?? `deltacast counter ${key} (see docs/operations.md)`, registers: [this.registry] }
+        : { name: `${METRIC_PREFIX}${key.replace(/_$/, '')}_total`, help: family, labelNames: ['reason'], registers: [this.registry] }
+      metric = new Counter(config)
+      this.metrics.set(key, metric)
     }
-    for (const [name, value] of Object.entries(gauges)) {
-      lines.push(`# TYPE deltacast_${name} gauge`, `deltacast_${name} ${value}`)
+    return metric
+  }
+}
+
+function familyOf (name: string): string | undefined {
+  for (const prefix of Object.keys(COUNTER_FAMILIES)) if (name.startsWith(prefix) && name.length > prefix.length) return prefix
+  return undefined
+}
+
+/** One node's registry, its counters, and helpers for gauges read at scrape time. */
+export class NodeMetrics {
+  readonly registry = new Registry()
+  readonly counters: Counters
+
+  constructor (predeclared: readonly string[]) {
+    this.counters = new Counters(this.registry, predeclared)
+  }
+
+  /** A gauge whose values `read` returns at each scrape: a number, or values by label value. */
+  gauge (name: string, help: string, read: () => number | Array<[Record<string, string>, number]>, labelNames: string[] = []): Gauge<string> {
+    const config: GaugeConfiguration<string> = {
+      name: METRIC_PREFIX + name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect () {
+        const value = read()
+        this.reset()
+        if (typeof value === 'number') this.set(value)
+        else for (const [labels, v] of value) this.set(labels, v)
+      }
     }
-    return lines.join('\n') + '\n'
+    return new Gauge(config)
+  }
+
+  /** A counter whose running total `read` returns at each scrape (a count kept elsewhere). */
+  total (name: string, help: string, read: () => number): Counter<string> {
+    return new Counter({
+      name: `${METRIC_PREFIX}${name}_total`,
+      help,
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        this.inc(read())
+      }
+    })
+  }
+
+  /** A latency histogram in seconds, labelled by document. */
+  latency (name: string, help: string): Histogram<'document'> {
+    return new Histogram({ name: `${METRIC_PREFIX}${name}_seconds`, help, labelNames: ['document'], buckets: LATENCY_BUCKETS, registers: [this.registry] })
+  }
+
+  /** Prometheus text exposition of everything on this node's registry. */
+  async scrape (): Promise<{ type: string, body: string }> {
+    return { type: this.registry.contentType, body: await this.registry.metrics() }
   }
 }

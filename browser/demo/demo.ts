@@ -46,9 +46,11 @@ function transportOf (addr: string | undefined): string {
 
 function renderConnection (info: ConnectionInfo): void {
   $('connection').dataset.state = info.state
-  $('state').textContent = info.state
+  $('state').textContent = info.state === 'stale'
+    ? `stale · no word from the authority for ${Math.round((info.upstreamAgeMs ?? 0) / 1000)} s`
+    : info.state
   const peer = config.superPeers.find(p => p.peerId === info.peerId)
-  if (info.state === 'live' && info.peerId !== undefined) {
+  if ((info.state === 'live' || info.state === 'stale') && info.peerId !== undefined) {
     $('peer').textContent = `${peer?.name ?? 'super-peer'} · ${peer?.region ?? '?'} · ${transportOf(info.addr)}`
     $('addr').textContent = `${info.peerId.slice(0, 10)}…${info.peerId.slice(-6)}`
     $('addr').title = info.addr ?? ''

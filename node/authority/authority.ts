@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { checkDelta, mergeInto } from '../../src/delta/index.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { classifyNext, decodeFrame, docIdFor, genesisHead, headOf, signFrameSync, snapshotBytesOf, verifySnapshot } from '../../src/log/index.ts'
+import { classifyNext, decodeFrame, docIdFor, genesisHead, headOf, signFrameSync, signHeadSync, snapshotBytesOf, verifySnapshot } from '../../src/log/index.ts'
 import { FrameWindow } from '../../src/replica/index.ts'
 import { checkPolicyChange, policyProblemOfTree, policyReplacement } from '../../src/privacy/index.ts'
 import { loadOrCreateKey } from '../identity.ts'
@@ -54,6 +54,8 @@ interface QueuedChange {
   /** UTF-8 size of the change's JSON, for cutting frames under the size limit. */
   bytes: number
   change: JsonObject
+  /** performance.now() when change() accepted it (for the change → durable histogram). */
+  acceptedAt: number
   resolve: (ack: ChangeAck) => void
   reject: (err: Error) => void
 }
@@ -62,6 +64,8 @@ export interface ChangeAck { seq: number }
 
 export interface AuthorityEvents {
   frame: [Frame]
+  /** After a frame is durable: performance.now() at which each of its changes was accepted. */
+  durable: [Frame, number[]]
 }
 
 export class Authority extends EventEmitter<AuthorityEvents> {
@@ -182,6 +186,16 @@ export class Authority extends EventEmitter<AuthorityEvents> {
     return this.epoch
   }
 
+  /** Why the authority stopped accepting changes (its log could not be written), if it did. */
+  get failed (): Error | undefined {
+    return this.failure
+  }
+
+  /** A signed head announcement (docs/protocol.md): this epoch, the durable head, the time now. */
+  signHead (): Uint8Array {
+    return signHeadSync(this.privateKey, { docId: this.docId, epoch: this.epoch, seq: this.headValue.seq, time: this.now(), hash: this.headValue.hash })
+  }
+
   /**
    * Apply one change (an Adama delta). Resolves with the seq of the frame that carries it once
    * that frame is durable; rejects with ChangeRejectedError if the change is invalid, including
@@ -200,7 +214,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
     }
     mergeInto(this.treeValue, change)
     return await new Promise<ChangeAck>((resolve, reject) => {
-      this.queue.push({ bytes, change, resolve, reject })
+      this.queue.push({ bytes, change, acceptedAt: performance.now(), resolve, reject })
       this.flushing ??= this.flushLoop()
     })
   }
@@ -294,6 +308,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
       }
       for (const change of changes) change.resolve({ seq: frame.seq })
       this.emit('frame', frame)
+      if (this.listenerCount('durable') > 0) this.emit('durable', frame, changes.map(c => c.acceptedAt))
     }
   }
 

@@ -26,7 +26,7 @@ export const AUTHORITY_FLAGS: FlagSpecs = {
   listen: { type: 'string', multiple: true, value: 'multiaddr', default: ['/ip4/0.0.0.0/tcp/4100'], help: 'Address super-peers reach this authority on' },
   announce: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Address to announce instead of the listen addresses' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Super-peer to join the mesh through, with /p2p/<peer id>' },
-  admin: { type: 'string', value: 'host:port', help: 'Serve /status, /metrics and /docs/<id>/state over HTTP (keep it on loopback)' },
+  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers and /docs/<id>/state over HTTP (keep it on loopback)' },
   stdin: { type: 'boolean', default: false, help: 'Read changes as JSON lines {"id":..,"change":{..}} (or {"id":..,"setPolicy":{..}} to replace the policy) on stdin; acks go to stdout' },
   'checkpoint-every': { type: 'number', value: 'frames', default: AUTHORITY_DEFAULTS.checkpointEvery, help: 'Put a state hash (snapshot point) in at least every this many frames' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: AUTHORITY_DEFAULTS.maxFrameBytes, help: 'Largest frame written; one change must fit in one frame' },

@@ -31,6 +31,9 @@ export interface BackboneGossipInit {
  * - allowPublishToZeroTopicPeers: the authority publishes whether or not anyone listens yet.
  * - emitSelf false: a node never receives its own publications.
  * - IP colocation penalty off: super-peers and tests share hosts (loopback, NAT).
+ * - doPX: a PRUNE names other mesh peers (with their signed peer records), so a peer turned away
+ *   from a full mesh (at Dhi = 12) finds others. Gossipsub prunes only full meshes, so small
+ *   fleets rely on the discovery topic and the peer keeper instead (libp2p-node.ts).
  */
 export function backboneGossipOptions (init: BackboneGossipInit = {}): Partial<GossipsubOpts> {
   return {
@@ -38,6 +41,7 @@ export function backboneGossipOptions (init: BackboneGossipInit = {}): Partial<G
     msgIdFn: messageId,
     allowPublishToZeroTopicPeers: true,
     emitSelf: false,
+    doPX: true,
     directPeers: init.directPeers ?? [],
     scoreParams: {
       IPColocationFactorWeight: 0,

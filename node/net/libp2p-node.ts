@@ -1,7 +1,10 @@
 // The libp2p node that authorities and super-peers run: the backbone of a deltacast network.
 
 import { keepBootstrapConnected } from './bootstrap-keeper.ts'
+import { keepPeersConnected } from './peer-keeper.ts'
 import { bootstrap } from '@libp2p/bootstrap'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { identify } from '@libp2p/identify'
 import { KEEP_ALIVE } from '@libp2p/interface'
 import { keychain } from '@libp2p/keychain'
@@ -19,6 +22,7 @@ import type { Identify } from '@libp2p/identify'
 import type { ComponentLogger, ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Keychain } from '@libp2p/keychain'
 import type { Libp2pOptions } from 'libp2p'
+import type { Registry } from 'prom-client'
 
 /**
  * Connection limits. libp2p's defaults (300 connections, 5 new inbound connections per second
@@ -70,9 +74,23 @@ export interface BackboneNodeOptions {
   beforeStart?: (node: BackboneNode) => Promise<void>
   /** libp2p's logger (e.g. defaultLogger() or prefixLogger(name) from @libp2p/logger). */
   logger?: ComponentLogger
-  /** The name identify tells peers (its agent version): authorities say so (node/tiers/tiers.ts). */
-  agentName?: string
+  /**
+   * Registry for libp2p's own metrics (@libp2p/prometheus-metrics) and the process's default
+   * metrics (memory, CPU, event-loop lag). Without it libp2p collects none.
+   */
+  metricsRegistry?: Registry
+  /** Sent to peers by identify (e.g. "deltacast/0.1.0 super-peer region=eu"); shown in /peers. */
+  userAgent?: string
+  /** Connections the peer keeper holds (peer-keeper.ts). Default 6. */
+  targetPeers?: number
 }
+
+/**
+ * Backbone nodes announce their addresses on this topic (@libp2p/pubsub-peer-discovery), so a
+ * node that joined through one bootstrap peer learns of the others and dials them.
+ */
+export const PEER_DISCOVERY_TOPIC = '/deltacast/1/peers'
+export const PEER_DISCOVERY_INTERVAL_MS = 5_000
 
 /**
  * Tag for bootstrap peers. Its KEEP_ALIVE prefix makes the connection manager redial them when
@@ -86,16 +104,42 @@ export const BOOTSTRAP_TAG = `${KEEP_ALIVE}-bootstrap`
  * one, and the `tagTTL: Infinity` its docs suggest is refused by @libp2p/peer-store 12 ("Tag ttl
  * must be an integer"), which silently cancels the whole bootstrap (only a log line).
  */
-function bootstrapDiscovery (list: string[]): Libp2pOptions<BackboneServices>['peerDiscovery'] {
-  if (list.length === 0) {
-    return [] // @libp2p/bootstrap refuses an empty list
+function peerDiscovery (list: string[]): Libp2pOptions<BackboneServices>['peerDiscovery'] {
+  const fromPeers = quietPublishes(pubsubPeerDiscovery({ topics: [PEER_DISCOVERY_TOPIC], interval: PEER_DISCOVERY_INTERVAL_MS }))
+  // @libp2p/bootstrap refuses an empty list
+  return list.length === 0 ? [fromPeers] : [bootstrap({ list, tagName: BOOTSTRAP_TAG }), fromPeers]
+}
+
+/**
+ * Pubsub peer discovery publishes the same bytes every interval and drops the promise. Our
+ * message id is sha256(data), so a repeat within gossipsub's seen-cache time (2 min) is refused
+ * as a duplicate, and that unhandled rejection would end the process. Its publishes go through
+ * a pubsub whose rejections are dropped instead: the first announcement already went out.
+ */
+function quietPublishes<C extends { pubsub?: unknown }, T> (factory: (components: C) => T): (components: C) => T {
+  return (components) => {
+    const quiet = new Proxy(components, {
+      get (target, property) {
+        const value: unknown = Reflect.get(target, property, target)
+        if (property !== 'pubsub' || value == null) return value
+        const pubsub = value as { publish: (...args: unknown[]) => Promise<unknown> }
+        return new Proxy(pubsub, {
+          get (inner, name) {
+            if (name === 'publish') return async (...args: unknown[]) => await pubsub.publish(...args).catch(() => undefined)
+            const member: unknown = Reflect.get(inner, name, inner)
+            return typeof member === 'function' ? member.bind(inner) : member
+          }
+        })
+      }
+    })
+    return factory(quiet)
   }
-  return [bootstrap({ list, tagName: BOOTSTRAP_TAG })]
 }
 
 /**
  * Creates and starts a backbone node: TCP, WebSockets and WebRTC-Direct transports, Noise,
- * Yamux, identify, and gossipsub configured for deltacast (see gossip.ts). Document topics are
+ * Yamux, identify, and gossipsub configured for deltacast (see gossip.ts). Peers are found
+ * through the bootstrap list, the discovery topic and the peer store, and kept connected. Document topics are
  * unscored until scoreTopic() (score.ts) registers them.
  */
 export async function createBackboneNode (opts: BackboneNodeOptions): Promise<BackboneNode> {
@@ -103,7 +147,6 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
   const node = await createLibp2p<BackboneServices>({
     privateKey: opts.privateKey,
     start: false,
-    nodeInfo: opts.agentName === undefined ? undefined : { name: opts.agentName },
     datastore,
     addresses: {
       listen: opts.listen,
@@ -112,7 +155,7 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
     transports: [tcp(), webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    peerDiscovery: bootstrapDiscovery(opts.bootstrap),
+    peerDiscovery: peerDiscovery(opts.bootstrap),
     connectionManager: {
       maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       inboundConnectionThreshold: opts.inboundConnectionThreshold ?? DEFAULT_INBOUND_CONNECTION_THRESHOLD,
@@ -120,6 +163,10 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
     },
     connectionGater: opts.connectionGater,
     logger: opts.logger,
+    // One registry per node (an authority and a super-peer may share a process); the module's
+    // shared name map is reset on creation, which leaves other registries' metrics alone.
+    metrics: opts.metricsRegistry === undefined ? undefined : prometheusMetrics({ registry: opts.metricsRegistry }),
+    nodeInfo: opts.userAgent === undefined ? undefined : { userAgent: opts.userAgent },
     services: {
       identify: identify(),
       keychain: keychain(),
@@ -129,5 +176,6 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
   await opts.beforeStart?.(node)
   await node.start()
   keepBootstrapConnected(node, opts.bootstrap)
+  keepPeersConnected(node, opts.targetPeers === undefined ? {} : { target: opts.targetPeers })
   return node
 }

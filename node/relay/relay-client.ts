@@ -17,6 +17,8 @@ export interface RelayFollower {
   caughtUp (messages: RelayMessage[]): void
   /** One live frame, in chain order. */
   frame (bytes: Uint8Array): void
+  /** A head announcement the parent passed down (unverified). */
+  head? (bytes: Uint8Array): void
 }
 
 /** How a relay stream ended. */
@@ -63,10 +65,12 @@ export async function followRelayStream (stream: Stream, docId: string, after: n
         return { reason: 'refused', code: refusalCode(message.message), message: message.message }
       }
       if (level) {
-        if (message.type !== 'frame') throw new RelayProtocolError(`a ${message.type} message after END`)
-        follower.frame(message.bytes)
+        if (message.type === 'frame') follower.frame(message.bytes)
+        else if (message.type === 'head') follower.head?.(message.bytes)
+        else throw new RelayProtocolError(`a ${message.type} message after END`)
         continue
       }
+      if (message.type === 'head') throw new RelayProtocolError('a head announcement before END')
       batch.push(message)
       if (message.type === 'end') {
         level = true

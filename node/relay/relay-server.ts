@@ -15,10 +15,11 @@ export interface RelaySource {
   readonly head: ChainHead
   readonly window: FrameWindow
   /**
-   * Calls `onFrame` with each frame as it is applied, in chain order, and `onReset` when the
-   * chain jumps (the source was rebuilt from a snapshot). Returns a function that stops both.
+   * Calls `onFrame` with each frame as it is applied, in chain order, `onReset` when the chain
+   * jumps (the source was rebuilt from a snapshot), and `onHead` with each newer head
+   * announcement's signed bytes. Returns a function that stops all three.
    */
-  follow (onFrame: (frame: Frame) => void, onReset: () => void): () => void
+  follow (onFrame: (frame: Frame) => void, onReset: () => void, onHead?: (bytes: Uint8Array) => void): () => void
 }
 
 export interface RelayServerOptions {
@@ -123,7 +124,9 @@ export async function handleRelayStream (stream: Stream, child: PeerId, lookup: 
     }
     stopFollowing = source.follow(
       frame => { if (level) live(frame); else early.push(frame) },
-      () => { end(RelayRefusal.RESET, 'the parent rebuilt its replica from a snapshot') })
+      () => { end(RelayRefusal.RESET, 'the parent rebuilt its replica from a snapshot') },
+      // Heads are small and self-certifying; one that arrives during catch-up is simply dropped.
+      head => { if (level && ended === undefined && queued <= maxQueuedBytes) send([{ type: 'head', bytes: head }]) })
 
     // Catch-up in pieces of at most SYNC_RESPONSE_BYTES, each sent once the previous one is out.
     while (ended === undefined && sentSeq < source.head.seq) {

@@ -66,6 +66,7 @@ export class CarrierSet {
   private readonly carried = new Map<string, Carried>()
   private readonly pinned: ReadonlySet<string>
   private sweeper: ReturnType<typeof setInterval> | undefined
+  private readonly carryListeners: Array<(carrier: DocCarrier) => void> = []
 
   constructor (components: CarrierSetComponents, options: CarrierSetOptions) {
     this.components = components
@@ -85,6 +86,11 @@ export class CarrierSet {
   async stop (): Promise<void> {
     clearInterval(this.sweeper)
     await Promise.all([...this.carried.keys()].map(async docId => { await this.drop(docId) }))
+  }
+
+  /** Calls `listener` with each carrier as it is created, before it starts (metrics hook in here). */
+  onCarry (listener: (carrier: DocCarrier) => void): void {
+    this.carryListeners.push(listener)
   }
 
   get size (): number {
@@ -149,10 +155,10 @@ export class CarrierSet {
     return {
       get head () { return source.head },
       window: source.window,
-      follow: (onFrame, onReset) => {
+      follow: (onFrame, onReset, onHead) => {
         entry.children.set(id, (entry.children.get(id) ?? 0) + 1)
         entry.neededAt = Date.now()
-        const stop = source.follow(onFrame, onReset)
+        const stop = source.follow(onFrame, onReset, onHead)
         return () => {
           stop()
           const n = (entry.children.get(id) ?? 1) - 1
@@ -201,6 +207,7 @@ export class CarrierSet {
       : undefined
     const c: Carried = { carrier, observable, uplink, children: new Map(), neededAt: Date.now() }
     this.carried.set(docId, c)
+    for (const listener of this.carryListeners) listener(carrier)
     carrier.start()
     uplink?.start()
     counters.inc('docs_carried')

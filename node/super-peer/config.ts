@@ -47,7 +47,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'max-docs': { type: 'number', default: CARRIER_SET_DEFAULTS.maxDocs, help: 'Most documents carried at once; viewers asking for one more are refused' },
   'linger-ms': { type: 'number', value: 'ms', default: CARRIER_SET_DEFAULTS.lingerMs, help: 'Keep a document this long after its last viewer and tier child left' },
   fanout: { type: 'number', default: DEFAULT_FANOUT, help: 'Most tier children one proxy serves; more split its scope into sub-scopes' },
-  admin: { type: 'string', value: 'host:port', help: 'Serve /status, /metrics, /peers and /docs/<id>/state over HTTP (keep it on loopback)' },
+  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers, /fleet, /topology and /docs/<id>/state over HTTP (keep it on loopback)' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: 1024 * 1024, help: 'Largest frame accepted; larger ones are rejected' },
   'max-connections': { type: 'number', default: 1000, help: 'Most open connections' },
   'sync-interval-ms': { type: 'number', value: 'ms', default: 5000, help: 'Ask peers for newer frames after this long without any' },

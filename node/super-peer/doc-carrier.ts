@@ -1,14 +1,16 @@
 import { EventEmitter } from 'node:events'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { topicFor, verdictFor, verifyFrameSync } from '../../src/log/index.ts'
+import { headTopicFor, topicFor, verdictFor, verifyFrameSync, verifyHeadSync } from '../../src/log/index.ts'
 import { Replica } from '../../src/replica/index.ts'
 import { POLICY_FIELD, policyProblemOfTree } from '../../src/privacy/index.ts'
+import { UpstreamWatch } from '../../src/replica/upstream-watch.ts'
 import { requestCatchUp } from '../sync/sync-client.ts'
 import { scoreTopic } from '../net/score.ts'
 import type { AppliedFrame, OfferResult } from '../../src/replica/index.ts'
 import type { Frame, FrameError } from '../../src/log/index.ts'
 import type { SyncMessage } from '../../src/sync/messages.ts'
 import type { RelaySource } from '../relay/relay-server.ts'
+import type { UpstreamState } from '../../src/observe/observable-doc.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { Counters } from '../metrics.ts'
@@ -36,6 +38,8 @@ export interface DocCarrierOptions {
   gossip: boolean
   /** Fleet admission for topic publishers (FleetGuard.mayPublish); everyone when absent. */
   mayPublish?: (peerId: string, topic: string) => boolean
+  /** The upstream is silent after this long without a frame or head announcement. */
+  silentAfterMs: number
 }
 
 export const DOC_CARRIER_DEFAULTS: DocCarrierOptions = {
@@ -43,20 +47,34 @@ export const DOC_CARRIER_DEFAULTS: DocCarrierOptions = {
   syncIntervalMs: 5_000,
   syncTimeoutMs: 15_000,
   composeDeltas: false,
-  gossip: true
+  gossip: true,
+  silentAfterMs: 3_000
 }
+
+/** How often the carrier checks its upstream; while silent, observers hear about it this often. */
+export const UPSTREAM_CHECK_MS = 1_000
+
+
 
 export interface DocCarrierEvents {
   /** A frame applied to the replica (emitted while the replica's tree is the state right after it). */
   applied: [AppliedFrame[]]
   /** The replica was replaced by a snapshot. */
   reset: []
+  /** The upstream went silent (then again every UPSTREAM_CHECK_MS while it stays so), or came back. */
+  upstream: [UpstreamState]
+  /** A newer head announcement (its signed bytes), for tier children. */
+  head: [Uint8Array]
 }
 
 export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   readonly docId: string
   readonly topic: string
+  /** Where the authority announces its head (docs/protocol.md). */
+  readonly headTopic: string
   readonly replica: Replica
+  /** The newest head announcement accepted: the authority's head as last heard. */
+  authorityHead: { epoch: number, seq: number, time: number } | undefined
   private readonly node: BackboneNode
   private readonly options: DocCarrierOptions
   private readonly log: Logger
@@ -68,6 +86,8 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
   private hintPeer: PeerId | undefined
   private lastProgress = Date.now()
   private timer: ReturnType<typeof setInterval> | undefined
+  private upstreamTimer: ReturnType<typeof setInterval> | undefined
+  private readonly upstream: UpstreamWatch
   private readonly stopController = new AbortController()
   private levelReached!: () => void
   /** Resolves once the replica first caught up with a peer (a relay parent, or a catch-up round). */
@@ -78,7 +98,9 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     this.node = node
     this.docId = docId
     this.topic = topicFor(docId)
+    this.headTopic = headTopicFor(docId)
     this.options = { ...DOC_CARRIER_DEFAULTS, ...options }
+    this.upstream = new UpstreamWatch(this.options.silentAfterMs, Date.now())
     this.replica = new Replica(docId, {
       composeDeltas: this.options.composeDeltas,
       onApply: applied => { this.emit('applied', [applied]) }
@@ -89,6 +111,8 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
 
   start (): void {
     if (this.options.gossip) this.joinTopic()
+    this.upstreamTimer = setInterval(() => { this.checkUpstream() }, UPSTREAM_CHECK_MS)
+    this.upstreamTimer.unref()
     this.timer = setInterval(() => {
       if (Date.now() - this.lastProgress >= this.options.syncIntervalMs || this.replica.missingFrom !== undefined) {
         this.requestCatchUp()
@@ -100,6 +124,7 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
 
   stop (): void {
     clearInterval(this.timer)
+    clearInterval(this.upstreamTimer)
     this.stopController.abort()
     this.leaveTopic()
   }
@@ -116,6 +141,9 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     scoreTopic(pubsub, this.topic)
     pubsub.topicValidators.set(this.topic, (peer, message) => this.validate(peer, message))
     pubsub.subscribe(this.topic)
+    scoreTopic(pubsub, this.headTopic)
+    pubsub.topicValidators.set(this.headTopic, (peer, message) => this.validateHead(peer, message))
+    pubsub.subscribe(this.headTopic)
   }
 
   leaveTopic (): void {
@@ -123,6 +151,76 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     const pubsub = this.node.services.pubsub
     pubsub.topicValidators.delete(this.topic)
     pubsub.unsubscribe(this.topic)
+    pubsub.topicValidators.delete(this.headTopic)
+    pubsub.unsubscribe(this.headTopic)
+  }
+
+  upstreamState (now = Date.now()): UpstreamState {
+    return { silent: this.upstream.silent, ageMs: this.upstream.age(now) }
+  }
+
+  /** Frames the replica is behind the authority's last announced head (0 if none heard). */
+  lag (): number {
+    return Math.max(0, (this.authorityHead?.seq ?? 0) - this.replica.head.seq)
+  }
+
+  /**
+   * Head topic validator. A newer signed announcement is word from upstream; one ahead of the
+   * replica means a frame was missed (often the last one before a quiet spell): catch up now.
+   */
+  private validateHead (peer: PeerId, message: Message): TopicValidatorResult {
+    if (this.options.mayPublish !== undefined && !this.options.mayPublish(peer.toString(), this.headTopic)) return TopicValidatorResult.Reject
+    switch (this.receiveHead(message.data, peer)) {
+      case 'accepted': return TopicValidatorResult.Accept
+      case 'old': return TopicValidatorResult.Ignore
+      case 'rejected': return TopicValidatorResult.Reject
+    }
+  }
+
+  /**
+   * A head announcement, from the head topic or relayed by the tier parent. Emits 'head' with
+   * its bytes when it is news, for tier children.
+   */
+  receiveHead (bytes: Uint8Array, from: PeerId): 'accepted' | 'old' | 'rejected' {
+    const verified = verifyHeadSync(bytes, this.docId)
+    if (!verified.ok) {
+      this.counters.inc(`heads_rejected_${verified.code.replaceAll('-', '_')}`)
+      this.log.warn({ peer: from.toString(), code: verified.code }, `head announcement rejected: ${verified.error}`)
+      return 'rejected'
+    }
+    const head = verified.head
+    const last = this.authorityHead
+    // Older or equal: a relay of one we had, or a replay. Newer epochs win even if the clock went back.
+    if (last !== undefined && (head.epoch < last.epoch || (head.epoch === last.epoch && head.time <= last.time))) return 'old'
+    this.authorityHead = { epoch: head.epoch, seq: head.seq, time: head.time }
+    this.counters.inc('heads_received')
+    this.heard()
+    this.emit('head', bytes)
+    if (head.seq > this.replica.head.seq) {
+      this.counters.inc('heads_ahead')
+      this.hintPeer = from
+      this.requestCatchUp()
+    }
+    return 'accepted'
+  }
+
+  /** A new frame or head announcement arrived. */
+  private heard (): void {
+    const now = Date.now()
+    const silence = this.upstream.age(now)
+    if (this.upstream.heard(now) === 'returned') {
+      this.log.warn({ silentMs: silence }, `upstream back after ${(silence / 1000).toFixed(1)} s of silence`)
+      this.emit('upstream', this.upstreamState(now))
+    }
+  }
+
+  private checkUpstream (): void {
+    const now = Date.now()
+    if (this.upstream.check(now) === 'silent') {
+      this.counters.inc('upstream_silences')
+      this.log.warn({ ageMs: this.upstream.age(now), seq: this.replica.head.seq }, `upstream silent: no frame or head announcement for ${this.upstream.silentAfterMs / 1000} s`)
+    }
+    if (this.upstream.silent) this.emit('upstream', this.upstreamState(now))
   }
 
   /** The replica has caught up with a peer at least once: viewers waiting for it may be served. */
@@ -151,13 +249,15 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     return {
       get head () { return replica.head },
       window: replica.window,
-      follow: (onFrame, onReset) => {
+      follow: (onFrame, onReset, onHead) => {
         const applied = (frames: AppliedFrame[]): void => { for (const { frame } of frames) onFrame(frame) }
         this.on('applied', applied)
         this.on('reset', onReset)
+        if (onHead !== undefined) this.on('head', onHead)
         return () => {
           this.off('applied', applied)
           this.off('reset', onReset)
+          if (onHead !== undefined) this.off('head', onHead)
         }
       }
     }
@@ -174,12 +274,15 @@ export class DocCarrier extends EventEmitter<DocCarrierEvents> {
     }
     const result = this.offer(verified.frame, peer)
     switch (result.status) {
-      case 'applied': return TopicValidatorResult.Accept
+      case 'applied':
+        this.heard()
+        return TopicValidatorResult.Accept
       case 'duplicate':
       case 'stale':
         this.counters.inc('frames_ignored_old')
         return TopicValidatorResult.Ignore
       case 'gap':
+        this.heard()
         this.hintPeer = peer
         this.requestCatchUp()
         return TopicValidatorResult.Ignore

@@ -1,6 +1,6 @@
 import { ClassView, classKeyOf, mayObserve, policyChanged, policyOfTree, policyProblemOfTree, POLICY_FIELD, sanitizeViewState } from '../../src/privacy/index.ts'
 import { jsonEqual } from '../../src/delta/index.ts'
-import { encodeMessage, ErrorCode, frameMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { encodeMessage, ErrorCode, frameMessage, resetMessage, staleMessage } from '../../src/observe/protocol.ts'
 import { trustsTokenKey } from './viewer-identity.ts'
 import type { Policy, Viewer, ViewState } from '../../src/privacy/index.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
@@ -122,6 +122,7 @@ export class DocChannel {
   private lingerTimer: ReturnType<typeof setTimeout> | undefined
   private readonly unsubscribe: () => void
   private readonly unsubscribeReset: () => void
+  private readonly unsubscribeUpstream: () => void
 
   constructor (doc: ObservableDoc, options: DocChannelOptions = {}) {
     this.doc = doc
@@ -130,6 +131,11 @@ export class DocChannel {
     this.readPolicy()
     this.unsubscribe = doc.onFrame((seq, data) => { this.onFrame(seq, data) })
     this.unsubscribeReset = doc.onReset?.(() => { this.rebuild() }) ?? (() => {})
+    // Upstream silence is the same news for every class: one encoding for all members.
+    this.unsubscribeUpstream = doc.onUpstream?.(state => {
+      const bytes = encodeMessage(staleMessage(state.silent, state.ageMs))
+      for (const session of this.members.keys()) session.deliver(0, bytes)
+    }) ?? (() => {})
   }
 
   get size (): number {
@@ -190,6 +196,8 @@ export class DocChannel {
       this.releaseIfEmpty(cls)
       return { ok: true }
     }
+    const upstream = this.doc.upstream?.()
+    if (upstream?.silent === true) session.deliver(0, encodeMessage(staleMessage(true, upstream.ageMs)))
     cls.members.add(session)
     this.members.set(session, { viewer, signer, viewState, cls })
     return { ok: true }
@@ -233,6 +241,7 @@ export class DocChannel {
     this.unsubscribeReset()
     clearTimeout(this.lingerTimer)
     this.lingerTimer = undefined
+    this.unsubscribeUpstream()
   }
 
   private onFrame (seq: number, delta: JsonObject | null): void {

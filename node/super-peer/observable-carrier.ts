@@ -1,4 +1,4 @@
-import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
+import type { ObservableDoc, UpstreamState } from '../../src/observe/observable-doc.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { AppliedFrame } from '../../src/replica/index.ts'
 import type { DocCarrier } from './doc-carrier.ts'
@@ -52,6 +52,15 @@ export class ObservableCarrier implements ObservableDoc {
   onReset (listener: () => void): () => void {
     this.resetListeners.add(listener)
     return () => { this.resetListeners.delete(listener) }
+  }
+
+  upstream (): UpstreamState {
+    return this.carrier.upstreamState()
+  }
+
+  onUpstream (listener: (state: UpstreamState) => void): () => void {
+    this.carrier.on('upstream', listener)
+    return () => { this.carrier.off('upstream', listener) }
   }
 
   private onApplied (applied: AppliedFrame[]): void {

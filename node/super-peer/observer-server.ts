@@ -43,6 +43,7 @@ export const OBSERVER_CONNECTION_MANAGER = Object.freeze({
 
 export interface ObserverLog {
   warn (obj: object, msg: string): void
+  info? (obj: object, msg: string): void
   debug (obj: object, msg: string): void
 }
 
@@ -101,7 +102,9 @@ export function startObserverServer (
   libp2p: Libp2p,
   docs: DocLookup,
   options: Partial<ObserverServerOptions> = {},
-  log?: ObserverLog
+  log?: ObserverLog,
+  /** Refused streams are counted as observe_refused_<code> (node/metrics.ts). */
+  refusals?: { inc: (name: string) => void }
 ): ObserverServer {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
   const counters: SessionCounters & { accepted: number, refused: number } = {
@@ -125,7 +128,8 @@ export function startObserverServer (
 
   const refuse = (session: ObserverSession, code: ErrorCode, error: string): void => {
     counters.refused++
-    log?.debug({ code, error }, 'observer refused')
+    refusals?.inc(`observe_refused_${code.replaceAll('-', '_')}`)
+    log?.info?.({ code, error }, 'observer refused')
     session.fail(code, error)
   }
 

@@ -3,12 +3,14 @@ import { parseDocId } from '../../src/log/index.ts'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { loadOrCreateKey } from '../identity.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
-import { peerScore } from '../net/score.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
-import { Counters } from '../metrics.ts'
+import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
+import { healthAnswer, peersOf, processInfo, userAgentOf } from '../node-info.ts'
+import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import type { Counters } from '../metrics.ts'
 import { CarrierSet } from './carriers.ts'
 import { serveRelay } from '../relay/relay-server.ts'
 import { startBackboneMembership } from '../membership/index.ts'
@@ -42,6 +44,7 @@ export interface SuperPeer {
   readonly carriers: CarrierSet
   readonly tiers?: Tiers
   readonly counters: Counters
+  readonly metrics: NodeMetrics
   readonly admin?: AdminServer
   readonly fleet: FleetGuard
   /** Who is alive in this region and what they carry; trees and roles per document (for /topology). */
@@ -50,6 +53,8 @@ export interface SuperPeer {
 }
 
 export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Promise<SuperPeer> {
+  const startedAt = Date.now()
+  const metrics = new NodeMetrics(SUPER_PEER_COUNTERS)
   for (const docId of config.docs) {
     const parsed = parseDocId(docId)
     if (!parsed.ok) throw new Error(`bad document id "${docId}": ${parsed.error}`)
@@ -59,6 +64,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs })
   const node = await createBackboneNode({
     privateKey,
+    metricsRegistry: metrics.registry,
+    userAgent: userAgentOf('super-peer', config.region),
     dataDir: config.dataDir,
     listen: config.listen,
     announce: config.announce,
@@ -68,7 +75,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     appSpecificScore: fleet.appSpecificScore,
     beforeStart: async node => { await fleet.attach(node, log) }
   })
-  const counters = new Counters()
+  const counters = metrics.counters
+  let stopping = false
   const servesObservers = config.observeListen.length > 0
   let edge: Edge | undefined
   let tiers: Tiers | undefined
@@ -102,7 +110,6 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
-  carriers.start()
   started.service.addEventListener('change', () => { carriers.reconsider() })
   tiers?.addEventListener('change', () => { carriers.reconsider() })
 
@@ -118,14 +125,29 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     const server = startObserverServer(edgeNode, async (docId, signal) => {
       const doc = await carriers.observable(docId, signal)
       return doc === undefined || 'code' in doc ? undefined : doc
-    }, { maxObservers: config.maxObservers }, log)
+    }, { maxObservers: config.maxObservers }, log, counters)
     await server.ready
     edge = { node: edgeNode, server }
   }
 
+  registerSuperPeerMetrics(metrics, node, edge, carriers, tiers, startedAt)
+  carriers.start()
+  const health = (): string[] => {
+    const problems: string[] = []
+    if (stopping) problems.push('stopping')
+    if (node.status !== 'started') problems.push(`backbone node is ${node.status}`)
+    if (edge !== undefined && edge.node.status !== 'started') problems.push(`edge node is ${edge.node.status}`)
+    for (const [, carrier] of carriers.entries()) if (carrier.replica.diverged) problems.push(`replica of ${carrier.docId} diverged; rebuilding it from peers`)
+    return problems
+  }
   const admin = config.admin === undefined
     ? undefined
-    : await startAdminServer(config.admin, path => adminRoute(path, node, edge, carriers, tiers, counters, config, fleet))
+    : await startAdminServer(config.admin, async path => {
+      if (path === '/healthz') return healthAnswer(health())
+      if (path === '/metrics') return await metrics.scrape()
+      if (path === '/peers') return { body: JSON.stringify(await peersOf(node, fleet)) }
+      return adminRoute(path, node, edge, carriers, tiers, counters, config, fleet, startedAt)
+    })
   log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), region: config.region }, 'super-peer started')
 
   return {
@@ -134,10 +156,12 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     carriers,
     tiers,
     counters,
+    metrics,
     admin,
     fleet,
     membership: started.service,
     stop: async () => {
+      stopping = true
       await started.stop()
       fleet.stop()
       await edge?.server.stop()
@@ -149,7 +173,74 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   }
 }
 
-function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, counters: Counters, config: SuperPeerConfig, fleet: FleetGuard) {
+/** Transport of an edge connection, for the observers{transport} gauges. */
+function transportOf (addr: string): string {
+  if (addr.includes('/webrtc-direct')) return 'webrtc-direct'
+  if (addr.includes('/wss') || addr.includes('/tls/ws')) return 'wss'
+  if (addr.includes('/ws')) return 'ws'
+  return 'other'
+}
+
+/** Gauges read at scrape time, and the latency histograms fed by each carrier as it starts. */
+function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, startedAt: number): void {
+  const perDoc = (read: (carrier: DocCarrier) => number) => () => carriers.entries().map(([docId, carrier]): [Record<string, string>, number] => [{ document: docId }, read(carrier)])
+  metrics.gauge('seq', 'Head seq of the replica', perDoc(carrier => carrier.replica.head.seq), ['document'])
+  metrics.gauge('lag_frames', 'Frames the replica is behind the authority\'s last head announcement', perDoc(carrier => carrier.lag()), ['document'])
+  metrics.gauge('upstream_age_seconds', 'Seconds since the last frame or head announcement from upstream', perDoc(carrier => carrier.upstreamState().ageMs / 1000), ['document'])
+  metrics.gauge('upstream_silent', '1 while the upstream is silent (no word for a few seconds), else 0', perDoc(carrier => carrier.upstreamState().silent ? 1 : 0), ['document'])
+  metrics.gauge('topic_subscribers', 'Peers subscribed to the document topic', perDoc(carrier => node.services.pubsub.getSubscribers(carrier.topic).length), ['document'])
+  metrics.gauge('backbone_connections', 'Open backbone connections', () => node.getConnections().length)
+  metrics.gauge('docs_carried_now', 'Documents this super-peer carries now', () => carriers.size)
+  if (tiers !== undefined) {
+    metrics.gauge('tier_roles', 'Documents in whose tree this node is proxy or member now', () => {
+      const counts = { proxy: 0, member: 0 }
+      for (const [docId] of carriers.entries()) {
+        const role = tiers.standing(docId).role?.role
+        if (role !== undefined) counts[role]++
+      }
+      return [[{ role: 'proxy' }, counts.proxy], [{ role: 'member' }, counts.member]]
+    }, ['role'])
+    metrics.gauge('tier_children', 'Tier children following a document from this node', perDoc(carrier => carriers.childrenOf(carrier.docId).length), ['document'])
+  }
+  const applied = metrics.latency('frame_applied', 'From the authority signing a frame (its time field) to this replica applying it')
+  const delivered = metrics.latency('frame_delivered', 'From the authority signing a frame to its viewer deltas being handed to the observer streams')
+  carriers.onCarry(carrier => {
+    const appliedHere = applied.labels(carrier.docId)
+    const deliveredHere = delivered.labels(carrier.docId)
+    // Registered after the ObservableCarrier's listener, which hands the frame to the observers synchronously.
+    carrier.on('applied', frames => {
+      const now = Date.now()
+      const observed = edge !== undefined && edge.server.viewers(carrier.docId) > 0
+      for (const { frame } of frames) {
+        // History replayed at start (signed before we ran) is not latency.
+        if (frame.time < startedAt) continue
+        appliedHere.observe(Math.max(0, now - frame.time) / 1000)
+        if (observed) deliveredHere.observe(Math.max(0, now - frame.time) / 1000)
+      }
+    })
+  })
+  if (edge === undefined) return
+  const byTransport = (count: (streams: number) => number) => () => {
+    const totals = new Map<string, number>()
+    for (const connection of edge.node.getConnections()) {
+      const key = transportOf(connection.remoteAddr.toString())
+      totals.set(key, (totals.get(key) ?? 0) + count(connection.streams.filter(stream => stream.protocol === OBSERVE_PROTOCOL).length))
+    }
+    return [...totals].map(([transport, value]): [Record<string, string>, number] => [{ transport }, value])
+  }
+  metrics.gauge('observers', 'Observer streams open, by transport', byTransport(streams => streams), ['transport'])
+  metrics.gauge('observer_connections', 'Browser connections to the edge node, by transport', byTransport(() => 1), ['transport'])
+  const stats = (): ReturnType<typeof edge.server.stats> => edge.server.stats()
+  metrics.gauge('privacy_classes', 'Privacy classes across documents (viewers who see the same thing share one)', () => stats().classes)
+  metrics.total('observer_streams_accepted', 'Observer streams accepted since start', () => stats().accepted)
+  metrics.total('observer_streams_refused', 'Observer streams turned away since start (busy, bad request, unknown doc, unauthorized, forbidden)', () => stats().refused)
+  metrics.total('observer_streams_ejected', 'Observer streams closed by the super-peer after joining (a too-large message, a rate limit, an expired token)', () => stats().ejected)
+  metrics.total('observer_resyncs', 'Times a slow observer\'s queue was dropped and replaced by a fresh view', () => stats().resyncs)
+  metrics.total('observer_refused_sends', 'Messages observers tried to send (every one refused: observe is read-only)', () => stats().refusedSends)
+  metrics.total('observer_messages_sent', 'Messages handed to observer streams', () => stats().sent)
+}
+
+function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, counters: Counters, config: SuperPeerConfig, fleet: FleetGuard, startedAt: number) {
   if (path === '/topology') return { body: JSON.stringify(topologyOf(node, carriers, tiers, config)) }
   if (path === '/fleet') {
     const mesh = Object.fromEntries(carriers.entries().map(([docId, carrier]) => [docId, fleet.meshPeers(carrier.topic)]))
@@ -158,6 +249,7 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
   if (path === '/status') {
     return {
       body: JSON.stringify({
+        ...processInfo(startedAt),
         peerId: node.peerId.toString(),
         region: config.region,
         addrs: node.getMultiaddrs().map(String),
@@ -166,24 +258,13 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
           seq: carrier.replica.head.seq,
           epoch: carrier.replica.head.epoch,
           head: bytesToHex(carrier.replica.head.hash),
-          subscribers: node.services.pubsub.getSubscribers(carrier.topic).length
+          subscribers: node.services.pubsub.getSubscribers(carrier.topic).length,
+          // the authority's head as last announced, how far behind it we are, and how long since we heard
+          authority: carrier.authorityHead,
+          lag: carrier.lag(),
+          upstream: carrier.upstreamState()
         }])),
         counters: counters.toJSON()
-      })
-    }
-  }
-  if (path === '/peers') {
-    return {
-      body: JSON.stringify(node.getPeers().map(peer => ({ peerId: peer.toString(), score: peerScore(node.services.pubsub, peer) })))
-    }
-  }
-  if (path === '/metrics') {
-    const observers = edge?.server.stats()
-    return {
-      type: 'text/plain; version=0.0.4',
-      body: counters.toPrometheus({
-        connections: node.getConnections().length,
-        ...(observers === undefined ? {} : { observers: observers.observers, observer_connections: edge!.node.getConnections().length, observer_resyncs: observers.resyncs })
       })
     }
   }

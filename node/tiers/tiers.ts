@@ -4,11 +4,9 @@ import { topicFor } from '../../src/log/index.ts'
 const DOC_TOPIC_PREFIX = topicFor('')
 import type { DocTree, Role, TreeMember } from '../../src/elect/index.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
+import { parseUserAgent } from '../node-info.ts'
 import type { MembershipService } from '../membership/index.ts'
 import type { Member } from '../../src/membership/index.ts'
-
-/** The name authorities give libp2p's identify (nodeInfo.name), so super-peers can tell them apart. */
-export const AUTHORITY_AGENT = 'deltacast-authority'
 
 /**
  * Default most children one proxy serves. A frame is relayed once per child, so this bounds a
@@ -58,7 +56,9 @@ export class Tiers extends EventTarget {
     const changed = (): void => { this.dispatchEvent(new Event('change')) }
     node.addEventListener('peer:identify', event => {
       const { peerId, agentVersion } = event.detail
-      if (agentVersion?.startsWith(`${AUTHORITY_AGENT}/`) === true) {
+      // Authorities say so in identify's agent version (node-info.ts); a liar gains nothing:
+      // frames verify against the doc id, whoever relays them.
+      if (parseUserAgent(agentVersion).role === 'authority') {
         this.authorities.add(peerId.toString())
         changed()
       }

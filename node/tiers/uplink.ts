@@ -120,7 +120,8 @@ export class Uplink {
           frame: bytes => {
             counters.inc(crossing)
             carrier.receiveRelayed(bytes, peer)
-          }
+          },
+          head: bytes => { carrier.receiveHead(bytes, peer) }
         }, { signal: switching.signal })
       } catch (err) {
         end = switching.signal.aborted ? 'switched' : err as Error

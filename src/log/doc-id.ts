@@ -14,6 +14,8 @@ export const DOC_ID_SEPARATOR = '.'
 export const DOC_ID_MAX_LENGTH = DOC_KEY_CHARS + 1 + DOC_NAME_MAX_LENGTH
 export const DOC_ID_PATTERN = /^[a-z2-7]{52}\.[a-z0-9][a-z0-9_-]{0,63}$/
 export const TOPIC_PREFIX = '/deltacast/1/doc/'
+/** The document's head announcements travel on their own topic (docs/protocol.md). */
+export const HEAD_TOPIC_PREFIX = '/deltacast/1/head/'
 
 export type ParseResult<T> = { ok: true, value: T } | { ok: false, error: string }
 
@@ -56,10 +58,15 @@ export function topicFor (docId: string): string {
   return TOPIC_PREFIX + docId
 }
 
-/** The doc id a topic carries, if the topic is a valid deltacast document topic. */
+export function headTopicFor (docId: string): string {
+  return HEAD_TOPIC_PREFIX + docId
+}
+
+/** The doc id a topic belongs to, if the topic is a valid deltacast document or head topic. */
 export function docIdOfTopic (topic: string): ParseResult<string> {
-  if (!topic.startsWith(TOPIC_PREFIX)) return { ok: false, error: `topic does not start with ${TOPIC_PREFIX}` }
-  const docId = topic.slice(TOPIC_PREFIX.length)
+  const prefix = [TOPIC_PREFIX, HEAD_TOPIC_PREFIX].find(p => topic.startsWith(p))
+  if (prefix === undefined) return { ok: false, error: `topic does not start with ${TOPIC_PREFIX} or ${HEAD_TOPIC_PREFIX}` }
+  const docId = topic.slice(prefix.length)
   const parsed = parseDocId(docId)
   return parsed.ok ? { ok: true, value: docId } : parsed
 }

@@ -12,6 +12,12 @@ export class InvalidUnsignedFrameError extends Error {
   override name = 'InvalidUnsignedFrameError'
 }
 
+/** Thrown when a head announcement to be signed has out-of-range fields (a bug in the authority, never network input). */
+export class InvalidHeadAnnouncementError extends Error {
+  static override name = 'InvalidHeadAnnouncementError'
+  override name = 'InvalidHeadAnnouncementError'
+}
+
 /** Thrown by the *Sync functions when the key implementation is asynchronous (WebCrypto in browsers). */
 export class SyncCryptoUnavailableError extends Error {
   static override name = 'SyncCryptoUnavailableError'

@@ -83,10 +83,16 @@ function startVerifying (frame: Frame, publicKey: PublicKey | Uint8Array): boole
   if (key.type !== 'Ed25519') throw new UnsupportedKeyTypeError(`frames are verified with Ed25519, not ${key.type}`)
   if (frame.signature.length !== SIGNATURE_BYTES) return false
   const signed = frame.bytes.subarray(0, frame.bytes.length - SIGNATURE_BYTES)
-  // A doc id may carry 32 bytes that are not a curve point; some backends throw on those.
-  // That is a frame that cannot verify, not a bug, so it becomes false.
+  return verifyOrFalse(key, frameSigningInput(signed), frame.signature)
+}
+
+/**
+ * key.verify, where a throw is a signature that cannot verify: a doc id may carry 32 bytes that
+ * are not a curve point, and some backends throw on those. Synchronous where the backend is.
+ */
+export function verifyOrFalse (key: PublicKey, message: Uint8Array, signature: Uint8Array): boolean | Promise<boolean> {
   try {
-    const result = key.verify(frameSigningInput(signed), frame.signature)
+    const result = key.verify(message, signature)
     return result instanceof Promise ? result.catch(() => false) : result
   } catch {
     return false

@@ -203,7 +203,7 @@ function failure (code: FrameErrorCode, message: string): { ok: false, error: Fr
   return { ok: false, error: { code, message } }
 }
 
-function asciiString (bytes: Uint8Array): string | undefined {
+export function asciiString (bytes: Uint8Array): string | undefined {
   let text = ''
   for (let i = 0; i < bytes.length; i++) {
     if (bytes[i] > 0x7f) return undefined
@@ -212,17 +212,17 @@ function asciiString (bytes: Uint8Array): string | undefined {
   return text
 }
 
-function isIntIn (value: number, min: number, max: number): boolean {
+export function isIntIn (value: number, min: number, max: number): boolean {
   return Number.isInteger(value) && value >= min && value <= max
 }
 
-function writeU53 (view: DataView, at: number, value: number): void {
+export function writeU53 (view: DataView, at: number, value: number): void {
   view.setUint32(at, Math.floor(value / TWO_POW_32))
   view.setUint32(at + 4, value >>> 0)
 }
 
 /** A u64 as a number, or undefined when it exceeds 2^53-1. */
-function readU53 (view: DataView, at: number): number | undefined {
+export function readU53 (view: DataView, at: number): number | undefined {
   const high = view.getUint32(at)
   if (high > 0x1fffff) return undefined
   return high * TWO_POW_32 + view.getUint32(at + 4)

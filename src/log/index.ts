@@ -11,7 +11,7 @@
  */
 export {
   DOC_ID_MAX_LENGTH, DOC_ID_PATTERN, DOC_ID_SEPARATOR, DOC_KEY_CHARS, DOC_NAME_MAX_LENGTH, DOC_NAME_PATTERN,
-  PUBLIC_KEY_BYTES, TOPIC_PREFIX, docIdFor, docIdOfTopic, isValidDocName, parseDocId, topicFor
+  HEAD_TOPIC_PREFIX, PUBLIC_KEY_BYTES, TOPIC_PREFIX, docIdFor, docIdOfTopic, headTopicFor, isValidDocName, parseDocId, topicFor
 } from './doc-id.ts'
 export type { ParseResult, ParsedDocId } from './doc-id.ts'
 export {
@@ -27,6 +27,10 @@ export { classifyNext, genesisHead, headOf } from './chain.ts'
 export type { ChainHead, ChainStep } from './chain.ts'
 export { snapshotBytesOf, stateHashOf, verifySnapshot } from './checkpoint.ts'
 export { canonicalJson, canonicalJsonBytes } from './canonical-json.ts'
+export {
+  HEAD_SIGNING_CONTEXT, HEAD_VERSION, decodeHead, signHeadSync, verifyHeadSync
+} from './head-announcement.ts'
+export type { HeadAnnouncement, HeadDecodeResult, HeadErrorCode } from './head-announcement.ts'
 export { verdictFor } from './verdict.ts'
 export type { FrameOutcome, GossipVerdict } from './verdict.ts'
-export { InvalidDocIdInputError, InvalidUnsignedFrameError, SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'
+export { InvalidDocIdInputError, InvalidHeadAnnouncementError, InvalidUnsignedFrameError, SyncCryptoUnavailableError, UnsupportedKeyTypeError } from './errors.ts'

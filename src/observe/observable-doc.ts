@@ -22,4 +22,14 @@ export interface ObservableDoc {
    * a snapshot): every observer must be sent the whole state again. Returns the unsubscribe.
    */
   onReset? (listener: () => void): () => void
+  /** Whether the document's upstream is silent now (a super-peer's replica tracks it). */
+  upstream? (): UpstreamState
+  /** Calls `listener` when the upstream goes silent (then about every second) and when it speaks again. */
+  onUpstream? (listener: (state: UpstreamState) => void): () => void
+}
+
+export interface UpstreamState {
+  silent: boolean
+  /** ms since the last word (frame or head announcement) from upstream. */
+  ageMs: number
 }

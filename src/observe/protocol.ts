@@ -72,7 +72,12 @@ export interface ResetMessage { reset: true, data: JsonObject, seq: number }
 /** One frame; `data` is absent when the frame changed nothing this viewer sees. */
 export interface FrameMessage { data?: JsonObject, seq: number }
 export interface ErrorMessage { error: string, code: string }
-export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage
+/**
+ * The super-peer's upstream (the authority, directly or through peers) has been silent for `age`
+ * ms (stale: true, repeated every second while it lasts), or speaks again (stale: false).
+ */
+export interface StaleMessage { stale: boolean, age: number }
+export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage | StaleMessage
 
 /** Why a received observe message was refused (the error text says more). */
 export type ParseErrorCode =
@@ -117,6 +122,10 @@ export function frameMessage (seq: number, data: JsonObject | null): FrameMessag
 
 export function resetMessage (seq: number, data: JsonObject): ResetMessage {
   return { reset: true, data, seq }
+}
+
+export function staleMessage (stale: boolean, ageMs: number): StaleMessage {
+  return { stale, age: Math.max(0, Math.round(ageMs)) }
 }
 
 export function errorMessage (code: ErrorCode, error: string): ErrorMessage {
@@ -191,6 +200,10 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
   if (typeof value.refused === 'string') {
     return { ok: true, value: { refused: value.refused, code: typeof value.code === 'string' ? value.code : '' } }
   }
+  if (typeof value.stale === 'boolean') {
+    if (!isSeq(value.age)) return refuse('bad-field', '"age" must be a non-negative integer (ms)')
+    return { ok: true, value: { stale: value.stale, age: value.age } }
+  }
   if (!isSeq(value.seq)) return refuse('bad-field', '"seq" must be a seq')
   if (value.reset === true) {
     if (!isJsonObject(value.data)) return refuse('bad-field', 'reset "data" must be an object')
@@ -207,6 +220,10 @@ export function isErrorMessage (message: ServerMessage): message is ErrorMessage
 
 export function isRefusedMessage (message: ServerMessage): message is RefusedMessage {
   return 'refused' in message
+}
+
+export function isStaleMessage (message: ServerMessage): message is StaleMessage {
+  return 'stale' in message
 }
 
 export function isResetMessage (message: ServerMessage): message is ResetMessage {

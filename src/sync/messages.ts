@@ -18,13 +18,16 @@ export const SyncType = {
   FRAME: 0x01,
   SNAPSHOT: 0x02,
   END: 0x03,
-  ERROR: 0x04
+  ERROR: 0x04,
+  /** Relay streams only (src/relay/): a head announcement, passed down the tier tree. */
+  HEAD: 0x05
 } as const
 
 export interface SyncRequest { doc: string, after: number }
 
 export type SyncMessage =
   | { type: 'frame', bytes: Uint8Array }
+  | { type: 'head', bytes: Uint8Array }
   | { type: 'snapshot', state: Uint8Array }
   | { type: 'end', head: number }
   | { type: 'error', message: string }
@@ -70,6 +73,7 @@ export function decodeSyncRequest (bytes: Uint8Array): Decoded<SyncRequest> {
 export function encodeSyncMessage (message: SyncMessage): Uint8Array {
   switch (message.type) {
     case 'frame': return prefixed(SyncType.FRAME, message.bytes)
+    case 'head': return prefixed(SyncType.HEAD, message.bytes)
     case 'snapshot': return prefixed(SyncType.SNAPSHOT, message.state)
     case 'error': return prefixed(SyncType.ERROR, encoder.encode(message.message))
     case 'end': {
@@ -85,6 +89,7 @@ export function decodeSyncMessage (bytes: Uint8Array): Decoded<SyncMessage> {
   const payload = bytes.subarray(1)
   switch (bytes[0]) {
     case SyncType.FRAME: return { ok: true, value: { type: 'frame', bytes: payload } }
+    case SyncType.HEAD: return { ok: true, value: { type: 'head', bytes: payload } }
     case SyncType.SNAPSHOT: return { ok: true, value: { type: 'snapshot', state: payload } }
     case SyncType.END: {
       if (payload.byteLength !== 8) return refuse('bad-field', 'sync END must carry 8 bytes')

@@ -12,6 +12,7 @@ import { OBSERVE_PROTOCOL, encodeMessage, parseServerMessage } from '../../../sr
 import { FakeDoc } from '../fixtures/fake-doc.ts'
 import type { ObserverServer, ObserverServerOptions } from '../../../node/super-peer/observer-server.ts'
 import type { ServerMessage } from '../../../src/observe/protocol.ts'
+import type { UpstreamState } from '../../../src/observe/observable-doc.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
 async function tcpNode (listen: boolean): Promise<Libp2p> {
@@ -206,5 +207,72 @@ describe('observer server (Node)', function () {
     } while (last !== 'closed' && (last as { seq: number }).seq < 400)
     assert.ok(sawReset, 'the slow viewer got a reset')
     assert.deepEqual(last, { reset: true, data: { n: 400, filler }, seq: 400 })
+  })
+})
+
+/** A FakeDoc whose upstream the test silences and revives. */
+class UpstreamDoc extends FakeDoc {
+  private state: UpstreamState = { silent: false, ageMs: 0 }
+  private readonly upstreamListeners = new Set<(state: UpstreamState) => void>()
+
+  set (state: UpstreamState): void {
+    this.state = state
+    for (const listener of this.upstreamListeners) listener(state)
+  }
+
+  upstream (): UpstreamState { return this.state }
+
+  onUpstream (listener: (state: UpstreamState) => void): () => void {
+    this.upstreamListeners.add(listener)
+    return () => { this.upstreamListeners.delete(listener) }
+  }
+}
+
+describe('observer server: upstream silence (Node)', function () {
+  let serverNode: Libp2p
+  let clientNode: Libp2p
+  let server: ObserverServer
+  let doc: UpstreamDoc
+
+  beforeEach(async function () {
+    serverNode = await tcpNode(true)
+    clientNode = await tcpNode(false)
+    doc = new UpstreamDoc('doc-s')
+    doc.push({ seq: 1, data: { n: 1 } })
+    server = startObserverServer(serverNode, id => id === doc.docId ? doc : undefined)
+    await server.ready
+  })
+
+  afterEach(async function () {
+    await server.stop()
+    await clientNode.stop()
+    await serverNode.stop()
+  })
+
+  it('tells every observer when the upstream goes silent and when it speaks again, without touching seqs', async function () {
+    const [a, b] = [await openObserver(clientNode, serverNode), await openObserver(clientNode, serverNode)]
+    a.send(request('doc-s', null))
+    b.send(request('doc-s', 1))
+    assert.deepEqual(await a.next(), { reset: true, data: { n: 1 }, seq: 1 })
+    doc.set({ silent: true, ageMs: 3004 })
+    doc.set({ silent: true, ageMs: 4004 })
+    for (const observer of [a, b]) {
+      assert.deepEqual(await observer.next(), { stale: true, age: 3004 })
+      assert.deepEqual(await observer.next(), { stale: true, age: 4004 })
+    }
+    doc.set({ silent: false, ageMs: 0 })
+    doc.push({ seq: 2, data: { n: 2 } })
+    for (const observer of [a, b]) {
+      assert.deepEqual(await observer.next(), { stale: false, age: 0 })
+      assert.deepEqual(await observer.next(), { data: { n: 2 }, seq: 2 })
+    }
+  })
+
+  it('tells an observer that joins during a silence, right after its first view', async function () {
+    doc.set({ silent: true, ageMs: 5000 })
+    const observer = await openObserver(clientNode, serverNode)
+    observer.send(request('doc-s', null))
+    assert.deepEqual(await observer.next(), { reset: true, data: { n: 1 }, seq: 1 })
+    assert.deepEqual(await observer.next(), { stale: true, age: 5000 })
   })
 })

@@ -5,20 +5,12 @@ import {
   GENESIS_HASH, SIGNING_CONTEXT, UnsupportedKeyTypeError, decodeFrame, docIdFor, encodeUnsignedFrame, frameSigningInput,
   signFrame, signFrameSync, stateHashOf, verifyFrame, verifyFrameSignature, verifyFrameSignatureSync, verifyFrameSync
 } from '../../../src/log/index.ts'
+import { hexDump } from '../../helpers/hex-dump.ts'
 import type { UnsignedFrame } from '../../../src/log/index.ts'
 
 const LIMITS = { maxFrameBytes: 4096 }
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
 
-/** xxd-like dump, 16 bytes a line, as printed in docs/protocol.md. */
-function hexDump (bytes: Uint8Array): string {
-  const lines: string[] = []
-  for (let i = 0; i < bytes.length; i += 16) {
-    const row = [...bytes.subarray(i, i + 16)].map(b => b.toString(16).padStart(2, '0')).join(' ')
-    lines.push(`${i.toString(16).padStart(4, '0')}  ${row}`)
-  }
-  return lines.join('\n')
-}
 
 // Test vector: the RFC 8032 "TEST 1" secret key.
 const VECTOR_SEED = Uint8Array.from(Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex'))
