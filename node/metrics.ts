@@ -14,7 +14,10 @@ export const COUNTER_FAMILIES: Readonly<Record<string, string>> = {
   frames_rejected_: 'Frames refused before they reached the replica (or, on the authority, frames on its topic that are not its own), by reason',
   heads_rejected_: 'Head announcements refused (malformed, bad signature, another document\'s), by reason',
   observe_refused_: 'Observer streams turned away before joining a document, by reason (the observe protocol\'s error code)',
-  backbone_denied_: 'Backbone connections or streams denied to peers outside the fleet, by reason'
+  backbone_denied_: 'Backbone connections or streams denied to peers outside the fleet, by reason',
+  membership_refused_: 'Membership announcements refused (oversized, malformed, flood, stale, forged, uncertified, wrong region, expired, lease too long, table full), by reason',
+  uplink_lost_: 'Times a tier child lost the parent it followed a document from, by why (error, closed, or the parent\'s refusal code)',
+  relay_ended_: 'Relay streams this parent ended itself (too_slow: the child read too slowly; reset: our chain jumped), by reason'
 }
 
 /** Plain counters, with the HELP line each gets. Others are created on first use with a generic HELP. */
@@ -38,15 +41,40 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   sync_bad_requests: 'Catch-up requests that could not be parsed',
   sync_unknown_doc: 'Catch-up requests for a document not held here',
   sync_stream_errors: 'Catch-up streams that failed while answering',
-  upstream_silences: 'Times a document\'s upstream went silent (no frame or head announcement for a few seconds)'
+  upstream_silences: 'Times a document\'s upstream went silent (no frame or head announcement for a few seconds)',
+  policy_invalid: 'Frames that left the document with an invalid policy (viewers are refused until it is fixed)',
+  membership_accepted: 'Membership announcements accepted into the view',
+  membership_announced: 'Membership announcements this node published about itself',
+  membership_expired: 'Members dropped from the view when their lease ran out (gone without a goodbye)',
+  membership_snapshots_served: 'Membership snapshots served to joining nodes',
+  membership_snapshots_received: 'Membership snapshots received when joining or reconnecting',
+  membership_snapshot_refused: 'Membership snapshot requests refused (no valid own announcement)',
+  membership_snapshot_errors: 'Membership snapshot streams that failed',
+  relay_subscriptions: 'Tier children that caught up and now follow a document from this node',
+  relay_frames_sent: 'Frames sent to tier children (one per child per frame)',
+  relay_snapshots_sent: 'Relay catch-ups that started with a snapshot',
+  relay_refused_not_carried: 'Relay requests refused: a document not carried here (or a loop)',
+  relay_bad_requests: 'Relay requests that could not be parsed',
+  relay_stream_errors: 'Relay streams to tier children that failed',
+  uplink_follows: 'Relay streams opened to a tier parent',
+  frames_relayed_from_outside_region: 'Frames received from a tier parent outside this region (the authority, or another region\'s proxy)',
+  frames_relayed_within_region: 'Frames received from a tier parent inside this region',
+  docs_carried: 'Documents this super-peer started carrying (pinned, or asked for by viewers or tier children)',
+  docs_dropped_idle: 'Documents dropped after lingering with no viewer and no tier child',
+  docs_refused_full: 'Documents refused because --max-docs were carried already'
 }
 
 /** Counters each kind of node has from the start (so a scrape shows them at 0). */
+/** Counters the membership relay or member has, and those of a relay parent (authorities and super-peers alike). */
+const MEMBERSHIP_COUNTERS = ['membership_accepted', 'membership_expired', 'membership_snapshots_served', 'membership_snapshot_refused', 'membership_snapshot_errors']
+const RELAY_COUNTERS = ['relay_subscriptions', 'relay_frames_sent', 'relay_snapshots_sent', 'relay_refused_not_carried', 'relay_bad_requests', 'relay_stream_errors']
 export const AUTHORITY_COUNTERS = ['frames_published', 'frames_publish_failed', 'heads_published', 'changes_rejected', 'input_lines_rejected',
-  'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests', 'sync_unknown_doc', 'sync_stream_errors']
+  'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests', 'sync_unknown_doc', 'sync_stream_errors', ...MEMBERSHIP_COUNTERS, ...RELAY_COUNTERS]
 export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'frames_ahead_of_gap', 'replica_diverged', 'heads_received', 'heads_ahead',
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
-  'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences']
+  'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
+  'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full']
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
