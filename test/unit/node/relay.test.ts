@@ -34,7 +34,7 @@ function chain (n: number, padding = 0): Frame[] {
 /** A parent's replica as a relay source: the same adapter a shell writes around its carrier. */
 class ReplicaSource implements RelaySource {
   readonly replica: Replica
-  private readonly listeners = new Set<{ frame: (frame: Frame) => void, reset: () => void }>()
+  private readonly listeners = new Set<{ frame: (frame: Frame) => void, reset: () => void, head?: (bytes: Uint8Array) => void }>()
 
   constructor () {
     this.replica = new Replica(docId, { onApply: applied => { for (const l of this.listeners) l.frame(applied.frame) } })
@@ -44,8 +44,8 @@ class ReplicaSource implements RelaySource {
   get head () { return this.replica.head }
   get window () { return this.replica.window }
 
-  follow (frame: (frame: Frame) => void, reset: () => void): () => void {
-    const entry = { frame, reset }
+  follow (frame: (frame: Frame) => void, reset: () => void, head?: (bytes: Uint8Array) => void): () => void {
+    const entry = { frame, reset, head }
     this.listeners.add(entry)
     return () => { this.listeners.delete(entry) }
   }
@@ -57,6 +57,10 @@ class ReplicaSource implements RelaySource {
   reset (): void {
     for (const l of this.listeners) l.reset()
   }
+
+  announce (bytes: Uint8Array): void {
+    for (const l of this.listeners) l.head?.(bytes)
+  }
 }
 
 /** A child that verifies and applies what it is relayed, as a carrier does. */
@@ -64,6 +68,7 @@ class ChildReplica implements RelayFollower {
   readonly replica = new Replica(docId)
   readonly seen: number[] = []
   readonly batches: RelayMessage[][] = []
+  readonly heads: Uint8Array[] = []
   private readonly waiters = new Set<() => void>()
 
   caughtUp (messages: RelayMessage[]): void {
@@ -73,6 +78,11 @@ class ChildReplica implements RelayFollower {
 
   frame (bytes: Uint8Array): void {
     this.apply(bytes)
+  }
+
+  head (bytes: Uint8Array): void {
+    this.heads.push(bytes)
+    for (const w of this.waiters) w()
   }
 
   private apply (bytes: Uint8Array): void {
@@ -118,6 +128,23 @@ describe('node/relay: catch-up that stays open', () => {
     await served
     assert.deepEqual(await followed, { reason: 'closed' })
     assert.equal(source.followers, 0, 'no listener left behind')
+  })
+
+  it('passes head announcements down once the child is level, between frames in order', async () => {
+    const frames = chain(4)
+    const source = new ReplicaSource()
+    source.apply(frames.slice(0, 2))
+    const follower = new ChildReplica()
+    const { followed, outbound } = await connect(source, follower, 0)
+    await follower.until(2)
+    source.announce(Uint8Array.of(1, 2, 3))
+    source.apply(frames.slice(2))
+    source.announce(Uint8Array.of(4))
+    await follower.until(4)
+    await waitFor(() => follower.heads.length === 2)
+    assert.deepEqual(follower.heads.map(h => [...h]), [[1, 2, 3], [4]])
+    await outbound.close()
+    await followed
   })
 
   it('resumes from the seq a child already holds', async () => {
