@@ -43,10 +43,9 @@ export type RelayLookup = (docId: string, child: PeerId) => RelaySource | undefi
 /** Serve relay streams on `libp2p` for the documents `lookup` knows. */
 export async function serveRelay (libp2p: Libp2p, lookup: RelayLookup, log: Logger, counters: Counters,
   options: Partial<RelayServerOptions> = {}): Promise<void> {
-  const settings = { ...RELAY_SERVER_DEFAULTS, ...options }
   await libp2p.handle(RELAY_PROTOCOL, async (stream, connection) => {
-    await handleRelayStream(stream, connection.remotePeer, lookup, log, counters, settings)
-  }, { maxInboundStreams: settings.maxInboundStreams })
+    await handleRelayStream(stream, connection.remotePeer, lookup, log, counters, options)
+  }, { maxInboundStreams: options.maxInboundStreams ?? RELAY_SERVER_DEFAULTS.maxInboundStreams })
 }
 
 /**
@@ -55,7 +54,9 @@ export async function serveRelay (libp2p: Libp2p, lookup: RelayLookup, log: Logg
  */
 export async function handleRelayStream (stream: Stream, child: PeerId, lookup: RelayLookup, log: Logger,
   counters: Counters, options: Partial<RelayServerOptions> = {}): Promise<void> {
-  const { maxQueuedBytes, requestTimeoutMs } = { ...RELAY_SERVER_DEFAULTS, ...options }
+  // (?? rather than a spread: an option passed as undefined still means the default)
+  const maxQueuedBytes = options.maxQueuedBytes ?? RELAY_SERVER_DEFAULTS.maxQueuedBytes
+  const requestTimeoutMs = options.requestTimeoutMs ?? RELAY_SERVER_DEFAULTS.requestTimeoutMs
   const lp = lpStream(stream, { maxDataLength: MAX_RELAY_REQUEST_BYTES })
   const childLog = log.child({ child: child.toString() })
   let stopFollowing: (() => void) | undefined
