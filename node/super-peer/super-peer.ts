@@ -13,7 +13,7 @@ import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import type { Counters } from '../metrics.ts'
 import { CarrierSet } from './carriers.ts'
 import { serveRelay } from '../relay/relay-server.ts'
-import { startBackboneMembership } from '../membership/index.ts'
+import { DEFAULT_CAPACITY, startBackboneMembership } from '../membership/index.ts'
 import { Tiers } from '../tiers/tiers.ts'
 import type { DocCarrier } from './doc-carrier.ts'
 import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
@@ -103,7 +103,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   // Who carries what in this region; under tiers the trees are computed from it.
   const started = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region,
-    local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: carriers.size })
+    // While joining, it announces itself full, so that no one elects it before it has looked around.
+    local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: tiers?.joining() === true ? DEFAULT_CAPACITY : carriers.size })
   })
   membership = started.service
   if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds() }, { fanout: config.fanout })
@@ -111,7 +112,10 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
   started.service.addEventListener('change', () => { carriers.reconsider() })
-  tiers?.addEventListener('change', () => { carriers.reconsider() })
+  tiers?.addEventListener('change', () => {
+    carriers.reconsider()
+    started.service.changed()
+  })
 
   if (servesObservers) {
     const edgeNode = await createEdgeNode({

@@ -23,7 +23,16 @@ export interface TiersComponents {
 
 export interface TiersOptions {
   fanout: number
+  /**
+   * For this long after start a node takes no proxy role it does not already hold: it first
+   * learns who holds what (a restarted proxy would otherwise take its scope back from the
+   * runner-up whose claim has not reached it yet, costing every child another switch).
+   */
+  joinGraceMs: number
 }
+
+/** Long enough for a snapshot of the region and a change interval or two of announcements. */
+export const DEFAULT_JOIN_GRACE_MS = 3_000
 
 /** Where a node stands in one document's tree. */
 export interface Standing {
@@ -46,12 +55,16 @@ export class Tiers extends EventTarget {
   private readonly components: TiersComponents
   private readonly options: TiersOptions
   private readonly authorities = new Set<string>()
+  private readonly joinedAt: number
 
   /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
   constructor (components: TiersComponents, options: Partial<TiersOptions> = {}) {
     super()
     this.components = components
-    this.options = { fanout: DEFAULT_FANOUT, ...options }
+    this.options = { fanout: DEFAULT_FANOUT, joinGraceMs: DEFAULT_JOIN_GRACE_MS, ...options }
+    this.joinedAt = Date.now()
+    // When the grace ends, this node may take roles: look again, and say so in an announcement.
+    setTimeout(() => { this.dispatchEvent(new Event('change')) }, this.options.joinGraceMs).unref()
     const { node } = components
     const changed = (): void => { this.dispatchEvent(new Event('change')) }
     node.addEventListener('peer:identify', event => {
@@ -75,6 +88,11 @@ export class Tiers extends EventTarget {
     return this.options.fanout
   }
 
+  /** True during the join grace: this node takes no new proxy role yet. */
+  joining (now = Date.now()): boolean {
+    return now - this.joinedAt < this.options.joinGraceMs
+  }
+
   /** Live members of this node's region, itself included. */
   members (): Member[] {
     return this.components.membership.members()
@@ -84,10 +102,11 @@ export class Tiers extends EventTarget {
   standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
     const self = this.components.membership.peerId
     const carried = new Set(this.components.carried())
+    const joining = this.joining()
     // Our own entry is as fresh as our state, not as our last announcement.
     const members: TreeMember[] = this.components.membership.members().map(member => member.peerId !== self
       ? member
-      : { peerId: member.peerId, region: member.region, weight: member.weight, capacity: member.capacity, load: member.load, holds: scope => member.holds(scope), carries: doc => carried.has(doc) })
+      : { peerId: member.peerId, region: member.region, weight: member.weight, capacity: joining ? 0 : member.capacity, load: member.load, holds: scope => member.holds(scope), carries: doc => carried.has(doc) })
     const tree = computeDocTree(docId, members, { fanout: this.options.fanout, exclude: suspects })
     const roles = rolesOf(tree, self)
     const role = roles.find(r => r.role === 'proxy') ?? roles.find(r => r.role === 'member')

@@ -258,7 +258,9 @@ describe('tiers grow and shrink with demand (loopback)', function () {
     await waitFor('depth 2, agreed by every carrier', async () => {
       await change()
       const trees = (await topologies()).map(t => t?.tree.regions[0])
-      return trees.every(t => t !== undefined && depthOf(t) === 2 && JSON.stringify(t) === JSON.stringify(trees[0])) ? true : undefined
+      // (Every scope served: members just started take no role for a few seconds.)
+      return trees.every(t => t !== undefined && depthOf(t) === 2 && t.scopes.every((sub: any) => sub.proxy !== undefined) &&
+        JSON.stringify(t) === JSON.stringify(trees[0])) ? true : undefined
     }, { intervalMs: 250 })
     const head = await change()
     await waitFor('every viewer at the head through two tiers', () => watchers.every(w => (w.view.seq ?? 0) >= head) ? true : undefined)
@@ -266,7 +268,8 @@ describe('tiers grow and shrink with demand (loopback)', function () {
     const tree = await regionTree()
     const sub = tree.scopes.find((s: any) => s.members.length > 0)
     const member = peers.find(p => p.ready.peerId === sub.members[0])!
-    assert.equal((await member.admin('/topology')).docs[docId].parent, sub.proxy)
+    await waitFor(`${member.ready.peerId as string} to follow its sub-scope's proxy`, async () =>
+      (await member.admin('/topology')).docs[docId].parent === sub.proxy ? true : undefined)
 
     // Viewers leave three of the five: demand falls, the carriers linger out, the tree flattens.
     for (const w of watchers.splice(2)) { w.view.close(); await w.node.stop() }

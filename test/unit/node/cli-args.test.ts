@@ -186,7 +186,7 @@ describe('node/cli-args', () => {
       assert.match(usageError(() => parseSuperPeerConfig(['--topology', 'flat'])), /no documents to carry: pass --doc/)
       assert.deepEqual((parseSuperPeerConfig([]) as { docs: string[] }).docs, [])
       assert.match(usageError(() => parseSuperPeerConfig(['--topology', 'tree'])), /--topology must be flat or tiers/)
-      assert.match(usageError(() => parseSuperPeerConfig(['--fanout', '1'])), /--fanout must be an integer of at least 2/)
+      assert.match(usageError(() => parseSuperPeerConfig(['--fanout', '1'])), /--fanout must be an integer >= 2, got 1/)
     })
 
     it('fills defaults, the key file under the data dir', () => {
