@@ -21,7 +21,7 @@ function alive (pid: number): boolean {
 }
 
 describe('npm start (the demo)', function () {
-  this.timeout(40_000)
+  this.timeout(90_000) // five processes and a browser, on a 2-core machine running the rest of the suite
   let demo: ChildProcessWithoutNullStreams | undefined
   let browser: Browser | undefined
   const superPeerPids: number[] = []
