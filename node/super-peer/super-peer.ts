@@ -13,6 +13,8 @@ import { DocCarrier } from './doc-carrier.ts'
 import { ObservableCarrier } from './observable-carrier.ts'
 import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
 import { createEdgeNode } from '../net/edge-node.ts'
+import { startBackboneMembership } from '../membership/index.ts'
+import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
 import type { ObserverServer } from './observer-server.ts'
 import type { AdminServer } from '../admin-http.ts'
@@ -39,6 +41,8 @@ export interface SuperPeer {
   readonly counters: Counters
   readonly admin?: AdminServer
   readonly fleet: FleetGuard
+  /** Who is alive in this region and what they carry; trees and roles per document (for /topology). */
+  readonly membership: MembershipService
   stop (): Promise<void>
 }
 
@@ -77,6 +81,10 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     carrier.start()
     guardTopicValidator(node.services.pubsub, carrier.topic, fleet)
   }
+  // Roles and load stay empty until tier roles are wired (issue 8, next pass).
+  const { service: membership, stop: stopMembership } = await startBackboneMembership(node, {
+    privateKey, counters, log, fleet, fleetSettings, region: config.region, local: () => ({ docs: carriers.keys(), roles: [], load: 0 })
+  })
 
   let edge: Edge | undefined
   if (servesObservers) {
@@ -105,7 +113,9 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     counters,
     admin,
     fleet,
+    membership,
     stop: async () => {
+      await stopMembership()
       fleet.stop()
       await edge?.server.stop()
       await edge?.node.stop()

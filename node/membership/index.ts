@@ -1,0 +1,5 @@
+export { DEFAULT_CAPACITY, DEFAULT_WEIGHT, MEMBERSHIP_TOPIC_PREFIX, MembershipService, membershipTopic } from './membership-service.ts'
+export type { DocTopology, LocalState, MembershipComponents, MembershipInit, MembershipPubSub, MembershipStatus } from './membership-service.ts'
+export { startBackboneMembership } from './backbone-membership.ts'
+export type { BackboneMembership, BackboneMembershipInit } from './backbone-membership.ts'
+export { JOIN_RETRY_MS, MembershipProtocolError, SNAPSHOT_TIMEOUT_MS, joinRegion, requestMembershipSnapshot, serveMembershipSnapshots } from './snapshot.ts'
