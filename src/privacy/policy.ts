@@ -50,7 +50,8 @@ export interface Policy {
 
 export type CompileResult = { ok: true, policy: Policy } | { ok: false, error: string }
 
-const TOP_KEYS = ['version', 'observe', 'policies', 'fields', 'records', 'view', 'tokenKeys']
+// "input" declares input channels; src/reduce/channels.ts compiles it (privacy ignores it).
+const TOP_KEYS = ['version', 'observe', 'policies', 'fields', 'records', 'view', 'tokenKeys', 'input']
 const VIEW_TYPES: readonly string[] = ['string', 'number', 'integer', 'boolean']
 const VIEW_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 

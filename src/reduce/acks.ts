@@ -1,0 +1,72 @@
+/**
+ * Acknowledgements down the signed log: what the authority writes under the top-level field
+ * "@input" in the frame that applies contributions, and how a super-peer reads a frame's change
+ * to settle its outbox and acknowledge its writers.
+ *
+ *   {"@input": {"<channel>": {"counted": {"<origin>": [[first, last], ...]},
+ *                              "fenced": ["<origin>", ...],
+ *                              "resent": ["<writer> <id>", ...]}}}
+ *
+ * `counted` holds, for each origin that counted a window in this frame, all its counted windows
+ * as ranges (an array is a leaf of the delta format, so it is replaced whole); `fenced` is every
+ * fenced origin of the channel, present when it changed; `resent` the resent messages counted or
+ * recognised in this frame. Read the frame's change, not the tree: the tree keeps the last
+ * `resent` list until the next one replaces it.
+ */
+import type { Json, JsonObject } from '../json.ts'
+import { isJsonObject } from '../json.ts'
+import { INPUT_STATE_FIELD } from './channels.ts'
+import type { ChannelLedger, LedgerOutcome } from './ledger.ts'
+import { resentKey } from './partial.ts'
+
+/** The change to write for one channel after `ledger.apply` gave `outcome`; null when nothing to say. */
+export function acksChange (ledger: ChannelLedger<unknown>, outcome: LedgerOutcome): JsonObject | null {
+  const record: JsonObject = {}
+  if (outcome.counted.length > 0) {
+    const ranges = ledger.countedRanges()
+    const counted: JsonObject = {}
+    for (const origin of new Set(outcome.counted.map(c => c.origin))) counted[origin] = ranges[origin]
+    record.counted = counted
+  }
+  if (outcome.newlyFenced.length > 0) record.fenced = ledger.fencedOrigins()
+  const resent = [...outcome.resentCounted, ...outcome.resentDuplicates].map(r => resentKey(r.writer, r.id))
+  if (resent.length > 0) record.resent = resent
+  return Object.keys(record).length === 0 ? null : { [INPUT_STATE_FIELD]: { [ledger.channel]: record } }
+}
+
+/** What one frame's change acknowledges for one channel. */
+export interface FrameAcks {
+  /** Counted windows by origin, as [first, last] ranges. */
+  readonly counted: ReadonlyMap<string, ReadonlyArray<readonly [number, number]>>
+  /** Every fenced origin, when the frame changed the list; null otherwise. */
+  readonly fenced: readonly string[] | null
+  /** resentKey(writer, id) of resent messages settled in this frame. */
+  readonly resent: ReadonlySet<string>
+}
+
+function isRange (value: Json): value is [number, number] {
+  return Array.isArray(value) && value.length === 2 && value.every(v => typeof v === 'number' && Number.isSafeInteger(v))
+}
+
+/** Reads a frame's change (a delta); null when it says nothing about the channel. Malformed parts read as absent. */
+export function readAcks (change: JsonObject, channel: string): FrameAcks | null {
+  const all = change[INPUT_STATE_FIELD]
+  if (!isJsonObject(all) || !Object.hasOwn(all, channel)) return null
+  const record = all[channel]
+  if (!isJsonObject(record)) return null
+  const counted = new Map<string, Array<[number, number]>>()
+  if (isJsonObject(record.counted)) {
+    for (const [origin, ranges] of Object.entries(record.counted)) {
+      if (Array.isArray(ranges) && ranges.every(isRange)) counted.set(origin, ranges as Array<[number, number]>)
+    }
+  }
+  const fenced = Array.isArray(record.fenced) && record.fenced.every(o => typeof o === 'string') ? record.fenced as string[] : null
+  const resent = new Set(Array.isArray(record.resent) ? record.resent.filter((k): k is string => typeof k === 'string') : [])
+  return { counted, fenced, resent }
+}
+
+/** True when the frame's acks say window `window` of `origin` has counted. */
+export function windowAcked (acks: FrameAcks, origin: string, window: number): boolean {
+  const ranges = acks.counted.get(origin)
+  return ranges !== undefined && ranges.some(([first, last]) => first <= window && window <= last)
+}

@@ -1,0 +1,168 @@
+/**
+ * The authority's ledger of one channel: what it has counted, so every contribution counts once.
+ *
+ * - A window entry (origin, window) counts the first time it arrives and never again.
+ * - A resent entry (writer, id) with prior (A, w) is a duplicate when (A, w) has counted (the
+ *   message can only be in the window it was first stamped with) or (writer, id) counted through
+ *   another resend. Otherwise it counts, and fences origin A: from then on no window of A that
+ *   is not yet counted will ever count. So a message counts through exactly one path.
+ * - A fenced super-peer learns it from the log, starts a new boot (a new origin) and its
+ *   writers resend what was not acknowledged, with the old (origin, window) as prior.
+ * Each apply says what it counted, which the authority writes down the log as acknowledgements.
+ */
+import type { Json } from '../json.ts'
+import { ByteReader, PartialProblem } from './bytes.ts'
+import type { Reducer } from './kind.ts'
+import type { Partial, ResentEntry, WindowEntry } from './partial.ts'
+import { resentKey } from './partial.ts'
+import { WindowSet } from './window-set.ts'
+
+export type EntryRefusal = 'fenced' | 'invalid-state' | 'invalid-body'
+
+export interface LedgerOutcome {
+  /** Window entries counted now. */
+  readonly counted: ReadonlyArray<{ origin: string, window: number }>
+  /** Resent messages counted now, and resent messages that had already counted (both acknowledged). */
+  readonly resentCounted: ReadonlyArray<{ writer: string, id: number }>
+  readonly resentDuplicates: ReadonlyArray<{ writer: string, id: number }>
+  /** Window entries seen before: nothing to do. */
+  readonly duplicates: number
+  readonly refused: ReadonlyArray<{ key: string, reason: EntryRefusal, detail: string }>
+  readonly newlyFenced: readonly string[]
+  /** True when the total changed (the authority then writes the result). */
+  readonly changed: boolean
+}
+
+export type ApplyResult = { ok: true, outcome: LedgerOutcome } | { ok: false, code: 'wrong-channel' | 'wrong-kind', error: string }
+
+/** What a ledger needs of a channel: its name, its reducer, and its message check. */
+export interface LedgerChannel<S> {
+  readonly name: string
+  readonly reducer: Reducer<S>
+  /** Null when the body is a valid message of the channel, else why not. */
+  readonly check: (body: Json) => string | null
+}
+
+export class ChannelLedger<S> {
+  private state: S
+  private readonly counted = new Map<string, WindowSet>()
+  private readonly fenced = new Set<string>()
+  private readonly resentKeys = new Set<string>()
+
+  readonly channel: string
+  private readonly reducer: Reducer<S>
+
+  private readonly declared: LedgerChannel<S>
+
+  constructor (declared: LedgerChannel<S>) {
+    this.declared = declared
+    this.channel = declared.name
+    this.reducer = declared.reducer
+    this.state = this.reducer.empty()
+  }
+
+  get total (): S { return this.state }
+  result (): Json { return this.reducer.result(this.state) }
+  isFenced (origin: string): boolean { return this.fenced.has(origin) }
+  fencedOrigins (): string[] { return [...this.fenced].sort() }
+  hasCounted (origin: string, window: number): boolean { return this.counted.get(origin)?.has(window) === true }
+  /** Counted windows per origin as [first, last] ranges: what super-peers acknowledge from. */
+  countedRanges (): Record<string, Array<[number, number]>> {
+    const out: Record<string, Array<[number, number]>> = {}
+    for (const origin of [...this.counted.keys()].sort()) out[origin] = (this.counted.get(origin) as WindowSet).toJSON()
+    return out
+  }
+
+  /** Counts what the partial holds that was not counted before; changes this ledger. */
+  apply (partial: Partial): ApplyResult {
+    if (partial.channel !== this.channel) return { ok: false, code: 'wrong-channel', error: `partial for channel "${partial.channel}", ledger of "${this.channel}"` }
+    if (partial.kind !== this.reducer.code) return { ok: false, code: 'wrong-kind', error: `partial of kind ${partial.kind}, channel "${this.channel}" is ${this.reducer.kind} (${this.reducer.code})` }
+    const counted: Array<{ origin: string, window: number }> = []
+    const resentCounted: Array<{ writer: string, id: number }> = []
+    const resentDuplicates: Array<{ writer: string, id: number }> = []
+    const refused: Array<{ key: string, reason: EntryRefusal, detail: string }> = []
+    const newlyFenced: string[] = []
+    let duplicates = 0
+    let changed = false
+    // Window entries first: a window and a resend of one of its messages in one partial then
+    // count the window, and the resend is recognised, without fencing anything needlessly.
+    for (const [key, entry] of partial.windows) {
+      if (this.hasCounted(entry.origin, entry.window)) {
+        duplicates++
+        continue
+      }
+      if (this.fenced.has(entry.origin)) {
+        refused.push({ key, reason: 'fenced', detail: `origin ${entry.origin} is fenced` })
+        continue
+      }
+      const state = this.decodeState(entry)
+      if (typeof state === 'string') {
+        refused.push({ key, reason: 'invalid-state', detail: state })
+        continue
+      }
+      this.state = this.reducer.merge(this.state, state)
+      this.markCounted(entry.origin, entry.window)
+      counted.push({ origin: entry.origin, window: entry.window })
+      changed = true
+    }
+    for (const [key, entry] of partial.resent) {
+      const ref = { writer: entry.writer, id: entry.id }
+      if (this.resentKeys.has(key) || (entry.prior !== null && this.hasCounted(entry.prior.origin, entry.prior.window))) {
+        this.resentKeys.add(key)
+        resentDuplicates.push(ref)
+        continue
+      }
+      const state = this.stateOfResent(entry)
+      if (typeof state === 'string') {
+        refused.push({ key, reason: 'invalid-body', detail: state })
+        continue
+      }
+      // The prior window has not counted: it must never count now, so its origin is fenced.
+      if (entry.prior !== null && !this.fenced.has(entry.prior.origin)) {
+        this.fenced.add(entry.prior.origin)
+        newlyFenced.push(entry.prior.origin)
+      }
+      this.state = this.reducer.merge(this.state, state)
+      this.resentKeys.add(resentKey(entry.writer, entry.id))
+      resentCounted.push(ref)
+      changed = true
+    }
+    return { ok: true, outcome: { counted, resentCounted, resentDuplicates, duplicates, refused, newlyFenced, changed } }
+  }
+
+  private markCounted (origin: string, window: number): void {
+    let set = this.counted.get(origin)
+    if (set === undefined) {
+      set = new WindowSet()
+      this.counted.set(origin, set)
+    }
+    set.add(window)
+  }
+
+  private decodeState (entry: WindowEntry): S | string {
+    try {
+      const input = new ByteReader(entry.state)
+      const state = this.reducer.decode(input)
+      input.done()
+      return state
+    } catch (err) {
+      if (err instanceof PartialProblem) return `window ${entry.window} of ${entry.origin}: ${err.message}`
+      throw err
+    }
+  }
+
+  /** Super-peers check bodies before they accept a resend; the ledger checks again, as a rogue peer would not. */
+  private stateOfResent (entry: ResentEntry): S | string {
+    let body: Json
+    try {
+      body = JSON.parse(entry.body) as Json
+    } catch {
+      return `resent ${entry.writer}/${entry.id}: body is not JSON`
+    }
+    const problem = this.declared.check(body)
+    if (problem !== null) return `resent ${entry.writer}/${entry.id}: ${problem}`
+    const state = this.reducer.empty()
+    this.reducer.add(state, body, { window: entry.window, writer: entry.writer, id: entry.id })
+    return state
+  }
+}
