@@ -29,6 +29,8 @@ export interface FailoverSample {
 
 export interface FailoverTotals {
   readonly samples: FailoverSample[]
+  /** Hosts killed, in the order they died. */
+  readonly killed: number[]
   kills: number
   /** Kills of hosts that were proxy of nothing (only their own viewers were affected). */
   leafKills: number
@@ -62,7 +64,7 @@ export function runKills (ctx: TreeContext, totals: TreeTotals, random: () => nu
   const { fleet, costs, state } = ctx
   const c = fleet.config
   const R = fleet.regions.length
-  const out: FailoverTotals = { samples: [], kills: 0, leafKills: 0, regionTreesRecomputed: 0, moves: 0, viewersDisconnected: 0 }
+  const out: FailoverTotals = { samples: [], killed: [], kills: 0, leafKills: 0, regionTreesRecomputed: 0, moves: 0, viewersDisconnected: 0 }
   const queue = new EventQueue<Event>()
   for (let k = 0; k < c.kills; k++) {
     let host: number
@@ -78,6 +80,7 @@ export function runKills (ctx: TreeContext, totals: TreeTotals, random: () => nu
     const victim = event.host
     if (state.dead[victim] === 1) continue
     out.kills++
+    out.killed.push(victim)
     out.viewersDisconnected += fleet.hostViewers[victim]
     const pairs = [...new Set(totals.proxyPairs[victim])]
     if (pairs.length === 0) out.leafKills++

@@ -185,3 +185,51 @@ export function buildFleet (config: SimConfig): Fleet {
     pairStart, carrierHost: carrierHost.subarray(0, at), carrierViewers: carrierViewers.subarray(0, at), hostViewers
   }
 }
+
+export interface FleetInputs {
+  readonly regions: readonly Region[]
+  /** Hosts in region order (a region's hosts contiguous). */
+  readonly hosts: ReadonlyArray<{ readonly peerId: string, readonly region: number }>
+  /** Per document, in rank order: its id, home region and carriers with their viewers. */
+  readonly docs: ReadonlyArray<{ readonly docId: string, readonly home: number, readonly carriers: ReadonlyArray<{ readonly host: number, readonly viewers: number }> }>
+}
+
+/** A fleet from explicit membership inputs (tests compare it with the real code's view of the same members). */
+export function fleetOf (config: SimConfig, inputs: FleetInputs): Fleet {
+  const R = inputs.regions.length
+  const H = inputs.hosts.length
+  const hostRegion = Uint16Array.from(inputs.hosts, h => h.region)
+  for (let h = 1; h < H; h++) if (hostRegion[h] < hostRegion[h - 1]) throw new RangeError('hosts must be listed region by region')
+  const regionStart = new Int32Array(R + 1)
+  for (let g = 0; g < R; g++) regionStart[g + 1] = regionStart[g] + inputs.hosts.filter(h => h.region === g).length
+  const pairStart = new Int32Array(inputs.docs.length * R + 1)
+  const carrierHost: number[] = []
+  const carrierViewers: number[] = []
+  const hostViewers = new Float64Array(H)
+  inputs.docs.forEach((doc, d) => {
+    for (let g = 0; g < R; g++) {
+      pairStart[d * R + g] = carrierHost.length
+      for (const c of [...doc.carriers].filter(c => hostRegion[c.host] === g).sort((a, b) => a.host - b.host)) {
+        carrierHost.push(c.host)
+        carrierViewers.push(c.viewers)
+        hostViewers[c.host] += c.viewers
+      }
+    }
+  })
+  pairStart[inputs.docs.length * R] = carrierHost.length
+  return {
+    config: { ...config, regions: R, superPeers: H, documents: inputs.docs.length, viewers: hostViewers.reduce((s, v) => s + v, 0) },
+    regions: inputs.regions,
+    rttMs: latencyMatrix(inputs.regions),
+    hostRegion,
+    hostIds: inputs.hosts.map(h => h.peerId),
+    regionStart,
+    docIds: inputs.docs.map(d => d.docId),
+    docViewers: Float64Array.from(inputs.docs, d => d.carriers.reduce((s, c) => s + c.viewers, 0)),
+    docHome: Uint16Array.from(inputs.docs, d => d.home),
+    pairStart,
+    carrierHost: Int32Array.from(carrierHost),
+    carrierViewers: Float64Array.from(carrierViewers),
+    hostViewers
+  }
+}
