@@ -34,6 +34,9 @@ export function writeReport (report: SimReport, run: { tree: Record<string, numb
   const egressSvg = img('egress.svg', 'per-host egress against NIC', cdfChart('Per-host egress as a share of its NIC',
     designs.map(([name, d]) => ({ name, values: Array.from(d.egressVsNic, v => v * 100) })), 'egress, % of NIC',
     [{ at: percentile(tree.egressVsNic, 99) * 100, label: 'tree p99' }]))
+  const backboneSvg = img('backbone.svg', 'per-host backbone egress', cdfChart('Per-host backbone egress (frames relayed, partials, membership)',
+    designs.map(([name, d]) => ({ name, values: Array.from(d.backboneEgress, v => v * 8 / 1e6) })), 'Mbit/s',
+    [{ at: percentile(tree.backboneEgress, 99) * 8 / 1e6, label: 'tree p99' }]))
   const crossSvg = img('cross-region.svg', 'cross-region bytes per frame', barChart('Cross-region bytes per frame', ['most popular document', 'mean over documents'],
     designs.map(([name, d]) => ({ name, values: [d.crossRegionBytesPerFrameTop, d.crossRegionBytesPerFrameMean] })), '', 'bytes per frame', { log: true }))
   const failoverSvg = img('failover.svg', 'failover time distribution', cdfChart(`Relay failover after ${fmt(failover.kills)} random host kills (${fmt(failover.samples.length)} orphaned links)`,
@@ -88,6 +91,7 @@ export function writeReport (report: SimReport, run: { tree: Record<string, numb
     row('per-host egress / NIC, max', d => pct(max(d.egressVsNic))),
     row('per-host egress / NIC, p99', d => pct(percentile(d.egressVsNic, 99))),
     row('per-host egress / NIC, median', d => pct(percentile(d.egressVsNic, 50))),
+    row('per-host backbone egress, max / p99 (Mbit/s)', d => `${fmt(max(d.backboneEgress) * 8 / 1e6, 1)} / ${fmt(percentile(d.backboneEgress, 99) * 8 / 1e6, 1)}`),
     row('per-host CPU, max share of all cores', d => pct(max(d.cpu))),
     row('authority egress, most popular document', d => `${fmt(d.authorityEgressBytesPerS)} B/s`),
     row('cross-region bytes per frame, most popular document', d => fmt(d.crossRegionBytesPerFrameTop)),
@@ -109,7 +113,11 @@ export function writeReport (report: SimReport, run: { tree: Record<string, numb
     '',
     egressSvg,
     '',
-    'Egress is viewer deltas (the same in both designs) plus relayed frames, partials and membership. In the flat mesh every carrier sends every frame of every document it carries to its mesh peers; in the tree a carrier relays only the documents it is proxy of.',
+    'Egress is viewer deltas (the same in both designs) plus relayed frames, partials and membership. Viewer deltas dominate, so the two curves nearly coincide; the backbone part alone shows the difference:',
+    '',
+    backboneSvg,
+    '',
+    'In the flat mesh every carrier sends every frame of every document it carries to its mesh peers; in the tree a carrier relays only the documents it is proxy of, to at most fan-out children.',
     '',
     '### Authority egress and cross-region bytes',
     '',

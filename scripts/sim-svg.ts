@@ -3,8 +3,8 @@
 export interface Series { readonly name: string, readonly values: readonly number[] }
 
 const W = 640
-const H = 320
-const M = { left: 70, right: 20, top: 36, bottom: 56 }
+const H = 330
+const M = { left: 70, right: 20, top: 48, bottom: 56 }
 const COLORS = ['#2b6cb0', '#dd6b20', '#38a169', '#805ad5']
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
@@ -19,7 +19,7 @@ export function short (n: number): string {
 }
 
 function frame (title: string, xLabel: string, yLabel: string, body: string, legend: readonly string[]): string {
-  const items = legend.map((name, i) => `<rect x="${M.left + 10 + i * 150}" y="${M.top - 22}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${M.left + 27 + i * 150}" y="${M.top - 12}" font-size="12">${esc(name)}</text>`).join('')
+  const items = legend.map((name, i) => `<rect x="${M.left + 10 + i * 150}" y="${M.top - 24}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${M.left + 27 + i * 150}" y="${M.top - 14}" font-size="12">${esc(name)}</text>`).join('')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">` +
     `<rect width="${W}" height="${H}" fill="white"/>` +
     `<text x="${W / 2}" y="16" font-size="14" text-anchor="middle" font-weight="bold">${esc(title)}</text>${items}` +

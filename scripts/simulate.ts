@@ -64,11 +64,14 @@ ${KNOBS.map(k => `  --${k.flag.padEnd(18)} ${k.help} [${SIM_DEFAULTS[k.key] / (k
   --size               sizing: print hosts per region for the target load and exit
   --viewers-per-region N[,N...]  sizing: viewers in each region (one number: every region) [viewers split by region share]
   --utilization X      sizing: most of a host's NIC or CPU to use [0.6]
+  --host-viewers N     sizing: most viewer connections per host [50000]
+  --verify-us X        use X µs per frame verification instead of measuring it (size for other hardware)
+  --send-us X          µs per message sent [${NOMINAL_COSTS.sendUs}, modelled]
   --help               this text
 `
 
-function parseCli (argv: string[]): { config: SimConfig, flat: boolean, noFlat: boolean, report: string, size: boolean, perRegion?: string, utilization: number } | { help: true } {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, flat: { type: 'boolean' }, 'no-flat': { type: 'boolean' }, size: { type: 'boolean' }, report: { type: 'string' }, 'viewers-per-region': { type: 'string' }, utilization: { type: 'string' } }
+function parseCli (argv: string[]): { hostViewers: number, verifyUs?: number, sendUs?: number, config: SimConfig, flat: boolean, noFlat: boolean, report: string, size: boolean, perRegion?: string, utilization: number } | { help: true } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, flat: { type: 'boolean' }, 'no-flat': { type: 'boolean' }, size: { type: 'boolean' }, report: { type: 'string' }, 'viewers-per-region': { type: 'string' }, utilization: { type: 'string' }, 'host-viewers': { type: 'string' }, 'verify-us': { type: 'string' }, 'send-us': { type: 'string' } }
   for (const k of KNOBS) options[k.flag] = { type: 'string' }
   const { values } = parseArgs({ args: argv, options, strict: true })
   if (values.help === true) return { help: true }
@@ -84,7 +87,17 @@ function parseCli (argv: string[]): { config: SimConfig, flat: boolean, noFlat: 
   if (problem !== undefined) throw new UsageError(problem)
   const utilization = Number(values.utilization ?? 0.6)
   if (!(utilization > 0 && utilization <= 1)) throw new UsageError(`--utilization must be in (0, 1], got ${String(values.utilization)}`)
+  const positive = (flag: string, fallback: number | undefined): number | undefined => {
+    const text = values[flag]
+    if (typeof text !== 'string') return fallback
+    const value = Number(text.replaceAll('_', ''))
+    if (!(value > 0)) throw new UsageError(`--${flag} must be a positive number, got ${JSON.stringify(text)}`)
+    return value
+  }
   return {
+    hostViewers: positive('host-viewers', 50_000)!,
+    verifyUs: positive('verify-us', undefined),
+    sendUs: positive('send-us', undefined),
     config: config as unknown as SimConfig,
     flat: values.flat === true,
     noFlat: values['no-flat'] === true,
@@ -184,7 +197,7 @@ function progressBar (started: number): (phase: Phase, done: number, total: numb
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
-function size (config: SimConfig, costs: UnitCosts, perRegion: string | undefined, utilization: number): void {
+function size (config: SimConfig, costs: UnitCosts, perRegion: string | undefined, utilization: number, hostViewers: number): void {
   const regions = makeRegions(config.regions, prng(config.seed))
   let viewers: number[]
   if (perRegion === undefined) viewers = viewersByShare(config.viewers, regions.map(r => r.share))
@@ -196,13 +209,13 @@ function size (config: SimConfig, costs: UnitCosts, perRegion: string | undefine
   }
   const rows = sizeFleet({
     viewersPerRegion: viewers, regionNames: regions.map(r => r.name), documents: config.documents, zipf: config.zipf, locality: config.locality,
-    frameRate: config.frameRate, spread: config.spread, nicBitsPerS: config.nicBitsPerS, cores: config.cores, utilization
+    frameRate: config.frameRate, spread: config.spread, nicBitsPerS: config.nicBitsPerS, cores: config.cores, maxViewersPerHost: hostViewers, utilization
   }, costs)
-  console.log(`sizing: ${fmt(config.documents)} documents at ${config.frameRate} frames/s, hosts of ${config.nicBitsPerS / 1e9} Gbit/s and ${config.cores} cores used to ${utilization * 100}%`)
+  console.log(`sizing: ${fmt(config.documents)} documents at ${config.frameRate} frames/s, hosts of ${config.nicBitsPerS / 1e9} Gbit/s, ${config.cores} cores and ${fmt(hostViewers)} viewers, NIC and CPU used to ${utilization * 100}%`)
   console.log(`frame ${fmt(costs.frameBytes)} B, viewer message ${fmt(costs.viewerMessageBytes)} B (+${costs.viewerOverheadBytes} B transport), verify ${fmt(costs.verifyFrameUs, 1)} µs, send ${costs.sendUs} µs (modelled)`)
-  console.log('region            viewers        hosts  bound  egress/host     cpu/host  links in')
+  console.log('region            viewers        hosts  bound    egress/host     cpu/host  links in')
   for (const r of rows) {
-    console.log(`${r.region.padEnd(16)} ${fmt(r.viewers).padStart(14)} ${fmt(r.hosts).padStart(8)}  ${r.bound.padEnd(5)} ${(fmt(r.egressPerHost * 8 / 1e9, 2) + ' Gbit/s').padStart(12)} ${(fmt(r.cpuPerHost * 100, 1) + '%').padStart(10)}  ${fmt(r.links)}`)
+    console.log(`${r.region.padEnd(16)} ${fmt(r.viewers).padStart(14)} ${fmt(r.hosts).padStart(8)}  ${r.bound.padEnd(7)} ${(fmt(r.egressPerHost * 8 / 1e9, 2) + ' Gbit/s').padStart(12)} ${(fmt(r.cpuPerHost * 100, 1) + '%').padStart(10)}  ${fmt(r.links)}`)
   }
   const total = rows.reduce((s, r) => s + r.hosts, 0)
   console.log(`total ${fmt(total)} hosts for ${fmt(viewers.reduce((s, v) => s + v, 0))} viewers`)
@@ -214,8 +227,9 @@ async function main (): Promise<void> {
   const cli = parseCli(process.argv.slice(2))
   if ('help' in cli) { process.stdout.write(USAGE); return }
   process.stderr.write('  measuring unit costs from the real codecs\n')
-  const costs = await measureCosts()
-  if (cli.size) { size(cli.config, costs, cli.perRegion, cli.utilization); return }
+  const measured = await measureCosts()
+  const costs: UnitCosts = { ...measured, verifyFrameUs: cli.verifyUs ?? measured.verifyFrameUs, sendUs: cli.sendUs ?? measured.sendUs }
+  if (cli.size) { size(cli.config, costs, cli.perRegion, cli.utilization, cli.hostViewers); return }
   const c = cli.config
   console.log(`simulate: ${fmt(c.viewers)} viewers, ${fmt(c.superPeers)} super-peers in ${c.regions} regions, ${fmt(c.documents)} documents (Zipf ${c.zipf}), ${c.frameRate} frames/s, fan-out ${c.fanout}, seed ${c.seed}`)
   console.log(`unit costs: frame ${fmt(costs.frameBytes)} B, viewer message ${fmt(costs.viewerMessageBytes)} B, partial ${fmt(costs.partialHeaderBytes)} B + ${fmt(costs.partialEntryBytes)} B per entry; verify ${fmt(costs.verifyFrameUs, 1)} µs, hash ${fmt(costs.hashUs, 2)} µs, merge ${fmt(costs.mergeEntryUs, 2)} µs per entry`)

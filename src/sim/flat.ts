@@ -12,6 +12,8 @@ import { shuffle } from './random.ts'
 export interface FlatTotals {
   /** Per host: frames relayed (bytes/s) and topics (documents) it is subscribed to. */
   readonly relayEgress: Float64Array
+  /** Per host: partials sent straight to authorities, bytes/s. */
+  readonly partialEgress: Float64Array
   readonly topics: Float64Array
   readonly docHops: Uint16Array
   readonly docAuthorityEgress: Float64Array
@@ -31,6 +33,7 @@ export function runFlatPass (fleet: Fleet, costs: UnitCosts, random: () => numbe
   const windowsPerS = 1000 / c.windowMs
   const totals: FlatTotals = {
     relayEgress: new Float64Array(H),
+    partialEgress: new Float64Array(H),
     topics: new Float64Array(H),
     docHops: new Uint16Array(c.documents),
     docAuthorityEgress: new Float64Array(c.documents),
@@ -54,8 +57,10 @@ export function runFlatPass (fleet: Fleet, costs: UnitCosts, random: () => numbe
       region[i + 1] = fleet.hostRegion[h]
       totals.topics[h]++
       const chance = inputChance(fleet, fleet.carrierViewers[from + i])
+      const bytes = chance * windowsPerS * (costs.partialHeaderBytes + costs.backboneOverheadBytes + costs.partialEntryBytes)
       totals.docAuthorityPartials[d] += chance * windowsPerS
-      totals.docAuthorityPartialBytes[d] += chance * windowsPerS * (costs.partialHeaderBytes + costs.backboneOverheadBytes + costs.partialEntryBytes)
+      totals.docAuthorityPartialBytes[d] += bytes
+      totals.partialEgress[h] += bytes
     }
     const adjacency = meshOf(nodes, D, random)
     // Breadth-first from the authority: hops, and who each node first hears the frame from.

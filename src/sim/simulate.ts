@@ -27,6 +27,8 @@ export interface DesignFigures {
   readonly maxDepth: number
   /** Per host: total egress bytes/s and its share of the NIC; CPU share of all cores. */
   readonly egress: Float64Array
+  /** Per host: the backbone part of its egress (relayed frames, partials, membership), bytes/s. */
+  readonly backboneEgress: Float64Array
   readonly egressVsNic: Float64Array
   readonly cpu: Float64Array
   readonly authorityEgressBytesPerS: number
@@ -141,7 +143,8 @@ function treeFigures (fleet: Fleet, costs: UnitCosts, t: TreeTotals, failover: F
   const viewers = viewerEgress(fleet, costs)
   const membership = membershipPerNode(fleet, costs)
   const frameWire = costs.frameBytes + costs.backboneOverheadBytes
-  const egress = viewers.map((v, h) => v + t.relayEgress[h] + t.partialEgress[h] + membership.bytes[h])
+  const backboneEgress = t.relayEgress.map((r, h) => r + t.partialEgress[h] + membership.bytes[h])
+  const egress = viewers.map((v, h) => v + backboneEgress[h])
   const cpuUs = egress.map((_, h) =>
     t.framesIn[h] * costs.verifyFrameUs +
     (fleet.hostViewers[h] * c.frameRate + t.relayEgress[h] / frameWire) * costs.sendUs +
@@ -151,6 +154,7 @@ function treeFigures (fleet: Fleet, costs: UnitCosts, t: TreeTotals, failover: F
   return {
     maxDepth: max(t.docDepth),
     egress,
+    backboneEgress,
     ...shareOf(fleet, egress, cpuUs),
     authorityEgressBytesPerS: max(t.docAuthorityEgress),
     crossRegionBytesPerFrameTop: t.docCrossRegionBytesPerFrame[top],
@@ -161,7 +165,8 @@ function treeFigures (fleet: Fleet, costs: UnitCosts, t: TreeTotals, failover: F
     authorityPartialBytesPerS: max(t.docAuthorityPartialBytes),
     docDepth: t.docDepth,
     tierPartials: trimTiers(t.tierPartials),
-    tierMaxPartialsPerNode: trimTiers(t.tierMaxPartialsPerNode).slice(0, trimTiers(t.tierPartials).length),
+    // Tier 0's "node" is one document's authority.
+    tierMaxPartialsPerNode: [max(t.docAuthorityPartials), ...Array.from(t.tierMaxPartialsPerNode.subarray(1, trimTiers(t.tierPartials).length))],
     failoverMs: failover.samples.map(s => s.outageMs)
   }
 }
@@ -170,7 +175,8 @@ function flatFigures (fleet: Fleet, costs: UnitCosts, f: FlatTotals): DesignFigu
   const c = fleet.config
   const viewers = viewerEgress(fleet, costs)
   const frameWire = costs.frameBytes + costs.backboneOverheadBytes
-  const egress = viewers.map((v, h) => v + f.relayEgress[h])
+  const backboneEgress = f.relayEgress.map((r, h) => r + f.partialEgress[h])
+  const egress = viewers.map((v, h) => v + backboneEgress[h])
   const cpuUs = egress.map((_, h) =>
     f.topics[h] * c.frameRate * f.copiesPerFrame * costs.verifyFrameUs +
     (fleet.hostViewers[h] * c.frameRate + f.relayEgress[h] / frameWire) * costs.sendUs)
@@ -180,6 +186,7 @@ function flatFigures (fleet: Fleet, costs: UnitCosts, f: FlatTotals): DesignFigu
   return {
     maxDepth: max(f.docHops),
     egress,
+    backboneEgress,
     ...shareOf(fleet, egress, cpuUs),
     authorityEgressBytesPerS: max(f.docAuthorityEgress),
     crossRegionBytesPerFrameTop: f.docCrossRegionBytesPerFrame[top],

@@ -18,6 +18,8 @@ export interface SizingTarget {
   readonly spread: number
   readonly nicBitsPerS: number
   readonly cores: number
+  /** Most viewer connections one host holds (memory, sockets). */
+  readonly maxViewersPerHost: number
   /** Most of the NIC or CPU a host may use (0..1]. */
   readonly utilization: number
 }
@@ -26,7 +28,7 @@ export interface RegionSizing {
   readonly region: string
   readonly viewers: number
   readonly hosts: number
-  readonly bound: 'nic' | 'cpu'
+  readonly bound: 'nic' | 'cpu' | 'viewers'
   /** Per host at that size, bytes/s and share of all cores. */
   readonly egressPerHost: number
   readonly cpuPerHost: number
@@ -51,9 +53,11 @@ export function sizeFleet (target: SizingTarget, costs: UnitCosts): RegionSizing
       const cpuUs = viewers * target.frameRate * costs.sendUs + links * target.frameRate * (costs.verifyFrameUs + costs.sendUs)
       const byNic = Math.ceil(egress / (target.nicBitsPerS / 8 * target.utilization))
       const byCpu = Math.ceil(cpuUs / (target.cores * 1e6 * target.utilization))
-      const next = Math.max(1, byNic, byCpu)
+      const byViewers = Math.ceil(viewers / target.maxViewersPerHost)
+      const next = Math.max(1, byNic, byCpu, byViewers)
       if (next === hosts || round === 49) {
-        return { region: target.regionNames[g], viewers, hosts: next, bound: byNic >= byCpu ? 'nic' : 'cpu', egressPerHost: egress / next, cpuPerHost: cpuUs / next / (target.cores * 1e6), links }
+        const bound = byViewers >= Math.max(byNic, byCpu) ? 'viewers' : byNic >= byCpu ? 'nic' : 'cpu'
+        return { region: target.regionNames[g], viewers, hosts: next, bound, egressPerHost: egress / next, cpuPerHost: cpuUs / next / (target.cores * 1e6), links }
       }
       hosts = next
     }

@@ -104,7 +104,7 @@ describe('sim: a small run', function () {
   })
 
   it('sizing: hosts grow with viewers and cover the egress they must carry', () => {
-    const target = { regionNames: ['a', 'b'], documents: 1000, zipf: 1, locality: 0.5, frameRate: 10, spread: 5000, nicBitsPerS: 10e9, cores: 16, utilization: 0.6 }
+    const target = { regionNames: ['a', 'b'], documents: 1000, zipf: 1, locality: 0.5, frameRate: 10, spread: 5000, nicBitsPerS: 10e9, cores: 16, maxViewersPerHost: 1e9, utilization: 0.6 }
     const small = sizeFleet({ ...target, viewersPerRegion: [1e7, 1e6] }, NOMINAL_COSTS)
     const large = sizeFleet({ ...target, viewersPerRegion: [4e7, 4e6] }, NOMINAL_COSTS)
     assert.ok(small[0].hosts > small[1].hosts)
@@ -114,6 +114,8 @@ describe('sim: a small run', function () {
       assert.ok(row.hosts * target.nicBitsPerS / 8 * target.utilization >= viewerBytes, `${row.region}: enough NIC`)
       assert.ok(row.egressPerHost <= target.nicBitsPerS / 8 * target.utilization + 1e-6)
     }
+    const capped = sizeFleet({ ...target, maxViewersPerHost: 1000, viewersPerRegion: [1e7, 1e6] }, NOMINAL_COSTS)
+    assert.deepEqual(capped.map(r => [r.hosts, r.bound]), [[10_000, 'viewers'], [1_000, 'viewers']])
   })
 
   it('the event queue pops in time order, ties in insertion order', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { AUTHORITY_PARENT, computeDocTree, rolesOf } from '../../../src/elect/index.ts'
 import type { DocTree, TreeMember } from '../../../src/elect/index.ts'
@@ -16,7 +17,7 @@ const PER_REGION = [9, 14, 5]
 /** Real keys, real signed announcements, a real MembershipTable: what a super-peer would see. */
 async function membership (): Promise<{ table: MembershipTable, inputs: FleetInputs }> {
   const random = prng(42)
-  const hosts: Array<{ peerId: string, region: number, key: Awaited<ReturnType<typeof generateKeyPairFromSeed>> }> = []
+  const hosts: Array<{ peerId: string, region: number, key: PrivateKey }> = []
   let seed = 1
   for (let g = 0; g < REGIONS.length; g++) {
     for (let i = 0; i < PER_REGION[g]; i++) {
