@@ -122,7 +122,7 @@ export function runTreePass (ctx: TreeContext, onPair?: (done: number, total: nu
     visitor?.link(doc, from, to)
   }
   const hostTierPartials = new Float64Array(H * MAX_TIERS)
-  /** `from` sends `to` (a host at depth toDepth + 1, or the authority at 0) a partial with `chance` per window. */
+  /** `from` sends `to` (the proxy of a scope at depth toDepth, or the authority at tier 0) a partial with `chance` per window. */
   const uplink = (from: number, to: number, chance: number, entries: number, toDepth: number): void => {
     const perS = chance * windowsPerS
     const tier = tierOf(toDepth)
