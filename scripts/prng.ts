@@ -1,11 +1,2 @@
-/** mulberry32: a small seeded PRNG, so a run (a demo, a failing test) can be replayed from its seed. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The demo's seeded PRNG is the simulator's (src/sim/random.ts), so a run can be replayed from its seed. */
+export { prng } from '../src/sim/random.ts'
