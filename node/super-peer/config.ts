@@ -4,6 +4,8 @@ import { helpText, parseFlags, UsageError } from '../cli-args.ts'
 import type { FlagSpecs } from '../cli-args.ts'
 import { FLEET_FLAGS } from '../fleet/config.ts'
 import type { FleetConfig } from '../fleet/config.ts'
+import { EDGE_LIMITS } from '../net/edge-node.ts'
+import { DEFAULT_OBSERVER_SERVER_OPTIONS } from './observer-server.ts'
 
 export interface SuperPeerConfig extends FleetConfig {
   dataDir: string
@@ -13,6 +15,13 @@ export interface SuperPeerConfig extends FleetConfig {
   observeListen: string[]
   observeAnnounce: string[]
   maxObservers: number
+  observeMaxConnectionsPerAddress: number
+  observeNewConnectionsPerAddress: number
+  observeHttpTimeoutMs: number
+  observeUpgradeTimeoutMs: number
+  observeMaxSockets: number
+  observeMaxStreamsPerConnection: number
+  observeStallTimeoutMs: number
   bootstrap: string[]
   region: string
   docs: string[]
@@ -32,6 +41,13 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'observe-listen': { type: 'string', multiple: true, value: 'multiaddr', default: listenAddresses({ tcpPort: null }), help: 'Address browsers observe on: /udp/../webrtc-direct and /tcp/../ws (a separate identity from the backbone)' },
   'observe-announce': { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Observer address to announce instead of the observe-listen addresses' },
   'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy (size it to the host: see bench:fanout in docs/benchmarks.md)' },
+  'observe-max-connections-per-address': { type: 'number', default: EDGE_LIMITS.maxConnectionsPerAddress, help: 'Observer connections one IP address may hold open; more are refused before encryption' },
+  'observe-new-connections-per-address': { type: 'number', default: EDGE_LIMITS.newConnectionsPerAddress, help: 'New observer connections one IP address may open per second; more are refused' },
+  'observe-http-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.httpHeadersTimeoutMs, help: 'WebSockets: a socket idle this long before its upgrade, or whose upgrade request takes longer, is closed' },
+  'observe-upgrade-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.upgradeTimeoutMs, help: 'Noise and muxer negotiation of an observer connection must finish within this long' },
+  'observe-max-sockets': { type: 'number', default: EDGE_LIMITS.maxSockets, help: 'WebSockets: raw sockets open at once, upgraded or not; more are refused at accept' },
+  'observe-max-streams-per-connection': { type: 'number', default: DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection, help: 'Observe streams one connection may hold open; the next is refused with "too-many-streams"' },
+  'observe-stall-timeout-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.stallTimeoutMs, help: 'An observer whose stream accepts nothing for this long (it stopped reading) is dropped' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry' },
@@ -58,7 +74,8 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
   const docs = config.doc
   if (docs.length === 0) throw new UsageError('no documents to carry: pass --doc <doc id> at least once')
   if (config.listen.length === 0) throw new UsageError('no listen address: pass --listen <multiaddr>')
-  for (const name of ['maxFrameBytes', 'maxConnections', 'syncIntervalMs', 'maxObservers'] as const) {
+  for (const name of ['maxFrameBytes', 'maxConnections', 'syncIntervalMs', 'maxObservers', 'observeMaxConnectionsPerAddress', 'observeNewConnectionsPerAddress',
+    'observeHttpTimeoutMs', 'observeUpgradeTimeoutMs', 'observeMaxSockets', 'observeMaxStreamsPerConnection', 'observeStallTimeoutMs'] as const) {
     if (!Number.isInteger(config[name]) || config[name] <= 0) throw new UsageError(`--${name.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)} must be a positive integer`)
   }
   const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen

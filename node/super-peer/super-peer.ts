@@ -49,7 +49,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   }
   const privateKey = await loadOrCreateKey(config.keyFile ?? join(config.dataDir, 'peer.key'))
   const fleetSettings = await loadFleetSettings(config, peerIdFromPrivateKey(privateKey).toString(), Date.now())
-  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs })
+  const counters = new Counters()
+  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs, counters })
   const node = await createBackboneNode({
     privateKey,
     dataDir: config.dataDir,
@@ -61,7 +62,6 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     appSpecificScore: fleet.appSpecificScore,
     beforeStart: async node => { await fleet.attach(node, log) }
   })
-  const counters = new Counters()
   const carriers = new Map<string, DocCarrier>()
   const observable = new Map<string, ObservableCarrier>()
   const servesObservers = config.observeListen.length > 0
@@ -86,9 +86,22 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       listen: config.observeListen,
       announce: config.observeAnnounce,
       ...OBSERVER_CONNECTION_MANAGER,
-      maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers)
+      maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers),
+      limits: {
+        maxConnectionsPerAddress: config.observeMaxConnectionsPerAddress,
+        newConnectionsPerAddress: config.observeNewConnectionsPerAddress,
+        upgradeIdleTimeoutMs: config.observeHttpTimeoutMs,
+        httpHeadersTimeoutMs: config.observeHttpTimeoutMs,
+        upgradeTimeoutMs: config.observeUpgradeTimeoutMs,
+        maxSockets: config.observeMaxSockets
+      },
+      onRefused: reason => { counters.inc(`observe_refused_${reason}`) }
     })
-    const server = startObserverServer(edgeNode, docId => observable.get(docId), { maxObservers: config.maxObservers }, log)
+    const server = startObserverServer(edgeNode, docId => observable.get(docId), {
+      maxObservers: config.maxObservers,
+      maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
+      stallTimeoutMs: config.observeStallTimeoutMs
+    }, log, counters)
     await server.ready
     edge = { node: edgeNode, server }
   }
@@ -149,7 +162,7 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
       type: 'text/plain; version=0.0.4',
       body: counters.toPrometheus({
         connections: node.getConnections().length,
-        ...(observers === undefined ? {} : { observers: observers.observers, observer_connections: edge!.node.getConnections().length, observer_resyncs: observers.resyncs })
+        ...(observers === undefined ? {} : { observers: observers.observers, observer_connections: edge!.node.getConnections().length, observer_resyncs: observers.resyncs, observer_frozen_dropped: observers.frozen })
       })
     }
   }
