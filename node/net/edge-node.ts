@@ -50,10 +50,8 @@ export interface EdgeNodeOptions {
  * upgrade, the libp2p upgrade (Noise + muxer) and the protocol negotiation of each stream.
  */
 export interface EdgeLimits extends AddressLimits {
-  /** WebSockets: a raw socket idle this long before its HTTP upgrade completes is closed. */
-  upgradeIdleTimeoutMs: number
-  /** WebSockets: the whole HTTP upgrade request must arrive within this long. */
-  httpHeadersTimeoutMs: number
+  /** WebSockets: a raw socket whose HTTP upgrade has not completed this long after accept is closed. */
+  httpTimeoutMs: number
   /** Noise and muxer negotiation must finish this long after the connection opened. */
   upgradeTimeoutMs: number
   /** A new stream must agree on its protocol within this long. */
@@ -66,15 +64,11 @@ export interface EdgeLimits extends AddressLimits {
   maxBufferedBytes: number
 }
 
-/** How often Node's HTTP server checks the upgrade deadlines (its default is 30 s). */
-const HTTP_DEADLINE_CHECK_MS = 1_000
-
 export const EDGE_LIMITS: EdgeLimits = Object.freeze({
   maxConnectionsPerAddress: 64,
   newConnectionsPerAddress: 32,
   rateWindowMs: 1_000,
-  upgradeIdleTimeoutMs: 5_000,
-  httpHeadersTimeoutMs: 5_000,
+  httpTimeoutMs: 5_000,
   upgradeTimeoutMs: 10_000,
   protocolNegotiationTimeoutMs: 5_000,
   maxSockets: 30_000,
@@ -91,10 +85,11 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
     datastore,
     addresses: { listen: opts.listen, announce: opts.announce },
     transports: [webRTCDirect(), webSockets({
-      // upgradeIdleTimeout and maxSockets come from patches/@libp2p+websockets+*.patch
-      upgradeIdleTimeout: limits.upgradeIdleTimeoutMs,
+      // upgradeTimeout and maxSockets come from patches/@libp2p+websockets+*.patch. Node's own
+      // headersTimeout would not help: the transport feeds sockets to an HTTP server that never
+      // listens, and such a server does not track its connections' deadlines.
+      upgradeTimeout: limits.httpTimeoutMs,
       maxSockets: limits.maxSockets,
-      http: { headersTimeout: limits.httpHeadersTimeoutMs, requestTimeout: limits.httpHeadersTimeoutMs, connectionsCheckingInterval: HTTP_DEADLINE_CHECK_MS },
       maxBufferedAmount: limits.maxBufferedBytes
     })],
     connectionEncrypters: [noise()],

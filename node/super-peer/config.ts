@@ -43,7 +43,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy (size it to the host: see bench:fanout in docs/benchmarks.md)' },
   'observe-max-connections-per-address': { type: 'number', default: EDGE_LIMITS.maxConnectionsPerAddress, help: 'Observer connections one IP address may hold open; more are refused before encryption' },
   'observe-new-connections-per-address': { type: 'number', default: EDGE_LIMITS.newConnectionsPerAddress, help: 'New observer connections one IP address may open per second; more are refused' },
-  'observe-http-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.httpHeadersTimeoutMs, help: 'WebSockets: a socket idle this long before its upgrade, or whose upgrade request takes longer, is closed' },
+  'observe-http-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.httpTimeoutMs, help: 'WebSockets: a socket whose HTTP upgrade has not completed this long after accept is closed' },
   'observe-upgrade-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.upgradeTimeoutMs, help: 'Noise and muxer negotiation of an observer connection must finish within this long' },
   'observe-max-sockets': { type: 'number', default: EDGE_LIMITS.maxSockets, help: 'WebSockets: raw sockets open at once, upgraded or not; more are refused at accept' },
   'observe-max-streams-per-connection': { type: 'number', default: DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection, help: 'Observe streams one connection may hold open; the next is refused with "too-many-streams"' },

@@ -90,8 +90,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       limits: {
         maxConnectionsPerAddress: config.observeMaxConnectionsPerAddress,
         newConnectionsPerAddress: config.observeNewConnectionsPerAddress,
-        upgradeIdleTimeoutMs: config.observeHttpTimeoutMs,
-        httpHeadersTimeoutMs: config.observeHttpTimeoutMs,
+        httpTimeoutMs: config.observeHttpTimeoutMs,
         upgradeTimeoutMs: config.observeUpgradeTimeoutMs,
         maxSockets: config.observeMaxSockets
       },
