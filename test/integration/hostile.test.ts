@@ -229,6 +229,8 @@ describe('hostile clients: the edge survives', function () {
   it('a connection flood: the observers stay live, the limits refuse and count, every socket is closed', async () => {
     const port = portOf(wsAddr)
     const before = await counters()
+    const edgeConnections = async (): Promise<number> => Number(/^deltacast_observer_connections (\d+)$/m.exec(await superPeer.admin('/metrics') as string)?.[1])
+    const baseline = await edgeConnections()
     const silent = await Promise.all(Array.from({ length: 100 }, async () => await rawConnect(port)))
     const garbage = await Promise.all(Array.from({ length: 100 }, async () => {
       const socket = await rawConnect(port)
@@ -243,11 +245,14 @@ describe('hostile clients: the edge survives', function () {
     const after = await counters()
     const refused = (after.observe_refused_per_address ?? 0) - (before.observe_refused_per_address ?? 0) + (after.observe_refused_rate ?? 0) - (before.observe_refused_rate ?? 0)
     assert.ok(refused >= upgraded.length - PER_ADDRESS, `refused ${refused} of ${upgraded.length} upgraded sockets: ${JSON.stringify(after)}`)
-    await waitFor('the edge back to the watchers\' connections', async () => (await superPeer.admin('/metrics') as string).includes('deltacast_observer_connections 2\n') ? true : undefined)
+    await waitFor('the edge back to the watchers\' connections', async () => await edgeConnections() === baseline ? true : undefined)
     // New observers are admitted again once the flood is gone.
-    const late = await RawObserver.open(watcherNode, wsAddr, docId)
+    const lateNode = await createTestObserverNode()
+    stopLater.push(lateNode)
+    const late = await RawObserver.open(lateNode, wsAddr, docId)
     await waitFor('the late observer\'s reset', () => late.seq >= 0 ? true : undefined)
-    late.stream.abort(new Error('done'))
+      .catch(async (err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(late.messages)} ${late.ended} ${JSON.stringify(await counters())}`) })
+    await lateNode.stop()
     await assertServed('the flood')
   })
 
