@@ -51,6 +51,8 @@ export interface LoadConfig {
   certificate?: { privateKey: string, pem: string, certhash: string }
   /** libp2p observers' connection probe interval (observe()'s livenessIntervalMs). */
   livenessIntervalMs: number
+  /** observe()'s first reconnect delay (default 60 s: a dropped observer stays dropped for the run). */
+  backoffInitialMs?: number
 }
 
 /** Minimal surface of the `ws` package used here (it ships no types; see bench/fanout.ts). */
@@ -72,6 +74,8 @@ class Observer {
   /** Highest seq integrated. */
   seq = -1
   live = false
+  /** Times it went from live to not live. */
+  drops = 0
   error?: string
 }
 
@@ -113,7 +117,7 @@ async function libp2pObserver (transport: 'webrtc-direct' | 'websockets'): Promi
     connectionGater: { denyDialMultiaddr: () => false },
     connectionMonitor: { pingInterval: config.livenessIntervalMs, pingTimeout: { minTimeout: 5_000 } }
   })
-  const view: LiveView = observe(config.docId, { bootstrap: [config.addr], transports: [transport], allowPrivateAddresses: true, node, backoff: { initialMs: 60_000 } })
+  const view: LiveView = observe(config.docId, { bootstrap: [config.addr], transports: [transport], allowPrivateAddresses: true, node, backoff: { initialMs: config.backoffInitialMs ?? 60_000 } })
   closers.push(async () => {
     await view.close()
     await node.stop()
@@ -135,8 +139,10 @@ async function libp2pObserver (transport: 'webrtc-direct' | 'websockets'): Promi
       if (info.state === 'reconnecting' || info.state === 'closed') {
         if (info.error?.message?.startsWith('gap') === true) gaps++
         observer.error ??= `${info.state}: ${info.error?.code ?? ''} ${info.error?.message ?? ''}`
-        if (observer.live) observer.live = false
+        if (observer.live) { observer.live = false; observer.drops++ }
         resolve()
+      } else if (info.state === 'live' && observer.seq >= 0) {
+        observer.live = true // back after a reconnect (a resume may bring frames, not a reset)
       }
     })
   })
@@ -204,6 +210,7 @@ async function report (from: number, to: number, waitMs: number): Promise<void> 
       expected: liveAtStart * (to - from + 1),
       live: live.length,
       dropped: liveAtStart - live.length,
+      everDropped: observers.filter(o => o.drops > 0).length,
       behind: live.filter(o => o.seq < to).length,
       p50: pick(50),
       p90: pick(90),
