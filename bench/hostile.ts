@@ -39,6 +39,7 @@ const BIG_BYTES = 100_000
 /** Steady state measured before the flood, and how long the flood's sockets are held open. */
 const BASELINE_S = 5
 const HOLD_S = 10
+const CLOSE_WAIT_S = 60
 /** Observers come from 127.0.0.1, attackers from here: the per-address limits apply to them alone. */
 const ATTACKER_ADDRESS = '127.0.0.2'
 
@@ -159,17 +160,20 @@ async function main (): Promise<void> {
     const during = (await load.next('report', 30_000)).report as Report
     out(`during the flood: ${during.live} of ${OBSERVERS} live (${during.everDropped} ever dropped), lag p50 ${during.p50.toFixed(1)} ms, p99 ${during.p99.toFixed(1)} ms, max ${during.max.toFixed(1)} ms; ${during.deliveries} of ${during.expected} deliveries`)
 
-    const closedAt = await Promise.all(sockets.map(async s => await s.closedAt))
-    const allClosedS = (Math.max(...closedAt) - floodStarted) / 1000
-    note(`every attacking socket closed by the super-peer ${allClosedS.toFixed(1)} s after the flood began`)
     // Recovered: every observer live and at the head again.
     let recoveredS = Number.NaN
     let after: Report | undefined
     for (let tries = 0; tries < 30; tries++) {
       const from = authority.head.seq + 1
       after = await report(from, from + RATE, 5_000)
+      note(`recovery check ${tries + 1}: ${after.live} live, ${after.behind} behind`)
       if (after.live === OBSERVERS && after.behind === 0) { recoveredS = (now() - floodStarted) / 1000; break }
     }
+    // Every attacker must be hung up on by the super-peer; give up waiting after CLOSE_WAIT_S.
+    const closedAt = await Promise.all(sockets.map(async s => await Promise.race([s.closedAt, sleep(CLOSE_WAIT_S * 1000).then(() => Number.NaN)])))
+    const stillOpen = closedAt.filter(at => Number.isNaN(at)).length
+    const allClosedS = (Math.max(...closedAt.filter(at => !Number.isNaN(at))) - floodStarted) / 1000
+    note(`${FLOOD - stillOpen} attacking sockets closed by the super-peer, the last ${allClosedS.toFixed(1)} s after the flood began; ${stillOpen} still open after ${CLOSE_WAIT_S} s`)
     sampling = false
     await sampler
     await sleep(3000)
@@ -180,9 +184,9 @@ async function main (): Promise<void> {
     const frozenResynced = status.observe.resyncs - statusBefore.observe.resyncs
     const frozenDropped = status.observe.frozen - statusBefore.observe.frozen
     const alive = peer.child.exitCode === null && peer.child.signalCode === null
-    out(`after: ${after?.live ?? 0} of ${OBSERVERS} live, lag p50 ${after?.p50.toFixed(1)} ms, p99 ${after?.p99.toFixed(1)} ms; recovered ${recoveredS.toFixed(1)} s after the flood began`)
+    out(`after the flood: ${after?.live ?? 0} of ${OBSERVERS} live, lag p50 ${after?.p50.toFixed(1)} ms, p99 ${after?.p99.toFixed(1)} ms; all live and at the head ${recoveredS.toFixed(1)} s after the flood began`)
     out(`super-peer RSS: before ${mb(rssBefore)} MB, during ${mb(rssDuring)} MB, peak ${mb(rssPeak)} MB, after ${mb(rssAfter)} MB (3 s after every attacker was gone)`)
-    out(`attackers: ${FLOOD} sockets, all closed by the super-peer within ${allClosedS.toFixed(1)} s; refusals counted by reason: ${JSON.stringify(refusals)}`)
+    out(`attackers: ${FLOOD} sockets, ${FLOOD - stillOpen} closed by the super-peer within ${allClosedS.toFixed(1)} s, ${stillOpen} still open after ${CLOSE_WAIT_S} s; refusals counted by reason: ${JSON.stringify(refusals)}`)
     if (during.unhandled > 0) out(`note: the load process saw ${during.unhandled} unhandled rejections (failed redials inside libp2p); see stderr`)
     out(`frozen readers: ${frozenResynced} resynced past the 1 MiB backlog, ${frozenDropped} dropped after the stall timeout, of ${FROZEN}`)
     out()
@@ -206,6 +210,7 @@ async function main (): Promise<void> {
       rss_mb_after: mb(rssAfter),
       flood: FLOOD,
       flood_closed_s: Math.round(allClosedS * 10) / 10,
+      flood_still_open: stillOpen,
       refusals,
       frozen_total: FROZEN,
       frozen_resynced: frozenResynced,
