@@ -14,7 +14,7 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import { encodeMessage, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
 import { FLEET_PROTOCOL } from '../../node/fleet/index.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
@@ -277,6 +277,11 @@ describe('hostile clients: the edge survives', function () {
       return observer.seq >= 0 ? observer : undefined
     })
     assert.ok(again.seq >= 0)
+    // A second stream that floods view updates gets an answer too: it is rate-limited and closed.
+    for (let i = 0; i < 30; i++) again.stream.send(encodeMessage({ view: { room: i } }))
+    await waitFor('the view-update flood refused', () => again.error)
+    assert.equal(again.error, 'rate-limited')
+    assert.ok(open[1].ended === undefined, 'the other stream on the connection is still open')
     await node.stop()
     await assertServed('the stream cap')
   })
