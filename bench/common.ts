@@ -1,6 +1,9 @@
 /** Helpers the benchmarks share: knobs, clocks, percentiles and the machine description they print. */
+import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
 import { cpus, loadavg, release, totalmem } from 'node:os'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 /** A positive integer knob from the environment, or `fallback` when unset. */
 export function intEnv (name: string, fallback: number): number {
@@ -41,3 +44,59 @@ export async function machine (options: MachineOptions = {}): Promise<string[]> 
   if (options.loadRemark !== undefined) lines.push(`load     ${loadavg().map(l => l.toFixed(2)).join(' ')} (${options.loadRemark})`)
   return lines
 }
+
+/** Resident set size of a process, from /proc. */
+export async function rssBytes (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(kb) * 1024
+}
+
+/** A child process that speaks JSON lines on stdout. */
+export class Child {
+  readonly child: ChildProcessWithoutNullStreams
+  readonly exited: Promise<number | string>
+  private readonly lines: AsyncIterator<string>
+  private stderr = ''
+
+  constructor (nodeFlags: string[], args: string[]) {
+    this.child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child.stderr.setEncoding('utf8')
+    this.child.stderr.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000) })
+    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
+    this.lines = createInterface({ input: this.child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]()
+    children.add(this)
+    void this.exited.then(() => children.delete(this))
+  }
+
+  get pid (): number { return this.child.pid as number }
+
+  send (message: unknown): void { this.child.stdin.write(JSON.stringify(message) + '\n') }
+
+  /** The next JSON line, within timeoutMs. */
+  async next (what: string, timeoutMs: number): Promise<Record<string, any>> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      const line = await Promise.race([
+        this.lines.next(),
+        this.exited.then(code => { throw new Error(`${what}: process exited (${code}):\n${this.stderr}`) }),
+        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer after ${timeoutMs} ms:\n${this.stderr}`)) }, timeoutMs) })
+      ])
+      if (line.done === true) throw new Error(`${what}: stdout closed:\n${this.stderr}`)
+      return JSON.parse(line.value) as Record<string, any>
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.child.kill('SIGTERM')
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 10_000)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+/** Every Child still running (to stop them all on exit). */
+export const children = new Set<Child>()

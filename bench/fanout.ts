@@ -38,7 +38,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Authority } from '../node/authority/authority.ts'
@@ -48,8 +47,7 @@ import { encodeMessage, frameMessage } from '../src/observe/protocol.ts'
 import { mergeInto } from '../src/delta/index.ts'
 import { buildBrowser } from '../scripts/build-browser.ts'
 import { waitFor } from '../test/helpers/processes.ts'
-import { intEnv, machine as machineBase, now, sleep } from './common.ts'
-import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { Child, children, intEnv, machine as machineBase, now, rssBytes, sleep } from './common.ts'
 import type { JsonObject } from '../src/json.ts'
 import type { Frame } from '../src/log/index.ts'
 import type { AuthorityNode } from '../node/authority/authority-node.ts'
@@ -100,13 +98,6 @@ async function machineCpuSeconds (): Promise<number> {
   return (user + nice + system + irq + softirq + steal) / 100
 }
 
-async function rssBytes (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
-  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`)
-  return Number(kb) * 1024
-}
-
 /** CPU seconds (user + system) of a process, from /proc (USER_HZ 100). */
 async function cpuSeconds (pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
@@ -114,52 +105,6 @@ async function cpuSeconds (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
-/** A child process that speaks JSON lines on stdout. */
-class Child {
-  readonly child: ChildProcessWithoutNullStreams
-  readonly exited: Promise<number | string>
-  private readonly lines: AsyncIterator<string>
-  private stderr = ''
-
-  constructor (args: string[]) {
-    this.child = spawn(process.execPath, [...NODE_FLAGS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-    this.child.stderr.setEncoding('utf8')
-    this.child.stderr.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000) })
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
-    this.lines = createInterface({ input: this.child.stdout, crlfDelay: Infinity })[Symbol.asyncIterator]()
-    children.add(this)
-    void this.exited.then(() => children.delete(this))
-  }
-
-  get pid (): number { return this.child.pid as number }
-
-  send (message: unknown): void { this.child.stdin.write(JSON.stringify(message) + '\n') }
-
-  /** The next JSON line, within timeoutMs. */
-  async next (what: string, timeoutMs: number): Promise<Record<string, any>> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    try {
-      const line = await Promise.race([
-        this.lines.next(),
-        this.exited.then(code => { throw new Error(`${what}: process exited (${code}):\n${this.stderr}`) }),
-        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer after ${timeoutMs} ms:\n${this.stderr}`)) }, timeoutMs) })
-      ])
-      if (line.done === true) throw new Error(`${what}: stdout closed:\n${this.stderr}`)
-      return JSON.parse(line.value) as Record<string, any>
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  async stop (): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return
-    this.child.kill('SIGTERM')
-    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 10_000)
-    await this.exited
-    clearTimeout(timer)
-  }
-}
-const children = new Set<Child>()
 
 // ---------------------------------------------------------------------------------------------
 // A self-signed certificate for the wss baseline (ECDSA P-256, as a typical TLS deployment)
@@ -256,7 +201,7 @@ class Bench {
   }
 
   async startSuperPeer (name: string): Promise<Server> {
-    const peer = new Child([CLI, 'super-peer', '--data-dir', join(this.dir, name),
+    const peer = new Child(NODE_FLAGS, [CLI, 'super-peer', '--data-dir', join(this.dir, name),
       '--listen', '/ip4/127.0.0.1/tcp/0',
       '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws',
       '--max-observers', '100000', '--max-connections', '100000',
@@ -277,7 +222,7 @@ class Bench {
   }
 
   async startWsServer (tls: boolean): Promise<Server> {
-    const server = new Child([WS_SERVER, JSON.stringify(tls ? { tls: this.tls } : {})])
+    const server = new Child(NODE_FLAGS, [WS_SERVER, JSON.stringify(tls ? { tls: this.tls } : {})])
     const { port } = await server.next('ws server ready', 15_000)
     const url = `${tls ? 'wss' : 'ws'}://127.0.0.1:${port as number}`
     const publisher = new WebSocket(`${url}/publish`, { rejectUnauthorized: false, perMessageDeflate: false })
@@ -317,7 +262,7 @@ class Bench {
         certificate: mode === 'webrtc-direct' ? transportCertificate(this.tls) : undefined,
         livenessIntervalMs: LIVENESS_MS
       }
-      load = new Child([LOAD, JSON.stringify(config)])
+      load = new Child(NODE_FLAGS, [LOAD, JSON.stringify(config)])
       const connected = await load.next(`${mode}: connecting ${n} observers`, CONNECT_S * 1000 + 60_000)
       note(`${mode} N=${n}: ${connected.connected as number} connected, ${connected.failed as number} failed in ${connected.ms as number} ms${(connected.errors as string[]).length > 0 ? ` (${(connected.errors as string[]).join('; ')})` : ''}`)
       if (connected.connected === 0) throw new Error(`${mode}: no observer connected`)

@@ -130,6 +130,8 @@ class BenchDoc implements ObservableDoc {
 /** A stream with room in its buffer: send() takes the message (by reference) and says go on. */
 class FakeStream {
   status = 'open'
+  /** Never holds anything back: send() always says go on. */
+  writeBufferLength = 0
   sent = 0
   last: Uint8Array | undefined
   send (bytes: Uint8Array): boolean {
@@ -144,8 +146,8 @@ class FakeStream {
   abort (): void {}
 }
 
-const counters = { sent: 0, resyncs: 0, ejected: 0 }
-const limits = { maxQueuedBytes: 4 * 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES }
+const counters = { sent: 0, resyncs: 0, ejected: 0, frozen: 0 }
+const limits = { maxQueuedBytes: 4 * 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, stallTimeoutMs: 60_000 }
 
 function newSession (): { session: ObserverSession, stream: FakeStream } {
   const stream = new FakeStream()

@@ -2,7 +2,8 @@
 // installed package needs (`engines`, from node/node-version.ts), while the repository's own
 // manifest does not, so that a clone installs and runs `npx deltacast` on an older system Node
 // without engine warnings (its scripts run on the Node of the `node` dev dependency; `devEngines`
-// states what installing needs). postpack puts the original bytes back.
+// states what installing needs). The packed manifest has no `postinstall` (it applies our
+// patches/ to the repository's own tree). postpack puts the original bytes back.
 // Usage: node scripts/pack-manifest.ts prepack | postpack
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
@@ -21,6 +22,9 @@ if (step === 'prepack') {
   writeFileSync(BACKUP, text)
   const manifest = JSON.parse(text)
   manifest.engines = { node: `>=${MIN_NODE_MAJOR}` }
+  // patch-package patches this repository's own dependency tree (patches/); it is a dev
+  // dependency, and an installed package's install scripts are not ours to run.
+  delete manifest.scripts.postinstall
   writeFileSync(MANIFEST, JSON.stringify(manifest, null, 2) + '\n')
 } else if (step === 'postpack') {
   if (existsSync(BACKUP)) renameSync(BACKUP, MANIFEST)

@@ -4,23 +4,27 @@ import { decodePublicKey, readFleetCert, signFleetCertSync } from '../../src/ide
 import { UsageError } from '../cli-args.ts'
 import type { FlagSpecs } from '../cli-args.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { FLEET_GUARD_DEFAULTS } from './fleet-guard.ts'
 
 export const FLEET_FLAGS: FlagSpecs = {
   'fleet-cert': { type: 'string', value: 'file', help: 'This node\'s fleet certificate (deltacast fleet-cert), presented to every backbone peer' },
   'trust-operator': { type: 'string', multiple: true, value: 'base32 key', default: [], help: 'Admit only backbone peers certified by this operator key; none: open backbone (dev mode)' },
-  'fleet-handshake-timeout-ms': { type: 'number', value: 'ms', default: 10_000, help: 'Time a new backbone peer has to present a valid certificate' }
+  'fleet-handshake-timeout-ms': { type: 'number', value: 'ms', default: FLEET_GUARD_DEFAULTS.handshakeTimeoutMs, help: 'Time a new backbone peer has to present a valid certificate' },
+  'fleet-deny-ms': { type: 'number', value: 'ms', default: FLEET_GUARD_DEFAULTS.denyTtlMs, help: 'How long a peer that failed the fleet handshake is refused by the connection gater' }
 }
 
 export interface FleetConfig {
   fleetCert?: string
   trustOperator: string[]
   fleetHandshakeTimeoutMs: number
+  fleetDenyMs: number
 }
 
 export interface FleetSettings {
   cert?: string
   trustedOperators: Uint8Array[]
   handshakeTimeoutMs: number
+  denyTtlMs: number
 }
 
 /** Checks flag values (throws UsageError) and reads the certificate file. */
@@ -31,6 +35,7 @@ export async function loadFleetSettings (config: FleetConfig, ownPeerId: string,
     return key.value
   })
   if (!Number.isInteger(config.fleetHandshakeTimeoutMs) || config.fleetHandshakeTimeoutMs <= 0) throw new UsageError('--fleet-handshake-timeout-ms must be a positive integer')
+  if (!Number.isInteger(config.fleetDenyMs) || config.fleetDenyMs <= 0) throw new UsageError('--fleet-deny-ms must be a positive integer')
   let cert: string | undefined
   if (config.fleetCert !== undefined) {
     try {
@@ -43,7 +48,7 @@ export async function loadFleetSettings (config: FleetConfig, ownPeerId: string,
     if (read.peerId !== ownPeerId) throw new UsageError(`--fleet-cert ${config.fleetCert} certifies peer ${read.peerId}, but this node is ${ownPeerId}`)
     if (read.expires <= now) throw new UsageError(`--fleet-cert ${config.fleetCert} expired at ${new Date(read.expires).toISOString()}`)
   }
-  return { cert, trustedOperators, handshakeTimeoutMs: config.fleetHandshakeTimeoutMs }
+  return { cert, trustedOperators, handshakeTimeoutMs: config.fleetHandshakeTimeoutMs, denyTtlMs: config.fleetDenyMs }
 }
 
 /** Lifetime of the certificate an authority signs for itself with its doc key at each start. */

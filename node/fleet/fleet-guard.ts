@@ -48,6 +48,8 @@ export interface FleetGuardOptions {
   /** How long a refused peer id stays denied by the connection gater. */
   denyTtlMs: number
   now: () => number
+  /** Counts denials by reason, as `backbone_denied_<reason>` (e.g. the process's Counters). */
+  counters?: { inc (name: string): void }
 }
 
 export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 * 60_000, now: Date.now }
@@ -84,11 +86,21 @@ export class FleetGuard {
     return cert.scope === 'fleet' ? MEMBER_SCORE : DOCUMENT_SCOPE_SCORE
   }
 
-  /** For the backbone node: refuses denied peer ids before and after encryption. */
+  /**
+   * For the backbone node: refuses denied peer ids for the whole deny window. Inbound, the peer
+   * id is first known once Noise has authenticated it (denyInboundEncryptedConnection), so a
+   * denied peer's connection is refused before any muxer, stream or handler sees it.
+   */
   readonly connectionGater: ConnectionGater = {
-    denyDialPeer: (peerId: PeerId) => this.isDenied(peerId.toString()),
-    denyInboundEncryptedConnection: (peerId: PeerId) => this.isDenied(peerId.toString()),
-    denyOutboundEncryptedConnection: (peerId: PeerId) => this.isDenied(peerId.toString())
+    denyDialPeer: (peerId: PeerId) => this.gate(peerId, 'dial'),
+    denyInboundEncryptedConnection: (peerId: PeerId) => this.gate(peerId, 'inbound'),
+    denyOutboundEncryptedConnection: (peerId: PeerId) => this.gate(peerId, 'outbound')
+  }
+
+  private gate (peerId: PeerId, direction: 'dial' | 'inbound' | 'outbound'): boolean {
+    if (!this.isDenied(peerId.toString())) return false
+    this.options.counters?.inc(`backbone_denied_gater_${direction}`)
+    return true
   }
 
   /** Operator keys this guard trusts (raw 32 bytes). */
@@ -168,7 +180,7 @@ export class FleetGuard {
       return { ok: true }
     }
     if (!this.enforcing) return { ok: true } // dev mode: admitted anyway
-    this.refuse(peerId, `${result.code}: ${result.error}`)
+    this.refuse(peerId, `${result.code}: ${result.error}`, result.code)
     return { ok: false, code: result.code, error: result.error }
   }
 
@@ -205,8 +217,9 @@ export class FleetGuard {
     }
   }
 
-  /** Deny the peer id for a while and hang up on it. */
-  private refuse (peerId: string, reason: string): void {
+  /** Deny the peer id for a while and hang up on it; `code` names the reason in the counters. */
+  private refuse (peerId: string, reason: string, code: string): void {
+    this.options.counters?.inc(`backbone_denied_${code.replaceAll('-', '_')}`)
     this.certified.delete(peerId)
     const now = this.options.now()
     for (const [id, denial] of this.denied) if (denial.until <= now) this.denied.delete(id) // keep the map bounded by live denials
@@ -230,11 +243,13 @@ export class FleetGuard {
     const peerId = connection.remotePeer.toString()
     if (this.enforcing) {
       if (this.isDenied(peerId)) {
+        // The gater refuses these; reaching here would mean a path around it.
+        this.options.counters?.inc('backbone_denied_open_connection')
         connection.abort(new Error('denied'))
         return
       }
       const deadline = setTimeout(() => {
-        if (!this.certified.has(peerId) && connection.status === 'open') this.refuse(peerId, `no fleet certificate within ${this.options.handshakeTimeoutMs} ms`)
+        if (!this.certified.has(peerId) && connection.status === 'open') this.refuse(peerId, `no fleet certificate within ${this.options.handshakeTimeoutMs} ms`, 'handshake-timeout')
       }, this.options.handshakeTimeoutMs)
       deadline.unref()
     }
@@ -249,7 +264,7 @@ export class FleetGuard {
     }, (err: Error) => {
       // A peer that does not answer in time is the deadline's to refuse, with a clearer reason.
       if (connection.status !== 'open' || signal.aborted) return
-      if (this.enforcing && !this.certified.has(peerId)) this.refuse(peerId, `fleet handshake failed: ${err.message}`)
+      if (this.enforcing && !this.certified.has(peerId)) this.refuse(peerId, `fleet handshake failed: ${err.message}`, 'handshake-failed')
       else this.log?.debug({ peer: peerId, err }, 'fleet handshake failed')
     })
   }

@@ -9,6 +9,8 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { openNodeDatastore } from './datastore.ts'
+import { AddressLimiter } from './address-limits.ts'
+import type { AddressLimits, AddressRefusal } from './address-limits.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Keychain } from '@libp2p/keychain'
@@ -36,21 +38,69 @@ export interface EdgeNodeOptions {
   maxConnections: number
   inboundConnectionThreshold: number
   maxIncomingPendingConnections: number
+  /** What a hostile client may hold and how fast each stage must finish (defaults: EDGE_LIMITS). */
+  limits?: Partial<EdgeLimits>
+  /** Called with the reason each time a connection is refused by the per-address limits. */
+  onRefused?: (reason: AddressRefusal) => void
 }
+
+/**
+ * Limits on what one browser, or someone pretending to be many, can make the edge hold. Each
+ * stage before a stream is accepted has a deadline: the raw socket (WebSockets), the HTTP
+ * upgrade, the libp2p upgrade (Noise + muxer) and the protocol negotiation of each stream.
+ */
+export interface EdgeLimits extends AddressLimits {
+  /** WebSockets: a raw socket whose HTTP upgrade has not completed this long after accept is closed. */
+  httpTimeoutMs: number
+  /** Noise and muxer negotiation must finish this long after the connection opened. */
+  upgradeTimeoutMs: number
+  /** A new stream must agree on its protocol within this long. */
+  protocolNegotiationTimeoutMs: number
+  /** WebSockets: raw sockets open at once, upgraded or not; more are refused at accept. */
+  maxSockets: number
+  /** Streams one connection may hold open (observe streams have their own, lower, cap). */
+  maxStreamsPerConnection: number
+  /** WebSockets: bytes buffered in a socket before the connection reports backpressure. */
+  maxBufferedBytes: number
+}
+
+export const EDGE_LIMITS: EdgeLimits = Object.freeze({
+  maxConnectionsPerAddress: 64,
+  newConnectionsPerAddress: 32,
+  rateWindowMs: 1_000,
+  httpTimeoutMs: 5_000,
+  upgradeTimeoutMs: 10_000,
+  protocolNegotiationTimeoutMs: 5_000,
+  maxSockets: 30_000,
+  maxStreamsPerConnection: 32,
+  maxBufferedBytes: 1024 * 1024
+})
 
 export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> {
   const datastore = opts.dataDir === undefined ? undefined : await openNodeDatastore(join(opts.dataDir, 'edge'))
+  const limits: EdgeLimits = { ...EDGE_LIMITS, ...opts.limits }
+  const addressLimiter = new AddressLimiter(limits, opts.onRefused ?? (() => {}))
   return await createLibp2p({
     privateKey: opts.privateKey,
     datastore,
     addresses: { listen: opts.listen, announce: opts.announce },
-    transports: [webRTCDirect(), webSockets()],
+    transports: [webRTCDirect(), webSockets({
+      // upgradeTimeout and maxSockets come from patches/@libp2p+websockets+*.patch. Node's own
+      // headersTimeout would not help: the transport feeds sockets to an HTTP server that never
+      // listens, and such a server does not track its connections' deadlines.
+      upgradeTimeout: limits.httpTimeoutMs,
+      maxSockets: limits.maxSockets,
+      maxBufferedAmount: limits.maxBufferedBytes
+    })],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ maxInboundStreams: limits.maxStreamsPerConnection })],
+    connectionGater: addressLimiter.gater(),
     connectionManager: {
       maxConnections: opts.maxConnections,
       inboundConnectionThreshold: opts.inboundConnectionThreshold,
-      maxIncomingPendingConnections: opts.maxIncomingPendingConnections
+      maxIncomingPendingConnections: opts.maxIncomingPendingConnections,
+      inboundUpgradeTimeout: limits.upgradeTimeoutMs,
+      inboundStreamProtocolNegotiationTimeout: limits.protocolNegotiationTimeoutMs
     },
     // Browsers probe their own connection; probing thousands of them from here every 10 s (a new
     // stream, on WebRTC a new data channel, each time) costs more CPU than the frames (bench:fanout).

@@ -8,6 +8,8 @@ import type { FleetConfig } from '../fleet/config.ts'
 import { CARRIER_SET_DEFAULTS } from './carriers.ts'
 import type { Topology } from './carriers.ts'
 import { DEFAULT_FANOUT } from '../tiers/tiers.ts'
+import { EDGE_LIMITS } from '../net/edge-node.ts'
+import { DEFAULT_OBSERVER_SERVER_OPTIONS } from './observer-server.ts'
 
 export interface SuperPeerConfig extends FleetConfig {
   dataDir: string
@@ -17,6 +19,13 @@ export interface SuperPeerConfig extends FleetConfig {
   observeListen: string[]
   observeAnnounce: string[]
   maxObservers: number
+  observeMaxConnectionsPerAddress: number
+  observeNewConnectionsPerAddress: number
+  observeHttpTimeoutMs: number
+  observeUpgradeTimeoutMs: number
+  observeMaxSockets: number
+  observeMaxStreamsPerConnection: number
+  observeStallTimeoutMs: number
   bootstrap: string[]
   region: string
   docs: string[]
@@ -40,6 +49,13 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'observe-listen': { type: 'string', multiple: true, value: 'multiaddr', default: listenAddresses({ tcpPort: null }), help: 'Address browsers observe on: /udp/../webrtc-direct and /tcp/../ws (a separate identity from the backbone)' },
   'observe-announce': { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Observer address to announce instead of the observe-listen addresses' },
   'max-observers': { type: 'number', default: 10_000, help: 'Most browser streams served at once; more are refused as busy (size it to the host: see bench:fanout in docs/benchmarks.md)' },
+  'observe-max-connections-per-address': { type: 'number', default: EDGE_LIMITS.maxConnectionsPerAddress, help: 'Observer connections one IP address may hold open; more are refused before encryption' },
+  'observe-new-connections-per-address': { type: 'number', default: EDGE_LIMITS.newConnectionsPerAddress, help: 'New observer connections one IP address may open per second; more are refused' },
+  'observe-http-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.httpTimeoutMs, help: 'WebSockets: a socket whose HTTP upgrade has not completed this long after accept is closed' },
+  'observe-upgrade-timeout-ms': { type: 'number', value: 'ms', default: EDGE_LIMITS.upgradeTimeoutMs, help: 'Noise and muxer negotiation of an observer connection must finish within this long' },
+  'observe-max-sockets': { type: 'number', default: EDGE_LIMITS.maxSockets, help: 'WebSockets: raw sockets open at once, upgraded or not; more are refused at accept' },
+  'observe-max-streams-per-connection': { type: 'number', default: DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection, help: 'Observe streams one connection may hold open; the next is refused with "too-many-streams"' },
+  'observe-stall-timeout-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.stallTimeoutMs, help: 'An observer whose stream accepts nothing for this long (it stopped reading) is dropped' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry always; under tiers others are carried while viewers or tier children ask for them' },
@@ -82,7 +98,9 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
     ...multiaddrProblems(label('observe-listen'), observeListen, { listen: 'observe' }),
     ...multiaddrProblems(label('observe-announce'), config.observeAnnounce, 'announce'),
     ...multiaddrProblems(label('bootstrap'), config.bootstrap, 'bootstrap'),
-    ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers', 'max-docs', 'linger-ms'], 1),
+    ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers', 'max-docs', 'linger-ms',
+      'observe-max-connections-per-address', 'observe-new-connections-per-address', 'observe-http-timeout-ms', 'observe-upgrade-timeout-ms',
+      'observe-max-sockets', 'observe-max-streams-per-connection', 'observe-stall-timeout-ms'], 1),
     ...integerProblems(flags, ['fanout'], 2),
     ...logLevelProblems(label('log-level'), config.logLevel)
   ])

@@ -14,8 +14,11 @@ export const REQUEST_TIMEOUT_MS = 10_000
 export const CLOSE_GRACE_MS = 5_000
 
 export interface SessionLimits {
+  /** Backlog (our queue plus what the stream itself still holds) past which the observer is resynced. */
   maxQueuedBytes: number
   maxMessageBytes: number
+  /** An observer whose stream accepts nothing for this long is dropped (it stopped reading). */
+  stallTimeoutMs: number
 }
 
 export interface SessionCounters {
@@ -25,6 +28,8 @@ export interface SessionCounters {
   resyncs: number
   /** Sessions ended by fail() after they joined a document. */
   ejected: number
+  /** Sessions dropped because their stream accepted nothing for stallTimeoutMs. */
+  frozen: number
 }
 
 /** View-state updates allowed per observer within VIEW_UPDATE_WINDOW_MS; each may rebuild a class view. */
@@ -66,6 +71,7 @@ export class ObserverSession {
   private readonly queue: Uint8Array[] = []
   private queuedBytes = 0
   private waitingForDrain = false
+  private stallTimer: ReturnType<typeof setTimeout> | undefined
   private resyncPending = false
   private resetSource: () => Uint8Array = () => { throw new Error('resetSource not set') }
   private readonly onClosed: (session: ObserverSession) => void
@@ -131,8 +137,11 @@ export class ObserverSession {
       return
     }
     if (this.resyncPending) return
-    if (this.queuedBytes + bytes.byteLength > this.limits.maxQueuedBytes && this.queue.length > 0) {
-      // too far behind: everything queued is superseded by the reset sent once the stream drains
+    // The stream keeps what the transport would not take yet (the muxer window or the socket is
+    // full): that counts too, or a reader that stopped reading would hold far more than the limit.
+    const backlog = this.queuedBytes + this.stream.writeBufferLength
+    if (backlog + bytes.byteLength > this.limits.maxQueuedBytes && backlog > 0) {
+      // too far behind: everything we queued is superseded by the reset sent once the stream drains
       this.queue.length = 0
       this.queuedBytes = 0
       this.resyncPending = true
@@ -197,15 +206,29 @@ export class ObserverSession {
       return
     }
     this.waitingForDrain = true
+    this.stallTimer = setTimeout(() => { this.dropFrozen() }, this.limits.stallTimeoutMs)
+    this.stallTimer.unref()
     this.stream.onDrain().then(() => {
+      clearTimeout(this.stallTimer)
       this.waitingForDrain = false
       this.pump()
     }, () => { this.finish() })
   }
 
+  /** Nothing left the stream for stallTimeoutMs: the reader is gone or frozen, and holds memory. */
+  private dropFrozen (): void {
+    if (this.closed) return
+    this.counters.frozen++
+    if (this.joined) this.counters.ejected++
+    this.finish()
+    // No error message: it would only queue behind the bytes the reader is not taking.
+    this.stream.abort(new Error(`observer read nothing for ${this.limits.stallTimeoutMs} ms`))
+  }
+
   private finish (): void {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.stallTimer)
     this.queue.length = 0
     this.queuedBytes = 0
     this.onClosed(this)

@@ -6,18 +6,23 @@ import { DocChannel } from './doc-channel.ts'
 import { viewerOf } from './viewer-identity.ts'
 import type { SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export type { ObservableDoc }
 
 export interface ObserverServerOptions {
   /** Observer streams served at once, across all documents; more are refused with "busy". */
   maxObservers: number
-  /** Per observer: bytes queued behind a slow stream before the queue is dropped and it is resynced. */
+  /**
+   * Per observer: bytes waiting to be sent (our queue plus what the stream still holds) before
+   * the queue is dropped and the observer is resynced.
+   */
   maxQueuedBytes: number
+  /** Per observer: a stream that accepts nothing for this long is dropped (the reader stopped). */
+  stallTimeoutMs: number
   /** Largest message payload sent; a bigger frame or snapshot ends that observer with "too-large". */
   maxMessageBytes: number
-  /** Observe streams one connection may hold (one per document it follows). */
+  /** Observe streams one connection may hold open at once; the next is refused with "too-many-streams". */
   maxStreamsPerConnection: number
   /** How long a browser may take to send its request. */
   requestTimeoutMs: number
@@ -26,8 +31,9 @@ export interface ObserverServerOptions {
 export const DEFAULT_OBSERVER_SERVER_OPTIONS: ObserverServerOptions = Object.freeze({
   maxObservers: 10_000,
   maxQueuedBytes: 1024 * 1024,
+  stallTimeoutMs: 20_000,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  maxStreamsPerConnection: 8,
+  maxStreamsPerConnection: 4,
   requestTimeoutMs: 10_000
 })
 
@@ -58,6 +64,8 @@ export interface ObserverServerStats {
   ejected: number
   /** Times a slow observer's queue was dropped and replaced by a reset. */
   resyncs: number
+  /** Observers dropped because their stream accepted nothing for stallTimeoutMs. */
+  frozen: number
   /** Messages observers tried to send (every one refused: observe is read-only). */
   refusedSends: number
   /** Privacy classes across documents (viewers who see the same thing share one). */
@@ -98,18 +106,22 @@ function expireAt (session: ObserverSession, expires: number, stillIdentified: (
   session.stream.addEventListener('close', () => { clearTimeout(timer) })
 }
 
+/** Where refusals are counted by reason, as `observe_refused_<reason>` (e.g. the process's Counters). */
+export interface RefusalCounter { inc (name: string): void }
+
 export function startObserverServer (
   libp2p: Libp2p,
   docs: DocLookup,
   options: Partial<ObserverServerOptions> = {},
   log?: ObserverLog,
-  /** Refused streams are counted as observe_refused_<code> (node/metrics.ts). */
-  refusals?: { inc: (name: string) => void }
+  refusals?: RefusalCounter
 ): ObserverServer {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
   const counters: SessionCounters & { accepted: number, refused: number } = {
-    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0
+    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0, frozen: 0
   }
+  /** Observe streams open per connection id. */
+  const streamsOf = new Map<string, number>()
   const sessions = new Set<ObserverSession>()
   const channels = new Map<string, DocChannel>()
   const channelOf = new Map<ObserverSession, DocChannel>()
@@ -133,10 +145,21 @@ export function startObserverServer (
     session.fail(code, error)
   }
 
-  const handle = async (stream: Stream): Promise<void> => {
+  const handle = async (stream: Stream, connection: Connection): Promise<void> => {
     counters.accepted++
     const session = new ObserverSession(stream, opts, counters, onSessionClosed)
     if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return }
+    const open = streamsOf.get(connection.id) ?? 0
+    if (open >= opts.maxStreamsPerConnection) {
+      refuse(session, ErrorCode.tooManyStreams, `at most ${opts.maxStreamsPerConnection} observe streams per connection`)
+      return
+    }
+    streamsOf.set(connection.id, open + 1)
+    stream.addEventListener('close', () => {
+      const left = (streamsOf.get(connection.id) ?? 1) - 1
+      if (left > 0) streamsOf.set(connection.id, left)
+      else streamsOf.delete(connection.id)
+    })
     if (sessions.size >= opts.maxObservers) { refuse(session, ErrorCode.busy, 'too many observers'); return }
     sessions.add(session)
 
@@ -167,12 +190,14 @@ export function startObserverServer (
     await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
   }
 
-  const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream) => {
-    handle(stream).catch((err: Error) => {
+  const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream, connection) => {
+    handle(stream, connection).catch((err: Error) => {
       log?.warn({ err }, 'observer stream failed')
       stream.abort(err)
     })
-  }, { maxInboundStreams: opts.maxStreamsPerConnection })
+  // One over our cap, so the first stream too many gets a "too-many-streams" reply from us;
+  // libp2p resets any beyond that without a word.
+  }, { maxInboundStreams: opts.maxStreamsPerConnection + 1 })
   ready.catch((err: Error) => { log?.warn({ err }, 'could not register the observe protocol') })
 
   return {
@@ -195,6 +220,7 @@ export function startObserverServer (
         refused: counters.refused,
         ejected: counters.ejected,
         resyncs: counters.resyncs,
+        frozen: counters.frozen,
         sent: counters.sent,
         refusedSends: counters.refusedSends ?? 0,
         classes: [...channels.values()].reduce((sum, channel) => sum + channel.classCount, 0)

@@ -61,7 +61,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   }
   const privateKey = await loadOrCreateKey(config.keyFile ?? join(config.dataDir, 'peer.key'))
   const fleetSettings = await loadFleetSettings(config, peerIdFromPrivateKey(privateKey).toString(), Date.now())
-  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs })
+  const counters = metrics.counters
+  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs, counters })
   const node = await createBackboneNode({
     privateKey,
     metricsRegistry: metrics.registry,
@@ -75,7 +76,6 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     appSpecificScore: fleet.appSpecificScore,
     beforeStart: async node => { await fleet.attach(node, log) }
   })
-  const counters = metrics.counters
   let stopping = false
   const servesObservers = config.observeListen.length > 0
   let edge: Edge | undefined
@@ -124,12 +124,24 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       listen: config.observeListen,
       announce: config.observeAnnounce,
       ...OBSERVER_CONNECTION_MANAGER,
-      maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers)
+      maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers),
+      limits: {
+        maxConnectionsPerAddress: config.observeMaxConnectionsPerAddress,
+        newConnectionsPerAddress: config.observeNewConnectionsPerAddress,
+        httpTimeoutMs: config.observeHttpTimeoutMs,
+        upgradeTimeoutMs: config.observeUpgradeTimeoutMs,
+        maxSockets: config.observeMaxSockets
+      },
+      onRefused: reason => { counters.inc(`observe_refused_${reason}`) }
     })
     const server = startObserverServer(edgeNode, async (docId, signal) => {
       const doc = await carriers.observable(docId, signal)
       return doc === undefined || 'code' in doc ? undefined : doc
-    }, { maxObservers: config.maxObservers }, log, counters)
+    }, {
+      maxObservers: config.maxObservers,
+      maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
+      stallTimeoutMs: config.observeStallTimeoutMs
+    }, log, counters)
     await server.ready
     edge = { node: edgeNode, server }
   }
@@ -242,6 +254,7 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
   metrics.total('observer_resyncs', 'Times a slow observer\'s queue was dropped and replaced by a fresh view', () => stats().resyncs)
   metrics.total('observer_refused_sends', 'Messages observers tried to send (every one refused: observe is read-only)', () => stats().refusedSends)
   metrics.total('observer_messages_sent', 'Messages handed to observer streams', () => stats().sent)
+  metrics.total('observer_frozen_dropped', 'Observers dropped because their stream accepted nothing for --observe-stall-timeout-ms (they stopped reading)', () => stats().frozen)
 }
 
 function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, counters: Counters, config: SuperPeerConfig, fleet: FleetGuard, startedAt: number) {

@@ -44,7 +44,9 @@ export const ErrorCode = {
   /** A message for this document would exceed the super-peer's message size limit. */
   tooLarge: 'too-large',
   /** No request arrived in time. */
-  timeout: 'timeout'
+  timeout: 'timeout',
+  /** The connection already holds as many observe streams as a super-peer allows. */
+  tooManyStreams: 'too-many-streams'
 } as const
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
 

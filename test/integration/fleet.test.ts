@@ -250,4 +250,41 @@ describe('fleet: only certified peers on the backbone', function () {
     }, { timeoutMs: 20_000, intervalMs: 200 })
     fleet.stop()
   })
+  it('refuses a denied peer at the connection gater for the whole deny window, counting each refusal', async () => {
+    const denyMs = 6_000
+    const guarded = await startCli(superPeerArgs({
+      dataDir: join(dir, 'sp-deny'),
+      docId,
+      bootstrap: [],
+      extra: ['--trust-operator', operator, '--fleet-handshake-timeout-ms', '2000', '--fleet-deny-ms', String(denyMs)]
+    }))
+    const counter = async (name: string): Promise<number> => (await guarded.admin('/status')).counters[name] ?? 0
+    const outsider = await createOutsider({ answersHandshake: false })
+    stopLater.push(outsider)
+    const addr = guarded.ready.addrs[0] as string
+    await assertTurnedAway(outsider, addr)
+    const denial = await waitFor('the outsider denied', async () =>
+      (await guarded.admin('/fleet')).denied.find((d: any) => d.peerId === outsider.peerId.toString()))
+    assert.equal(await counter('backbone_denied_handshake_failed'), 1)
+
+    // Every attempt inside the window is refused by the gater: none becomes a connection there.
+    let attempts = 0
+    while (Date.now() < denial.until - 1_000) {
+      await assertTurnedAway(outsider, addr)
+      attempts++
+      await waitFor('the refusal counted', async () => await counter('backbone_denied_gater_inbound') === attempts ? true : undefined, { timeoutMs: 5_000 })
+    }
+    assert.ok(attempts >= 3, `only ${attempts} attempts within the window`)
+    assert.equal(await counter('backbone_denied_open_connection'), 0, 'no denied peer got past the gater')
+    assert.ok(!(await guarded.admin('/peers')).some((p: any) => p.peerId === outsider.peerId.toString()))
+    const metrics = await guarded.admin('/metrics') as string
+    assert.match(metrics, new RegExp(`^deltacast_backbone_denied_gater_inbound ${attempts}$`, 'm'))
+
+    // Once the window has passed, the peer reaches the handshake again (and fails it again).
+    await waitFor('the window to pass', () => Date.now() > denial.until ? true : undefined, { timeoutMs: denyMs + 2_000 })
+    await assertTurnedAway(outsider, addr)
+    await waitFor('a second handshake refusal', async () => await counter('backbone_denied_handshake_failed') === 2 ? true : undefined)
+    assert.equal(await counter('backbone_denied_gater_inbound'), attempts)
+    await guarded.kill()
+  })
 })

@@ -43,7 +43,7 @@ describe('node/DocChannel', () => {
   let doc: FakeDoc
   let channel: DocChannel
   let clock: number
-  const counters = { sent: 0, resyncs: 0, ejected: 0 }
+  const counters = { sent: 0, resyncs: 0, ejected: 0, frozen: 0 }
 
   function open (options: DocChannelOptions = {}): void {
     channel = new DocChannel(doc, { now: () => clock, ...options })
@@ -51,7 +51,7 @@ describe('node/DocChannel', () => {
 
   async function join (viewer: Viewer, options: { after?: number | null, view?: JsonObject, signer?: Uint8Array } = {}): Promise<TestViewer> {
     const [server, client] = await streamPair()
-    const session = new ObserverSession(server, { maxQueuedBytes: 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES }, counters, s => { channel.leave(s) })
+    const session = new ObserverSession(server, { maxQueuedBytes: 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, stallTimeoutMs: 60_000 }, counters, s => { channel.leave(s) })
     const joined = channel.join(session, viewer, options.view, options.after ?? null, options.signer)
     const lp = lpStream(client)
     return {
