@@ -7,7 +7,20 @@ import type { AdminAnswer } from './admin-http.ts'
 import type { FleetGuard } from './fleet/index.ts'
 import type { BackboneNode } from './net/libp2p-node.ts'
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+export const VERSION: string = packageVersion()
+
+/** Our package.json's version: one level up in a clone (node/), two when installed (dist/node/). */
+function packageVersion (): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: string, version?: string }
+      if (manifest.name === 'deltacast' && typeof manifest.version === 'string') return manifest.version
+    } catch {
+      // not there: try the next level
+    }
+  }
+  return 'unknown'
+}
 
 export type NodeRole = 'authority' | 'super-peer'
 

@@ -278,7 +278,7 @@ describe('fleet: only certified peers on the backbone', function () {
     assert.equal(await counter('backbone_denied_open_connection'), 0, 'no denied peer got past the gater')
     assert.ok(!(await guarded.admin('/peers')).some((p: any) => p.peerId === outsider.peerId.toString()))
     const metrics = await guarded.admin('/metrics') as string
-    assert.match(metrics, new RegExp(`^deltacast_backbone_denied_gater_inbound ${attempts}$`, 'm'))
+    assert.match(metrics, new RegExp(`^deltacast_backbone_denied_total\\{reason="gater_inbound"\\} ${attempts}$`, 'm'))
 
     // Once the window has passed, the peer reaches the handshake again (and fails it again).
     await waitFor('the window to pass', () => Date.now() > denial.until ? true : undefined, { timeoutMs: denyMs + 2_000 })

@@ -44,7 +44,8 @@ describe('head announcements', function () {
     const docId = authority.docId
     const addr = node.node.getMultiaddrs()[0].toString()
     // A periodic catch-up ten minutes away cannot be what finds the lost frame.
-    peer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [addr], extra: ['--sync-interval-ms', '600000'] }))
+    // The flat mesh: the frame is lost on the gossipsub topic, and the head topic tells of it.
+    peer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [addr], extra: ['--topology', 'flat', '--sync-interval-ms', '600000'] }))
     const topic = topicFor(docId)
     await waitFor('the super-peer subscribed', () => node.node.services.pubsub.getSubscribers(topic).some(p => p.toString() === peer.ready.peerId) ? true : undefined)
 

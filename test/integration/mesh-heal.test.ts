@@ -41,7 +41,8 @@ describe(`backbone mesh heals after a node is lost (${enforcing ? 'fleet certifi
   }
 
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, extra: await certify(name) }))
+    // The flat mesh: what must heal here is the gossipsub mesh between super-peers.
+    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, extra: ['--topology', 'flat', ...await certify(name)] }))
     peers.set(name, peer)
     return peer
   }

@@ -183,7 +183,7 @@ describe('policy lifecycle (authority and super-peer processes, Node observers)'
     const error = await send({ change: { [POLICY_FIELD]: revealableHands([issuerKey]) } })
     assert.equal(error, 'change rejected: invalid policy: fields["/players/*/hand"]: a condition object has exactly one key; got ["viewer_is","any"]')
     assert.equal(await headSeq(), seq, 'no frame')
-    assert.equal((await authority.admin('/metrics') as string).match(/deltacast_changes_rejected (\d+)/)?.[1], '1')
+    assert.equal((await authority.admin('/metrics') as string).match(/^deltacast_changes_rejected_total (\d+)$/m)?.[1], '1')
     await change({ phase: 'play' }) // the observer is still served
     await assertSees(observer, anonymous)
   })

@@ -254,6 +254,7 @@ describe('observer server: upstream silence (Node)', function () {
     a.send(request('doc-s', null))
     b.send(request('doc-s', 1))
     assert.deepEqual(await a.next(), { reset: true, data: { n: 1 }, seq: 1 })
+    assert.deepEqual(await b.next(), { seq: 1 }, 'a resume at the head is acknowledged with the head')
     doc.set({ silent: true, ageMs: 3004 })
     doc.set({ silent: true, ageMs: 4004 })
     for (const observer of [a, b]) {

@@ -75,8 +75,14 @@ describe('sync/messages', () => {
   })
 
   describe('response messages', () => {
-    it('use the type bytes 1 frame, 2 snapshot, 3 end, 4 error', () => {
-      assert.deepEqual(SyncType, { FRAME: 1, SNAPSHOT: 2, END: 3, ERROR: 4 })
+    it('use the type bytes 1 frame, 2 snapshot, 3 end, 4 error, and 5 head (relay streams only)', () => {
+      assert.deepEqual(SyncType, { FRAME: 1, SNAPSHOT: 2, END: 3, ERROR: 4, HEAD: 5 })
+    })
+
+    it('head: type byte then the announcement bytes, round trip', () => {
+      const bytes = encodeSyncMessage({ type: 'head', bytes: new Uint8Array([7, 7]) })
+      assert.deepEqual(bytes, new Uint8Array([0x05, 7, 7]))
+      assert.deepEqual(decodeOk(bytes), { type: 'head', bytes: new Uint8Array([7, 7]) })
     })
 
     it('frame: type byte then the frame bytes, round trip', () => {
@@ -131,7 +137,7 @@ describe('sync/messages', () => {
     })
 
     it('rejects an unknown type byte and an empty message', () => {
-      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x05, 1])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0x5' })
+      assert.deepEqual(decodeSyncMessage(new Uint8Array([0x06, 1])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0x6' })
       assert.deepEqual(decodeSyncMessage(new Uint8Array([0x00])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0x0' })
       assert.deepEqual(decodeSyncMessage(new Uint8Array([0xff])), { ok: false, code: 'unknown-type', error: 'unknown sync message type 0xff' })
       assert.deepEqual(decodeSyncMessage(new Uint8Array(0)), { ok: false, code: 'empty', error: 'empty sync message' })
