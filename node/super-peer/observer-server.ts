@@ -83,8 +83,11 @@ export interface ObserverServer {
   viewers (docId: string): number
 }
 
+/** Why a document cannot be served here (e.g. the host's document cap), told to the viewer. */
+export interface DocRefusal { readonly refuse: ErrorCode, readonly message: string }
+
 /** Finds the document a viewer asked for, waiting for it to be fetched if need be. */
-export type DocLookup = (docId: string, signal: AbortSignal) => ObservableDoc | undefined | Promise<ObservableDoc | undefined>
+export type DocLookup = (docId: string, signal: AbortSignal) => ObservableDoc | DocRefusal | undefined | Promise<ObservableDoc | DocRefusal | undefined>
 
 /** setTimeout's longest delay; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -170,6 +173,7 @@ export function startObserverServer (
     const doc = await docs(request.value.doc, AbortSignal.timeout(opts.requestTimeoutMs))
     if (session.closed) return
     if (doc === undefined || stopped) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.value.doc}`); return }
+    if ('refuse' in doc) { refuse(session, doc.refuse, doc.message); return }
     const identity = viewerOf(doc, request.value.token, Date.now())
     if (!identity.ok) { refuse(session, ErrorCode.unauthorized, identity.error); return }
 

@@ -9,7 +9,7 @@ import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
 import { healthAnswer, peersOf, processInfo, userAgentOf } from '../node-info.ts'
-import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import { ErrorCode, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import type { Counters } from '../metrics.ts'
 import { CarrierSet } from './carriers.ts'
 import { serveRelay } from '../relay/relay-server.ts'
@@ -136,7 +136,9 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     })
     const server = startObserverServer(edgeNode, async (docId, signal) => {
       const doc = await carriers.observable(docId, signal)
-      return doc === undefined || 'code' in doc ? undefined : doc
+      if (doc === undefined || !('code' in doc)) return doc
+      // A full host says so (the browser tries the next super-peer); a bad id is an unknown doc.
+      return doc.code === 'full' ? { refuse: ErrorCode.busy, message: doc.error } : undefined
     }, {
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,

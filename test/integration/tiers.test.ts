@@ -282,3 +282,43 @@ describe('tiers grow and shrink with demand (loopback)', function () {
     await waitFor('the remaining viewers at the head', () => watchers.every(w => (w.view.seq ?? 0) >= last) ? true : undefined)
   })
 })
+
+describe('carrying on demand (loopback)', function () {
+  this.timeout(120_000)
+  let dir: string
+  const watchers: Array<{ view: LiveView, node: ObserverNode }> = []
+
+  after(async () => {
+    await Promise.all(watchers.map(async w => { w.view.close(); await w.node.stop() }))
+    await killAll()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('carries a document a viewer asks for, without --doc, and refuses one past --max-docs with "busy", naming the flag', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'deltacast-maxdocs-'))
+    const authorities = await Promise.all(['one', 'two'].map(async name => await startCli(['authority', '--dir', join(dir, name), '--name', name,
+      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin'])))
+    for (const authority of authorities) {
+      const driver = new AuthorityDriver(authority)
+      const id = driver.send({ name: authority.ready.docId })
+      await driver.until('ack', () => driver.acked.has(id))
+    }
+    const peer = await startCli(['super-peer', '--data-dir', join(dir, 'sp'), '--region', 'test', '--listen', '/ip4/127.0.0.1/tcp/0',
+      '--admin', '127.0.0.1:0', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws', '--max-docs', '1',
+      ...authorities.flatMap(a => (a.ready.addrs as string[]).flatMap(addr => ['--bootstrap', addr]))])
+    const watch = async (docId: string): Promise<LiveView> => {
+      const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
+      const view = observe(docId, { bootstrap: peer.ready.observe.addrs, transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 50 } })
+      watchers.push({ view, node })
+      return view
+    }
+    const first = await watch(authorities[0].ready.docId)
+    await waitFor('the first document live', () => first.state?.name === authorities[0].ready.docId ? true : undefined)
+    const second = await watch(authorities[1].ready.docId)
+    const refusal = await waitFor('the second refused', () => second.connection.error)
+    assert.equal(refusal.code, 'busy')
+    assert.match(refusal.message, /carries 1 documents already \(--max-docs\)/)
+    assert.equal((await peer.admin('/status')).counters.docs_refused_full >= 1, true)
+    assert.deepEqual(Object.keys((await peer.admin('/topology')).docs), [authorities[0].ready.docId])
+  })
+})
