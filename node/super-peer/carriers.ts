@@ -126,13 +126,8 @@ export class CarrierSet {
    * an uncarried document is carried from now on; flat, only pinned documents are served.
    */
   async observable (docId: string, signal: AbortSignal): Promise<ObservableCarrier | CarryRefusal | undefined> {
-    let c = this.carried.get(docId)
-    if (c === undefined) {
-      if (this.options.topology !== 'tiers') return undefined
-      const carried = this.carry(docId)
-      if ('code' in carried) return carried
-      c = carried
-    }
+    const c = this.onDemand(docId)
+    if (c === undefined || 'code' in c) return c
     c.neededAt = Date.now()
     await Promise.race([c.carrier.level, new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })])
     return c.observable
@@ -140,14 +135,8 @@ export class CarrierSet {
 
   /** The document as a tier child follows it from us; carried from now on if it was not. */
   relaySource (docId: string, child: PeerId): RelaySource | undefined {
-    let c = this.carried.get(docId)
-    if (c === undefined) {
-      if (this.options.topology !== 'tiers') return undefined
-      const carried = this.carry(docId)
-      if ('code' in carried) return undefined
-      c = carried
-    }
-    const entry = c
+    const entry = this.onDemand(docId)
+    if (entry === undefined || 'code' in entry) return undefined
     // A child that is our own parent would make a loop that no frame enters.
     if (entry.uplink?.parent === child.toString()) return undefined
     const source = entry.carrier.relaySource()
@@ -168,6 +157,13 @@ export class CarrierSet {
         }
       }
     }
+  }
+
+  /** A carried document, carrying it from now on under tiers; flat, only pinned ones exist. */
+  private onDemand (docId: string): Carried | CarryRefusal | undefined {
+    const c = this.carried.get(docId)
+    if (c !== undefined) return c
+    return this.options.topology === 'tiers' ? this.carry(docId) : undefined
   }
 
   /** The tree may have changed (membership): every uplink looks again at where it should follow from. */

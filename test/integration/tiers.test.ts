@@ -213,6 +213,27 @@ describe('tiers across regions (network namespaces)', function () {
   })
 })
 
+/** Viewers in this process, each following a document from one super-peer's WebSockets address. */
+class LoopbackViewers {
+  private readonly open: Array<{ view: LiveView, node: ObserverNode }> = []
+
+  async watch (peer: Running, docId: string): Promise<LiveView> {
+    const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
+    const view = observe(docId, { bootstrap: peer.ready.observe.addrs, transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 50 } })
+    this.open.push({ view, node })
+    return view
+  }
+
+  get views (): LiveView[] {
+    return this.open.map(w => w.view)
+  }
+
+  /** Closes all but the first `keep`. */
+  async close (keep = 0): Promise<void> {
+    await Promise.all(this.open.splice(keep).map(async w => { w.view.close(); await w.node.stop() }))
+  }
+}
+
 /** Deepest scope in a /topology tree's region (1: the region proxy serves every carrier itself). */
 function depthOf (node: any): number {
   return (node.scopes as any[]).reduce((deepest: number, sub: any) => Math.max(deepest, depthOf(sub)), node.depth as number)
@@ -222,10 +243,10 @@ describe('tiers grow and shrink with demand (loopback)', function () {
   this.timeout(180_000)
 
   let dir: string
-  const watchers: Array<{ view: LiveView, node: ObserverNode }> = []
+  const viewers = new LoopbackViewers()
 
   after(async () => {
-    await Promise.all(watchers.map(async w => { w.view.close(); await w.node.stop() }))
+    await viewers.close()
     await killAll()
     await rm(dir, { recursive: true, force: true })
   })
@@ -247,11 +268,7 @@ describe('tiers grow and shrink with demand (loopback)', function () {
       return driver.acked.get(id)!
     }
     await change()
-    for (const peer of peers) {
-      const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
-      const view = observe(docId, { bootstrap: peer.ready.observe.addrs, transports: ['websockets'], allowPrivateAddresses: true, node })
-      watchers.push({ view, node })
-    }
+    for (const peer of peers) await viewers.watch(peer, docId)
     const topologies = async () => await Promise.all(peers.map(async p => (await p.admin('/topology')).docs[docId]))
     const regionTree = async () => (await topologies()).find(t => t !== undefined)?.tree.regions[0]
 
@@ -263,7 +280,7 @@ describe('tiers grow and shrink with demand (loopback)', function () {
         JSON.stringify(t) === JSON.stringify(trees[0])) ? true : undefined
     }, { intervalMs: 250 })
     const head = await change()
-    await waitFor('every viewer at the head through two tiers', () => watchers.every(w => (w.view.seq ?? 0) >= head) ? true : undefined)
+    await waitFor('every viewer at the head through two tiers', () => viewers.views.every(v => (v.seq ?? 0) >= head) ? true : undefined)
     // A member two levels down follows its sub-scope's proxy, not the region's.
     const tree = await regionTree()
     const sub = tree.scopes.find((s: any) => s.members.length > 0)
@@ -272,24 +289,24 @@ describe('tiers grow and shrink with demand (loopback)', function () {
       (await member.admin('/topology')).docs[docId].parent === sub.proxy ? true : undefined)
 
     // Viewers leave three of the five: demand falls, the carriers linger out, the tree flattens.
-    for (const w of watchers.splice(2)) { w.view.close(); await w.node.stop() }
+    await viewers.close(2)
     await waitFor('depth 1', async () => {
       await change()
       const t = await regionTree()
       return t !== undefined && depthOf(t) === 1 ? true : undefined
     }, { intervalMs: 250, timeoutMs: 60_000 })
     const last = await change()
-    await waitFor('the remaining viewers at the head', () => watchers.every(w => (w.view.seq ?? 0) >= last) ? true : undefined)
+    await waitFor('the remaining viewers at the head', () => viewers.views.every(v => (v.seq ?? 0) >= last) ? true : undefined)
   })
 })
 
 describe('carrying on demand (loopback)', function () {
   this.timeout(120_000)
   let dir: string
-  const watchers: Array<{ view: LiveView, node: ObserverNode }> = []
+  const viewers = new LoopbackViewers()
 
   after(async () => {
-    await Promise.all(watchers.map(async w => { w.view.close(); await w.node.stop() }))
+    await viewers.close()
     await killAll()
     await rm(dir, { recursive: true, force: true })
   })
@@ -306,15 +323,9 @@ describe('carrying on demand (loopback)', function () {
     const peer = await startCli(['super-peer', '--data-dir', join(dir, 'sp'), '--region', 'test', '--listen', '/ip4/127.0.0.1/tcp/0',
       '--admin', '127.0.0.1:0', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws', '--max-docs', '1',
       ...authorities.flatMap(a => (a.ready.addrs as string[]).flatMap(addr => ['--bootstrap', addr]))])
-    const watch = async (docId: string): Promise<LiveView> => {
-      const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
-      const view = observe(docId, { bootstrap: peer.ready.observe.addrs, transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 50 } })
-      watchers.push({ view, node })
-      return view
-    }
-    const first = await watch(authorities[0].ready.docId)
+    const first = await viewers.watch(peer, authorities[0].ready.docId)
     await waitFor('the first document live', () => first.state?.name === authorities[0].ready.docId ? true : undefined)
-    const second = await watch(authorities[1].ready.docId)
+    const second = await viewers.watch(peer, authorities[1].ready.docId)
     const refusal = await waitFor('the second refused', () => second.connection.error)
     assert.equal(refusal.code, 'busy')
     assert.match(refusal.message, /carries 1 documents already \(--max-docs\)/)
