@@ -87,7 +87,10 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     counters,
     get tiers () { return tiers },
     viewers: docId => edge?.server.viewers(docId) ?? 0,
-    changed: () => { membership?.changed() }
+    changed: () => {
+      tiers?.invalidate()
+      membership?.changed()
+    }
   }, {
     topology: config.topology,
     pinned: config.docs,

@@ -56,6 +56,8 @@ export class Tiers extends EventTarget {
   private readonly options: TiersOptions
   private readonly authorities = new Set<string>()
   private readonly joinedAt: number
+  /** Standings without suspects, valid until the next invalidate(): trees cost a hash per member. */
+  private readonly standings = new Map<string, Standing>()
 
   /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
   constructor (components: TiersComponents, options: Partial<TiersOptions> = {}) {
@@ -63,10 +65,15 @@ export class Tiers extends EventTarget {
     this.components = components
     this.options = { fanout: DEFAULT_FANOUT, joinGraceMs: DEFAULT_JOIN_GRACE_MS, ...options }
     this.joinedAt = Date.now()
+    const changed = (): void => {
+      this.invalidate()
+      this.dispatchEvent(new Event('change'))
+    }
     // When the grace ends, this node may take roles: look again, and say so in an announcement.
-    setTimeout(() => { this.dispatchEvent(new Event('change')) }, this.options.joinGraceMs).unref()
+    setTimeout(changed, this.options.joinGraceMs).unref()
+    // Registered before anyone else's listener: the cache is stale before they look.
+    components.membership.addEventListener('change', () => { this.invalidate() })
     const { node } = components
-    const changed = (): void => { this.dispatchEvent(new Event('change')) }
     node.addEventListener('peer:identify', event => {
       const { peerId, agentVersion } = event.detail
       // Authorities say so in identify's agent version (node-info.ts); a liar gains nothing:
@@ -98,8 +105,23 @@ export class Tiers extends EventTarget {
     return this.components.membership.members()
   }
 
+  /** Something a tree depends on changed (membership, what this node carries): compute afresh. */
+  invalidate (): void {
+    this.standings.clear()
+  }
+
   /** The document's tree as this node sees it, with itself as a carrier of what it carries. */
   standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
+    if (suspects.size > 0) return this.compute(docId, suspects)
+    let standing = this.standings.get(docId)
+    if (standing === undefined) {
+      standing = this.compute(docId, suspects)
+      this.standings.set(docId, standing)
+    }
+    return standing
+  }
+
+  private compute (docId: string, suspects: ReadonlySet<string>): Standing {
     const self = this.components.membership.peerId
     const carried = new Set(this.components.carried())
     const joining = this.joining()
