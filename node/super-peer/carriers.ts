@@ -67,6 +67,7 @@ export class CarrierSet {
   private readonly pinned: ReadonlySet<string>
   private sweeper: ReturnType<typeof setInterval> | undefined
   private readonly carryListeners: Array<(carrier: DocCarrier) => void> = []
+  private lastDemand = ''
 
   constructor (components: CarrierSetComponents, options: CarrierSetOptions) {
     this.components = components
@@ -99,6 +100,15 @@ export class CarrierSet {
 
   docIds (): IterableIterator<string> {
     return this.carried.keys()
+  }
+
+  /**
+   * Documents this host wants for itself: pinned, or with viewers here. This is the demand it
+   * announces; a document it relays only for tier children is not demand, or a relay that lost
+   * its viewers would keep itself in the tree (and its children on it) forever.
+   */
+  demanded (): string[] {
+    return [...this.carried.keys()].filter(docId => this.pinned.has(docId) || this.components.viewers(docId) > 0)
   }
 
   get (docId: string): DocCarrier | undefined {
@@ -223,6 +233,12 @@ export class CarrierSet {
 
   /** Drop documents that no viewer, no child and no --doc has needed for a linger. */
   private sweep (now: number): void {
+    // Viewers come and go without the carrier set hearing of it: demand is checked here.
+    const demand = this.demanded().sort().join(' ')
+    if (demand !== this.lastDemand) {
+      this.lastDemand = demand
+      this.components.changed()
+    }
     for (const [docId, c] of this.carried) {
       if (this.pinned.has(docId) || c.children.size > 0 || this.components.viewers(docId) > 0) {
         c.neededAt = now

@@ -107,10 +107,10 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const started = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region,
     // While joining, it announces itself full, so that no one elects it before it has looked around.
-    local: () => ({ docs: carriers.docIds(), roles: tiers?.proxyScopes() ?? [], load: tiers?.joining() === true ? DEFAULT_CAPACITY : carriers.size })
+    local: () => ({ docs: carriers.demanded(), roles: tiers?.proxyScopes() ?? [], load: tiers?.joining() === true ? DEFAULT_CAPACITY : carriers.size })
   })
   membership = started.service
-  if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds() }, { fanout: config.fanout })
+  if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds(), demanded: () => carriers.demanded() }, { fanout: config.fanout })
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)

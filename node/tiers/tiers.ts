@@ -19,6 +19,8 @@ export interface TiersComponents {
   readonly membership: MembershipService
   /** Every document this node carries now (for viewers, for tier children, or by --doc). */
   carried (): Iterable<string>
+  /** The documents it wants for itself (viewers here, or --doc): its demand in the tree. */
+  demanded (): Iterable<string>
 }
 
 export interface TiersOptions {
@@ -122,13 +124,24 @@ export class Tiers extends EventTarget {
   }
 
   private compute (docId: string, suspects: ReadonlySet<string>): Standing {
+    const demanded = new Set(this.components.demanded())
+    let standing = this.place(docId, suspects, demanded)
+    // Carried only for tier children and no role in the tree: keep following where it would as
+    // a carrier, until its children move on (they will: it is no longer in their trees).
+    if (standing.role === undefined && !demanded.has(docId) && new Set(this.components.carried()).has(docId)) {
+      const asCarrier = this.place(docId, suspects, new Set([...demanded, docId]))
+      standing = { tree: standing.tree, role: undefined, parent: asCarrier.parent }
+    }
+    return standing
+  }
+
+  /** The tree with this node's own entry as fresh as its state (not its last announcement). */
+  private place (docId: string, suspects: ReadonlySet<string>, demanded: ReadonlySet<string>): Standing {
     const self = this.components.membership.peerId
-    const carried = new Set(this.components.carried())
     const joining = this.joining()
-    // Our own entry is as fresh as our state, not as our last announcement.
     const members: TreeMember[] = this.components.membership.members().map(member => member.peerId !== self
       ? member
-      : { peerId: member.peerId, region: member.region, weight: member.weight, capacity: joining ? 0 : member.capacity, load: member.load, holds: scope => member.holds(scope), carries: doc => carried.has(doc) })
+      : { peerId: member.peerId, region: member.region, weight: member.weight, capacity: joining ? 0 : member.capacity, load: member.load, holds: scope => member.holds(scope), carries: doc => demanded.has(doc) })
     const tree = computeDocTree(docId, members, { fanout: this.options.fanout, exclude: suspects })
     const roles = rolesOf(tree, self)
     const role = roles.find(r => r.role === 'proxy') ?? roles.find(r => r.role === 'member')
