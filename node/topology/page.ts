@@ -36,7 +36,7 @@ export const TOPOLOGY_PAGE = String.raw`<!doctype html>
 <table id="endpoints"></table>
 <script>
 const SVG = 'http://www.w3.org/2000/svg'
-const W = 230, H = 96, GAP_X = 24, GAP_Y = 56, PAD = 16
+const W = 290, H = 96, GAP_X = 24, GAP_Y = 56, PAD = 16
 const AUTHORITY = '@authority'
 
 function short (id) { return id.length > 16 ? id.slice(0, 8) + '…' + id.slice(-6) : id }
@@ -64,6 +64,14 @@ function viewersLine (info) {
 
 /** Children by parent, from what each node follows now (a node that is down: what it followed last). */
 function treeOf (doc) {
+  // A parent that is not polled (its admin endpoint was not given) is drawn as an unlisted box.
+  const listed = new Set(doc.nodes.map(n => n.peerId))
+  for (const n of doc.nodes.slice()) {
+    if (n.parent !== undefined && n.parent !== 'gossip' && n.parent !== AUTHORITY && !listed.has(n.parent)) {
+      listed.add(n.parent)
+      doc.nodes.push({ peerId: n.parent, unlisted: true, up: true, role: 'proxy', health: [], children: [], seq: undefined })
+    }
+  }
   const ids = new Set(doc.nodes.map(n => n.peerId))
   const kids = new Map([[AUTHORITY, []]])
   const parentOf = new Map()
@@ -130,6 +138,13 @@ function drawDoc (doc, nodesById) {
   text(g, root.x + 10, root.y + 42, doc.authoritySeq !== undefined ? 'head seq ' + doc.authoritySeq : 'head: not announced yet')
   for (const n of doc.nodes) {
     const p = at(n.peerId)
+    if (n.unlisted) {
+      const u = el('g', { class: 'node', 'data-doc': doc.docId, 'data-peer': n.peerId, 'data-role': 'unlisted', 'data-up': 'unknown' }, svg)
+      el('rect', { x: p.x, y: p.y, width: W, height: H, rx: 8, fill: '#fafafa', stroke: '#8896ab', 'stroke-width': 2, 'stroke-dasharray': '5 4' }, u)
+      text(u, p.x + 10, p.y + 18, 'NOT POLLED  ' + short(n.peerId), 'title')
+      text(u, p.x + 10, p.y + 35, 'followed by listed nodes; give its --admin')
+      continue
+    }
     const warn = n.health.some(x => x !== 'down' && x !== 'gossip')
     const fill = !n.up ? '#eeeeee' : warn ? '#fff4e0' : n.role === 'proxy' ? '#dbe8ff' : '#e6f4ea'
     const stroke = !n.up ? '#b3261e' : warn ? '#c77700' : n.role === 'proxy' ? '#2f6fdb' : '#2e7d32'

@@ -41,7 +41,7 @@ export interface DocNodeView {
   readonly electedRole?: string
   readonly scope?: string
   readonly depth?: number
-  /** The peer it follows now; AUTHORITY for the authority, "gossip" on the fallback topic. */
+  /** The peer it follows now; AUTHORITY for the authority, "gossip" on the fallback topic (a peer id not polled is kept as is). */
   readonly parent?: string
   readonly electedParent?: string
   readonly children: readonly string[]
@@ -77,7 +77,7 @@ interface Memory {
   /** The last answer of each endpoint that answered, by URL. */
   readonly last: Readonly<Record<string, Remembered>>
   /** Per "doc peer": the seq and time of the last poll, the parent then, and the last switch. */
-  readonly docs: Readonly<Record<string, { seq: number, at: number, fps?: number, parent?: string, switched?: { from: string, at: number } }>>
+  readonly docs: Readonly<Record<string, { seq: number, at: number, fps?: number, parent?: string, role?: 'proxy' | 'member', switched?: { from: string, at: number } }>>
 }
 
 export const AUTHORITY = '@authority'
@@ -132,28 +132,32 @@ export function mergeTopology (previous: TopologyView | undefined, snapshots: re
   const memoryDocs: Record<string, Memory['docs'][string]> = {}
   const docs: DocView[] = [...entries.keys()].sort().map(docId => {
     const list = entries.get(docId)!
-    const parentOf = (doc: any): string | undefined => {
-      const parent = doc.parent as string | undefined
-      if (parent === undefined || parent === 'gossip') return parent
-      return superPeers.has(parent) ? parent : AUTHORITY
+    // The authority: a listed one, or the peer that region proxies' own views elect as their parent.
+    const authorities = new Set(authorityIds)
+    for (const { doc } of list) if (doc.role === 'proxy' && doc.depth === 1 && typeof doc.electedParent === 'string') authorities.add(doc.electedParent)
+    const parentOf = (peer: unknown): string | undefined => {
+      if (typeof peer !== 'string' || peer === 'gossip') return peer as undefined
+      return authorities.has(peer) && !superPeers.has(peer) ? AUTHORITY : peer
     }
     const followers = new Map<string, string[]>()
     for (const { node, doc } of list) {
-      const parent = parentOf(doc)
+      const parent = parentOf(doc.parent)
       if (!node.up || parent === undefined) continue
       followers.set(parent, [...(followers.get(parent) ?? []), node.id])
     }
     const docNodes = list.map(({ node, doc, status }): DocNodeView => {
       const key = `${docId} ${node.id}`
       const before = previous?.memory.docs[key]
-      const parent = parentOf(doc)
+      const parent = parentOf(doc.parent)
       const seq: number = doc.seq ?? 0
       let switched = before?.switched
       if (node.up && before?.parent !== undefined && parent !== undefined && parent !== before.parent) switched = { from: before.parent, at: now }
       if (switched !== undefined && now - switched.at > FAILOVER_SHOWN_MS) switched = undefined
       const fps = !node.up ? undefined : before !== undefined && now > before.at ? Math.max(0, seq - before.seq) * 1000 / (now - before.at) : before?.fps
-      const remembered = node.up ? { seq, at: now, fps, parent: parent ?? before?.parent, switched } : { ...before ?? { seq, at: now }, switched }
-      memoryDocs[key] = remembered
+      const children = followers.get(node.id) ?? []
+      // A node that is down keeps the role it acted in when last seen (its own view lags a death).
+      const role = node.up ? (children.length > 0 || parent === AUTHORITY ? 'proxy' : 'member') : before?.role ?? (doc.role === 'proxy' ? 'proxy' : 'member')
+      memoryDocs[key] = node.up ? { seq, at: now, fps, parent: parent ?? before?.parent, role, switched } : { ...before ?? { seq, at: now }, switched }
       const lag: number | undefined = status?.lag
       const health: Health[] = []
       if (!node.up) health.push('down')
@@ -163,17 +167,16 @@ export function mergeTopology (previous: TopologyView | undefined, snapshots: re
         if (switched !== undefined) health.push('failed over')
         if (parent === 'gossip') health.push('gossip')
       }
-      const children = followers.get(node.id) ?? []
       return {
         peerId: node.id,
         region: node.region,
         up: node.up,
-        role: node.up && (children.length > 0 || parent === AUTHORITY) ? 'proxy' : node.up ? 'member' : doc.role === 'proxy' ? 'proxy' : 'member',
+        role,
         electedRole: doc.role,
         scope: doc.scope,
         depth: doc.depth,
         parent,
-        electedParent: doc.electedParent === undefined ? undefined : superPeers.has(doc.electedParent) ? doc.electedParent : AUTHORITY,
+        electedParent: parentOf(doc.electedParent),
         children,
         seq,
         framesPerSecond: fps,

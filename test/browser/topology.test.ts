@@ -43,6 +43,7 @@ describe('topology page in Chromium', function () {
 
   before(async function () {
     dir = await mkdtemp(join(tmpdir(), 'dc11-topology-'))
+    mkdirSync(RESULTS, { recursive: true })
   })
 
   after(async function () {
@@ -68,63 +69,69 @@ describe('topology page in Chromium', function () {
     }))))
     const byId = new Map(superPeers.map(peer => [peer.ready.peerId as string, peer]))
 
-    // The proxy: it takes the document from the authority, and every other super-peer's view elects it.
-    let lastSeen = ''
-    const elected = async (peers: Running[]): Promise<string | undefined> => {
-      const docs = await Promise.all(peers.map(async peer => (await peer.admin('/topology')).docs[docId]))
-      lastSeen = JSON.stringify(docs.map((doc, i) => ({ id: peers[i].ready.peerId, role: doc?.role, parent: doc?.parent, elected: doc?.electedParent })))
-      const fromAuthority = peers.filter((_peer, i) => docs[i]?.role === 'proxy' && docs[i].parent !== undefined && docs[i].parent !== 'gossip' && !byId.has(docs[i].parent))
-      if (fromAuthority.length !== 1) return undefined
-      const id = fromAuthority[0].ready.peerId as string
-      return docs.every((doc, i) => peers[i] === fromAuthority[0] || doc?.electedParent === id) ? id : undefined
-    }
-    const proxy = await waitFor('one elected proxy that the others elect too', async () => await elected(superPeers)).catch(err => { console.error(lastSeen); throw err })
-    const members = superPeers.filter(peer => peer.ready.peerId !== proxy)
-
-    // Viewers on two members, so the page has observer streams to count.
-    for (const peer of members.slice(0, 2)) {
+    // Viewers on two super-peers, so the page has observer streams to count.
+    for (const peer of superPeers.slice(0, 2)) {
       const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
       const view = observe(docId, { bootstrap: peer.ready.observe.addrs, transports: ['websockets'], allowPrivateAddresses: true, node })
       viewers.push({ view, node })
     }
 
+    // The region proxy as the super-peers' views agree on it: it elects the authority as its parent, every other node elects it.
+    let lastSeen = ''
+    const elected = async (peers: Running[]): Promise<string | undefined> => {
+      const docs = await Promise.all(peers.map(async peer => (await peer.admin('/topology')).docs[docId]))
+      lastSeen = JSON.stringify(docs.map((doc, i) => ({ id: peers[i].ready.peerId, role: doc?.role, parent: doc?.parent, elected: doc?.electedParent })))
+      const proxies = peers.filter((_peer, i) => docs[i]?.role === 'proxy' && docs[i].electedParent !== undefined && !byId.has(docs[i].electedParent))
+      if (proxies.length !== 1) return undefined
+      const id = proxies[0].ready.peerId as string
+      return docs.every((doc, i) => peers[i] === proxies[0] || doc?.electedParent === id) ? id : undefined
+    }
+    // The runner-up as the survivors act on it (at once, not when the dead proxy's lease ends):
+    // it takes the document from the authority, the others from it, and nobody from the dead one.
+    const takenOver = async (peers: Running[], dead: string): Promise<string | undefined> => {
+      const docs = await Promise.all(peers.map(async peer => (await peer.admin('/topology')).docs[docId]))
+      lastSeen = JSON.stringify(docs.map((doc, i) => ({ id: peers[i].ready.peerId, role: doc?.role, parent: doc?.parent, elected: doc?.electedParent })))
+      if (docs.some(doc => doc?.parent === dead)) return undefined
+      const heads = peers.filter((_peer, i) => docs[i]?.parent !== undefined && docs[i].parent !== 'gossip' && !byId.has(docs[i].parent))
+        .map(peer => peer.ready.peerId as string).filter(id => docs.some(doc => doc?.parent === id))
+      return heads.length === 1 ? heads[0] : undefined
+    }
+    const failed = async (err: Error): Promise<never> => {
+      console.error(lastSeen)
+      await page.screenshot({ path: join(RESULTS, 'topology-failure.png'), fullPage: true })
+      throw err
+    }
+
     const admins = [authority, ...superPeers].flatMap(peer => ['--admin', peer.ready.admin as string])
     const topology = await startCli(['topology', ...admins, '--listen', '127.0.0.1:0', '--interval-ms', '500'])
     assert.equal(topology.ready.ready, 'topology')
+    assert.match(topology.ready.url as string, /^http:\/\/127\.0\.0\.1:\d+$/)
     browser = await launchChromium()
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
     await page.goto(topology.ready.url as string)
 
-    const before = await waitFor('the page to show the elected proxy and three members, all up, with viewers', async () => {
-      lastSeen = JSON.stringify(await shown(page, docId)) + (await page.textContent('body') ?? '')
+    const proxy = await waitFor('the page to show the elected proxy, all nodes up, with viewers and frames/s', async () => {
+      const id = await elected(superPeers)
       const nodes = await shown(page, docId)
-      const text = await page.textContent('body') ?? ''
-      const ok = nodes.length === 5 && nodes.some(node => node.peer === proxy && node.role === 'proxy') && nodes.every(node => node.up === 'true') &&
+      const text = await page.textContent('#docs') ?? ''
+      const ok = id !== undefined && nodes.length === 5 && nodes.some(node => node.peer === '@authority') &&
+        nodes.some(node => node.peer === id && node.role === 'proxy') && nodes.every(node => node.up === 'true') &&
         /viewers 1 \(ws 1\)/.test(text) && /[1-9]\.\d fr\/s/.test(text)
-      return ok ? nodes : undefined
-    }).catch(err => { console.error(lastSeen); throw err })
-    assert.ok(before.some(node => node.peer === '@authority'))
-    mkdirSync(RESULTS, { recursive: true })
+      return ok ? id : undefined
+    }).catch(failed)
     await page.screenshot({ path: join(RESULTS, 'topology-before.png'), fullPage: true })
 
     await byId.get(proxy)!.kill('SIGKILL')
-    // The runner-up: the survivor that now takes the document from the authority.
-    const successor = await waitFor('a survivor to take the document from the authority', async () => {
-      const docs = await Promise.all(members.map(async peer => (await peer.admin('/topology')).docs[docId]))
-      lastSeen = JSON.stringify(docs.map((doc, i) => ({ id: members[i].ready.peerId, role: doc?.role, parent: doc?.parent, elected: doc?.electedParent })))
-      const fromAuthority = members.filter((_peer, i) => docs[i]?.parent !== undefined && docs[i].parent !== 'gossip' && !byId.has(docs[i].parent))
-      return fromAuthority.length === 1 && docs.every(doc => doc?.parent !== proxy) ? fromAuthority[0].ready.peerId as string : undefined
-    }, { timeoutMs: 30_000 }).catch(err => { console.error(lastSeen); throw err })
+    const survivors = superPeers.filter(peer => peer.ready.peerId !== proxy)
     const after = await waitFor('the page to show the dead proxy down and the runner-up as proxy', async () => {
+      const successor = await takenOver(survivors, proxy)
       const nodes = await shown(page, docId)
       const dead = nodes.find(node => node.peer === proxy)
       const next = nodes.find(node => node.peer === successor)
-      return dead?.up === 'false' && next?.up === 'true' && next.role === 'proxy' && next.health.includes('failed over') ? nodes : undefined
-    }, { timeoutMs: 30_000 }).catch(async err => {
-      console.error(successor, JSON.stringify(await shown(page, docId)), await (await fetch(`${topology.ready.url as string}/api/topology`)).text())
-      await page.screenshot({ path: join(RESULTS, 'topology-failure.png'), fullPage: true })
-      throw err
-    })
+      const ok = successor !== undefined && dead?.up === 'false' && next?.up === 'true' && next.role === 'proxy' &&
+        nodes.some(node => node.health.includes('failed over'))
+      return ok ? nodes : undefined
+    }, { timeoutMs: 30_000 }).catch(failed)
     assert.equal(after.filter(node => node.up === 'true').length, 4, 'the authority and three survivors up')
     const row = await page.textContent(`#endpoints tr[data-url="${byId.get(proxy)!.ready.admin as string}"]`)
     assert.match(row ?? '', /down/)
