@@ -11,14 +11,14 @@ import type { FlagSpecs } from '../cli-args.ts'
  * say, and serves a page that draws each document's tree from it. The page talks only to this
  * server, so the admin endpoints need no CORS and can stay on loopback or a private network.
  */
-const FLAGS: FlagSpecs = {
+export const TOPOLOGY_FLAGS: FlagSpecs = {
   admin: { type: 'string', multiple: true, default: [], value: 'url', help: 'Admin endpoint of a super-peer or authority to poll, e.g. http://127.0.0.1:9100' },
   listen: { type: 'string', default: '127.0.0.1:8070', value: 'host:port', help: 'Where to serve the page (port 0 picks a free one)' },
   'interval-ms': { type: 'number', default: 1000, value: 'ms', help: 'Time between polls of each endpoint' }
 }
 
 export const TOPOLOGY_HELP = helpText('Usage: deltacast topology --admin <url> [--admin <url> ...] [options]',
-  'Serve a live page of each document\'s tier tree, drawn from the admin endpoints given.', FLAGS)
+  'Serve a live page of each document\'s tier tree, drawn from the admin endpoints given.', TOPOLOGY_FLAGS)
 
 export interface TopologyConfig {
   admins: string[]
@@ -27,7 +27,7 @@ export interface TopologyConfig {
 }
 
 export function parseTopologyConfig (argv: string[]): TopologyConfig | 'help' {
-  const flags = parseFlags(argv, FLAGS, { deferProblems: true })
+  const flags = parseFlags(argv, TOPOLOGY_FLAGS, { deferProblems: true })
   if (flags.help) return 'help'
   const problems = [...flags.problems, ...integerProblems(flags, ['interval-ms'], 100)]
   const admins = (flags.admin as string[]).map(value => {
