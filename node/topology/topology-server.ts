@@ -55,16 +55,14 @@ export function parseTopologyConfig (argv: string[]): TopologyConfig | 'help' {
 async function pollEndpoint (url: string, timeoutMs: number): Promise<EndpointSnapshot> {
   const get = async (path: string): Promise<Response> => await fetch(`${url}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
   try {
-    const [topology, status, metrics] = await Promise.all([get('/topology'), get('/status'), get('/metrics')])
+    // Viewer counts are extra: a node whose /metrics fails is still shown, without them.
+    const metrics = get('/metrics').then(async res => res.ok ? observersFromMetrics(await res.text()) : {}, () => ({}))
+    const [topology, status] = await Promise.all([get('/topology'), get('/status')])
     if (!status.ok) return { url, ok: false, error: `/status answered ${status.status}` }
-    return {
-      url,
-      ok: true,
-      // An authority has no /topology (404).
-      topology: topology.ok ? await topology.json() : (await topology.body?.cancel(), undefined),
-      status: await status.json(),
-      ...(metrics.ok ? observersFromMetrics(await metrics.text()) : {})
-    }
+    // An authority has no /topology (404).
+    const tree: unknown = topology.ok ? await topology.json() : undefined
+    if (!topology.ok) await topology.body?.cancel()
+    return { url, ok: true, topology: tree, status: await status.json(), ...await metrics }
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code
     return { url, ok: false, error: (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause ?? (err as Error).message }
