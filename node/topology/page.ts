@@ -155,7 +155,7 @@ function drawDoc (doc, nodesById) {
     text(g, p.x + 10, p.y + 35, 'region ' + (n.region || '?') + (n.depth !== undefined ? ' · depth ' + n.depth : '') + (n.electedRole && n.electedRole !== n.role ? ' · elected ' + n.electedRole : ''))
     text(g, p.x + 10, p.y + 52, viewersLine(info))
     text(g, p.x + 10, p.y + 69, 'seq ' + n.seq + ' · ' + (n.framesPerSecond !== undefined && n.framesPerSecond !== null ? n.framesPerSecond.toFixed(1) : '–') + ' fr/s · lag ' + (n.lag !== undefined ? n.lag : '?'))
-    const health = n.health.length === 0 ? 'ok' : n.health.join(', ') + (n.failedOverFrom ? ' from ' + short(n.failedOverFrom === AUTHORITY ? 'authority' : n.failedOverFrom) : '')
+    const health = n.health.length === 0 ? 'ok' : n.health.join(', ') + (n.failedOverFrom && n.health.includes('failed over') ? ' from ' + short(n.failedOverFrom === AUTHORITY ? 'authority' : n.failedOverFrom) : '')
     text(g, p.x + 10, p.y + 86, health)
   }
   section.appendChild(svg)

@@ -182,7 +182,7 @@ export function mergeTopology (previous: TopologyView | undefined, snapshots: re
         framesPerSecond: fps,
         lag,
         health,
-        failedOverFrom: switched?.from
+        failedOverFrom: node.up ? switched?.from : undefined
       }
     })
     return { docId, authoritySeq: authoritySeqs.get(docId), nodes: docNodes.sort((a, b) => a.peerId.localeCompare(b.peerId)) }
