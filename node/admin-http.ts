@@ -31,14 +31,15 @@ export function parseHostPort (value: string): { host: string, port: number } {
 export class AdminListenError extends Error {
   static override name = 'AdminListenError'
   override name = 'AdminListenError'
-  constructor (address: string, cause: unknown) {
+  constructor (address: string, cause: unknown, flag = '--admin') {
     const code = (cause as { code?: unknown }).code
     const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied' : (cause as Error).message
-    super(`--admin ${address}: cannot listen: ${why}`, { cause })
+    super(`${flag} ${address}: cannot listen: ${why}`, { cause })
   }
 }
 
-export async function startAdminServer (address: string, route: AdminRoute): Promise<AdminServer> {
+/** `flag` names the address in a listen error (the flag the operator gave it with). */
+export async function startAdminServer (address: string, route: AdminRoute, flag = '--admin'): Promise<AdminServer> {
   const { host, port } = parseHostPort(address)
   const server: Server = createServer(async (req, res) => {
     if (req.method !== 'GET') {
@@ -66,7 +67,7 @@ export async function startAdminServer (address: string, route: AdminRoute): Pro
     res.writeHead(answer.status ?? 200, { 'content-type': answer.type ?? 'application/json' }).end(answer.body)
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', err => { reject(new AdminListenError(address, err)) })
+    server.once('error', err => { reject(new AdminListenError(address, err, flag)) })
     server.listen(port, host, () => { resolve() })
   })
   const bound = server.address() as AddressInfo

@@ -13,6 +13,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadAuthorityFleetSettings } from './fleet/index.ts'
 import { runFleetCert, runKeygen, runToken } from './fleet-cli.ts'
 import { runLog } from './log-cli.ts'
+import { parseTopologyConfig, startTopologyServer, TOPOLOGY_HELP } from './topology/topology-server.ts'
 import { checkWritableDir, explainListenFailure, StartupError } from './startup-checks.ts'
 
 const HELP = `Usage: deltacast <command> [options]
@@ -25,6 +26,7 @@ Commands:
   fleet-cert   Certify a super-peer's peer id with an operator key (prints the certificate)
   token        Sign a viewer token for a document (prints the token)
   log          Check or repair an authority's frame log: deltacast log verify|repair --dir <dir>
+  topology     Serve a live page of each document's tree, polled from admin endpoints
 
 Run 'deltacast <command> --help' for a command's options.
 `
@@ -105,6 +107,14 @@ async function runAuthority (argv: string[]): Promise<void> {
   }
 }
 
+async function runTopology (argv: string[]): Promise<void> {
+  const config = parseTopologyConfig(argv)
+  if (config === 'help') return void process.stdout.write(TOPOLOGY_HELP)
+  const server = await startTopologyServer(config)
+  onShutdown(server.close)
+  process.stdout.write(JSON.stringify({ ready: 'topology', url: server.url, admins: config.admins }) + '\n')
+}
+
 async function runDocId (argv: string[]): Promise<void> {
   const [keyFile, name] = argv
   if (keyFile === undefined || name === undefined || argv.length !== 2) throw new UsageError('usage: deltacast doc-id <key file> <name>')
@@ -129,6 +139,7 @@ export async function main (argv: string[]): Promise<void> {
       case 'fleet-cert': return await runFleetCert(rest)
       case 'token': return await runToken(rest)
       case 'log': return await runLog(rest)
+      case 'topology': return await runTopology(rest)
       case '--help':
       case '-h':
       case 'help':
@@ -143,7 +154,7 @@ export async function main (argv: string[]): Promise<void> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      const known = command !== undefined && ['super-peer', 'authority', 'doc-id', 'keygen', 'fleet-cert', 'token', 'log'].includes(command)
+      const known = command !== undefined && ['super-peer', 'authority', 'doc-id', 'keygen', 'fleet-cert', 'token', 'log', 'topology'].includes(command)
       process.stderr.write(`deltacast: ${err.message}\nRun 'deltacast ${known ? `${command} ` : ''}--help' for usage.\n`)
       process.exit(2)
     }

@@ -12,7 +12,8 @@ import type { Server } from 'node:http'
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'browser', 'demo')
 
 export interface DemoSuperPeer { name: string, region: string, peerId: string, addrs: string[] }
-export interface DemoConfig { docId: string, superPeers: DemoSuperPeer[] }
+/** topologyUrl: the `deltacast topology` page for the demo's super-peers, linked from the page. */
+export interface DemoConfig { docId: string, superPeers: DemoSuperPeer[], topologyUrl?: string }
 
 export interface WebServer { url: string, close (): Promise<void> }
 

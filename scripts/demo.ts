@@ -2,7 +2,8 @@
 //
 // An authority (in this process, used as a library, as an application would) writes a demo
 // document a few times a second; four super-peers (separate processes, regions "eu" and "us")
-// replicate it; a small web server serves a page that observes it from a browser.
+// replicate it; a small web server serves a page that observes it from a browser, and a
+// topology server (`deltacast topology`, in this process) draws the document's tree.
 //
 // Environment: PORT (web server port; default 8080, a free port if taken; 0 for any),
 // DEMO_TICK_MS (time between document updates; default 250), DEMO_VERBOSE (show super-peer logs).
@@ -17,6 +18,8 @@ import { createLogger } from '../node/log.ts'
 import { DemoDocument } from './demo-doc.ts'
 import { SuperPeerProcess } from './demo-super-peers.ts'
 import { startWebServer } from './demo-web.ts'
+import { startTopologyServer } from '../node/topology/topology-server.ts'
+import type { TopologyServer } from '../node/topology/topology-server.ts'
 import type { AuthorityNode } from '../node/authority/authority-node.ts'
 import type { DemoConfig, WebServer } from './demo-web.ts'
 
@@ -46,6 +49,7 @@ let dir: string | undefined
 let authority: Authority | undefined
 let authorityNode: AuthorityNode | undefined
 let web: WebServer | undefined
+let topology: TopologyServer | undefined
 let ticker: ReturnType<typeof setInterval> | undefined
 const superPeers: SuperPeerProcess[] = []
 let stopping = false
@@ -60,11 +64,12 @@ async function shutdown (): Promise<void> {
     say(`  ${peer.name} stopped (${signal ?? `exit ${code}`})`)
   }))
   await web?.close()
+  await topology?.close()
   await authority?.flush()
   await authorityNode?.stop()
   await authority?.close()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
-  say('  authority and web server stopped')
+  say('  authority, web and topology servers stopped')
 }
 
 /** The first SIGINT/SIGTERM stops everything; repeats within a second (npm forwards the
@@ -126,7 +131,8 @@ function config (docId: string): DemoConfig {
       region: peer.region,
       peerId: peer.ready!.observe.peerId,
       addrs: peer.ready!.observe.addrs
-    }))
+    })),
+    topologyUrl: topology?.url
   }
 }
 
@@ -161,6 +167,9 @@ async function main (): Promise<void> {
     const transports = peer.ready!.observe.addrs.map(addr => addr.includes('/webrtc-direct') ? 'webrtc-direct' : addr.includes('/ws') ? 'ws' : '?')
     say(`  super-peer  ${peer.name}  region ${peer.region}  pid ${peer.pid}  observe ${short(peer.ready!.observe.peerId)} (${transports.join(', ')})  admin ${peer.ready!.admin}`)
   }
+  // The live tree, polled from every super-peer's admin endpoint (what `deltacast topology` serves).
+  topology = await startTopologyServer({ admins: superPeers.map(peer => peer.ready!.admin), listen: `${HOST}:0`, intervalMs: 1000 })
+  if (stopping) return
   await waitForReplicas(docId, authority.head.seq, 15_000)
 
   ticker = setInterval(() => {
@@ -177,6 +186,7 @@ async function main (): Promise<void> {
   say(`  the document changes every ${TICK_MS} ms (seq ${authority.head.seq} so far)`)
   say()
   say(`  ➜  Open ${web.url} in a browser`)
+  say(`  ➜  The topology page (each document's tree, live): ${topology.url}`)
   say()
   say('  Ctrl-C stops everything.')
 }

@@ -5,7 +5,7 @@ import { keysOf, observe } from '../index.ts'
 import type { BrowserTransport, ConnectionInfo, Json } from '../index.ts'
 
 interface SuperPeerInfo { name: string, region: string, peerId: string, addrs: string[] }
-interface DemoConfig { docId: string, superPeers: SuperPeerInfo[] }
+interface DemoConfig { docId: string, superPeers: SuperPeerInfo[], topologyUrl?: string }
 interface Player { name: string, score: number, hue: number }
 interface FeedEntry { text: string, kind: string, at: number }
 
@@ -36,6 +36,10 @@ async function bootstrap (): Promise<string[]> {
 
 const view = observe(config.docId, { bootstrap, transports, allowPrivateAddresses: true, backoff: { initialMs: 200, maxMs: 2000 } })
 $('doc').textContent = config.docId
+if (config.topologyUrl !== undefined) {
+  ($('topology') as HTMLAnchorElement).href = config.topologyUrl
+  $('topology-link').hidden = false
+}
 
 // ---- connection ----
 

@@ -39,11 +39,14 @@ describe('npm start (the demo)', function () {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     const exited = new Promise<number | string>(resolve => child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
 
+    let topologyUrl: string | undefined
     const url = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout }).on('line', line => {
         output += line + '\n'
         const pid = /super-peer\s+\S+\s+region \w+\s+pid (\d+)/.exec(line)
         if (pid !== null) superPeerPids.push(Number(pid[1]))
+        const topology = /topology.*?(http:\/\/\S+)/.exec(line)
+        if (topology !== null) topologyUrl = topology[1]
         const open = /Open (http:\/\/\S+)/.exec(line)
         if (open !== null) resolve(open[1])
       })
@@ -63,6 +66,10 @@ describe('npm start (the demo)', function () {
     assert.ok(await page.locator('#leaderboard li').count() >= 5, 'the leaderboard lists the players')
     assert.equal(await page.textContent('#state'), 'live')
     assert.match(await page.textContent('#peer') ?? '', /^sp-(eu|us)-\d · (eu|us) · (WebRTC-Direct|WebSockets)$/)
+    assert.ok(topologyUrl !== undefined, `a line gives the topology page's URL:\n${output}`)
+    assert.equal(await page.getAttribute('#topology', 'href'), topologyUrl, 'the page links to the topology page')
+    const tree = await (await fetch(`${topologyUrl}/api/topology`)).json()
+    assert.equal(tree.nodes.filter((node: { up: boolean }) => node.up).length, 4, 'the topology page sees the four super-peers')
     await page.close()
 
     const stoppedAt = Date.now()
