@@ -240,6 +240,9 @@ export class CarrierSet {
       this.components.changed()
     }
     for (const [docId, c] of this.carried) {
+      // A safety net under the change events: an uplink that follows a parent its view no
+      // longer names moves (cheap: standings are cached until something changes).
+      c.uplink?.reconsider()
       if (this.pinned.has(docId) || c.children.size > 0 || this.components.viewers(docId) > 0) {
         c.neededAt = now
         continue
