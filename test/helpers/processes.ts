@@ -72,6 +72,25 @@ export async function startCli (args: string[], options: StartOptions = {}): Pro
   return proc
 }
 
+export interface Finished { code: number | null, signal: string | null, stdout: string, stderr: string }
+
+/**
+ * Runs the CLI to completion (for commands that exit on their own); killed after `timeoutMs`.
+ * `env` adds to the environment.
+ */
+export async function runCli (args: string[], options: { timeoutMs?: number, env?: Record<string, string> } = {}): Promise<Finished> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+  return await new Promise(resolve => child.once('close', (code, signal) => {
+    clearTimeout(timer)
+    resolve({ code, signal, stdout, stderr })
+  }))
+}
+
 /** Kill every process a test started (mocha afterEach/after). */
 export async function killAll (): Promise<void> {
   await Promise.all([...running].map(async proc => await proc.kill('SIGKILL')))

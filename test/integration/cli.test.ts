@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { docIdFor } from '../../src/log/index.ts'
 import { AUTHORITY_FLAGS } from '../../node/authority/config.ts'
 import { SUPER_PEER_FLAGS } from '../../node/super-peer/config.ts'
-import { CLI, killAll, startCli } from '../helpers/processes.ts'
+import { killAll, runCli, startCli } from '../helpers/processes.ts'
+import type { Finished } from '../helpers/processes.ts'
 import type { FlagSpecs } from '../../node/cli-args.ts'
 
-interface Finished { code: number | null, signal: string | null, stdout: string, stderr: string }
-
-/** Runs the CLI to completion (for commands that exit on their own). */
-async function run (args: string[], timeoutMs = 30_000): Promise<Finished> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  return await new Promise(resolve => child.once('close', (code, signal) => {
-    clearTimeout(timer)
-    resolve({ code, signal, stdout, stderr })
-  }))
-}
+const run = async (args: string[], timeoutMs = 30_000): Promise<Finished> => await runCli(args, { timeoutMs })
 
 function assertListsEveryFlag (help: string, specs: FlagSpecs): void {
   for (const name of [...Object.keys(specs), 'help']) {

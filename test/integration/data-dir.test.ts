@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, CLI, killAll, startCli } from '../helpers/processes.ts'
+import { authorityArgs, killAll, runCli, startCli } from '../helpers/processes.ts'
+import type { Finished } from '../helpers/processes.ts'
 
-interface Finished { code: number | null, stdout: string, stderr: string }
-
-/** Runs the CLI to completion. */
-async function run (args: string[]): Promise<Finished> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  return await new Promise(resolve => child.once('close', code => { resolve({ code, stdout, stderr }) }))
-}
+const run = async (args: string[]): Promise<Finished> => await runCli(args)
 
 /** Name, size, mtime and content hash of every file in a directory tree. */
 async function snapshotDir (dir: string): Promise<string[]> {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createSocket } from 'node:dgram'
 import { createServer } from 'node:net'
@@ -7,19 +6,13 @@ import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { docIdFor } from '../../src/log/index.ts'
-import { CLI } from '../helpers/processes.ts'
+import { runCli } from '../helpers/processes.ts'
+import type { Finished } from '../helpers/processes.ts'
 
-interface Finished { code: number | null, stdout: string, stderr: string }
-
+/** The CLI's result, without pino's JSON log lines (such as the dev-mode fleet warning): the error is what matters. */
 async function run (args: string[]): Promise<Finished> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DELTACAST_LOG_LEVEL: 'error' } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  // Drop pino's JSON log lines (such as the dev-mode fleet warning): the error is what matters.
-  const withoutLogs = (text: string): string => text.split(/(?<=\n)/).filter(line => !line.startsWith('{"level"')).join('')
-  return await new Promise(resolve => child.once('close', code => { resolve({ code, stdout, stderr: withoutLogs(stderr) }) }))
+  const result = await runCli(args, { env: { DELTACAST_LOG_LEVEL: 'error' } })
+  return { ...result, stderr: result.stderr.split(/(?<=\n)/).filter(line => !line.startsWith('{"level"')).join('') }
 }
 
 /** Asserts an expected error: the exit code, one message matching `message`, no stack trace, nothing on stdout. */

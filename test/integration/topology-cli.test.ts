@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { TOPOLOGY_FLAGS } from '../../node/topology/topology-server.ts'
-import { CLI, killAll, startCli, waitFor } from '../helpers/processes.ts'
+import { killAll, runCli, startCli, waitFor } from '../helpers/processes.ts'
+import type { Finished } from '../helpers/processes.ts'
 
-interface Finished { code: number | null, stdout: string, stderr: string }
-
-async function run (args: string[]): Promise<Finished> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  return await new Promise(resolve => child.once('close', code => { resolve({ code, stdout, stderr }) }))
-}
+const run = async (args: string[]): Promise<Finished> => await runCli(args)
 
 /** A port that refuses connections: bound by a server that is then closed. */
 async function closedPort (): Promise<number> {
