@@ -428,8 +428,41 @@ async function main (): Promise<void> {
     out()
     table(results)
     if (results.every(r => r.deliveries === 0)) throw new Error('nothing was delivered')
+    out('RESULT ' + JSON.stringify(headline(results)))
   } finally {
     await cleanup()
+  }
+}
+
+/**
+ * The headline figures under issue 10's keys, each ratio against plain ws at the same N in the
+ * same run (the largest N both ran). The max_n_* keys need a saturation mode, which this bench
+ * does not have yet: they are null.
+ */
+function headline (results: Result[]): Record<string, number | null> {
+  const at = (mode: LoadMode, n: number): Result | undefined => results.find(r => r.mode === mode && r.n === n && r.deliveries > 0)
+  const largestShared = (mode: LoadMode): number | undefined => Math.max(...results.filter(r => r.mode === mode && at('ws', r.n) !== undefined).map(r => r.n))
+  const ratio = (mode: LoadMode, figure: (r: Result) => number): number | null => {
+    const n = largestShared(mode)
+    const a = n === undefined || !Number.isFinite(n) ? undefined : at(mode, n)
+    const b = n === undefined || !Number.isFinite(n) ? undefined : at('ws', n)
+    return a === undefined || b === undefined ? null : Math.round(figure(a) / figure(b) * 100) / 100
+  }
+  const webrtcN = Math.max(...results.filter(r => r.mode === 'webrtc-direct' && r.deliveries > 0).map(r => r.n))
+  const webrtc = Number.isFinite(webrtcN) ? at('webrtc-direct', webrtcN) : undefined
+  const n1000 = at('websockets', 1000)
+  const webrtc1000 = at('webrtc-direct', 1000)
+  return {
+    websockets_cpu_ratio: ratio('websockets', r => r.serverUsPerDelivery),
+    websockets_rss_ratio: ratio('websockets', r => r.rssPerObserver),
+    webrtc_cpu_ratio: ratio('webrtc-direct', r => r.serverUsPerDelivery),
+    webrtc_rss_kib_per_observer: webrtc === undefined ? null : Math.round(webrtc.rssPerObserver / 1024),
+    webrtc_idle_cpu_1000: webrtc1000 === undefined ? null : Math.round(webrtc1000.serverIdleCpu * 1000) / 1000,
+    n1000_websockets_p50_ms: n1000 === undefined ? null : Math.round(n1000.p50 * 10) / 10,
+    n1000_websockets_p99_ms: n1000 === undefined ? null : Math.round(n1000.p99 * 10) / 10,
+    max_n_websockets: null,
+    max_n_webrtc: null,
+    max_n_ws: null
   }
 }
 

@@ -488,7 +488,7 @@ async function main (): Promise<void> {
     const startPeer = async (name: string, bootstrap: string[]): Promise<Running> => {
       const peer = await startCli(['super-peer', '--data-dir', join(dir, name), '--listen', '/ip4/127.0.0.1/tcp/0',
         ...bootstrap.flatMap(addr => ['--bootstrap', addr]), '--doc', docId, '--admin', '127.0.0.1:0',
-        '--observe-listen', 'none'])
+        '--observe-listen', 'none', '--topology', 'flat']) // the gossipsub mesh; bench:tiers measures tiers
       superPeers.push(peer)
       return peer
     }
@@ -602,6 +602,17 @@ async function main (): Promise<void> {
     out(`converged: all 3 replicas at seq ${fmt(authority.head.seq)} with the authority's head hash and document`)
     out()
     out(`summary: ${results.join('; ')}`)
+    const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits
+    out('RESULT ' + JSON.stringify({
+      changes_per_s_durable: Math.round(t.count / ackSeconds),
+      changes_per_s_replicated: Math.round(t.count / e2eSeconds),
+      frames_per_s: round(t.frames / ackSeconds),
+      bytes_per_change: round(t.frameBytes / t.count),
+      saturation_durable_ms_p50: round(percentile(sat.durable, 50)),
+      saturation_replicas_ms_p99: round(percentile(sat.apply, 99)),
+      cpu_us_per_change_authority: round(cpu.self * 1e6 / t.count),
+      other_load_cores: round(worstOthers, 2)
+    }))
     if (worstOthers > 0.2) {
       out()
       out(`WARNING: other processes used up to ${fmt(worstOthers, 2)} of ${cpus().length} cores during the run; these figures are disturbed. Rerun on a quiet machine.`)

@@ -201,6 +201,7 @@ function runClasses (s: Scenario): Result {
     streams.push(stream)
   }
   if (channel.classCount !== s.classes) throw new Error(`${s.label}: expected ${s.classes} classes, got ${channel.classCount}`)
+  for (const stream of streams) stream.sent = 0 // each got the resume acknowledgement (its head); count frames only
 
   const replica: number[] = []
   const edge: number[] = []
@@ -380,6 +381,16 @@ async function main (): Promise<void> {
   console.log(`document ${size(smallBytes)} -> ${size(largeBytes)} (x${fmt(largeBytes / smallBytes)}), score change, 1,000 viewers: edge p50 ${us(edge(cls1kSmall))} -> ${us(edge(cls1kLarge))}`)
   console.log(`naive / classes, 1,000 viewers, score change: ${fmt(edge(naiveSmall) / edge(cls1kSmall))}x on ${size(smallBytes)}, ${fmt(edge(naiveLarge) / edge(cls1kLarge))}x on ${size(largeBytes)}`)
   console.log(`total ${fmt((performance.now() - started) / 1000, 1)} s`)
+  const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits
+  console.log('RESULT ' + JSON.stringify({
+    viewer_marginal_ns: round(1000 * (edge(v100k) - edge(v1)) / (100_000 - 1)),
+    class_marginal_us: round((edge(c100) - edge(c1)) / 99, 2),
+    edge_p50_us_1k_viewers_small_doc: round(edge(cls1kSmall), 1),
+    edge_p50_us_1k_viewers_large_doc: round(edge(cls1kLarge), 1),
+    edge_p50_us_100k_viewers: round(edge(v100k), 1),
+    naive_ratio_small_doc: round(edge(naiveSmall) / edge(cls1kSmall)),
+    naive_ratio_large_doc: round(edge(naiveLarge) / edge(cls1kLarge))
+  }))
 }
 
 await main()
