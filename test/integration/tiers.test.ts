@@ -6,7 +6,7 @@ import { observe } from '../../browser/observe.ts'
 import { createObserverNode } from '../../browser/node.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
 import { TestNetwork } from '../helpers/netns.ts'
-import { killAll, startCli, waitFor } from '../helpers/processes.ts'
+import { authorityArgs, killAll, startCli, waitFor } from '../helpers/processes.ts'
 import type { LiveView } from '../../browser/observe.ts'
 import type { ObserverNode } from '../../browser/node.ts'
 import type { Site } from '../helpers/netns.ts'
@@ -239,26 +239,27 @@ function depthOf (node: any): number {
   return (node.scopes as any[]).reduce((deepest: number, sub: any) => Math.max(deepest, depthOf(sub)), node.depth as number)
 }
 
-describe('tiers grow and shrink with demand (loopback)', function () {
+describe('tiers on loopback: demand', function () {
   this.timeout(180_000)
 
   let dir: string
   const viewers = new LoopbackViewers()
 
-  after(async () => {
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'deltacast-demand-')) })
+
+  afterEach(async () => {
     await viewers.close()
     await killAll()
-    await rm(dir, { recursive: true, force: true })
   })
 
+  after(async () => { await rm(dir, { recursive: true, force: true }) })
+
   it('with a fan-out of 2 a region of 5 carriers reaches depth 2, and returns to 1 when viewers leave', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'deltacast-depth-'))
-    const authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'game',
-      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin'])
+    const authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'game' }))
     const driver = new AuthorityDriver(authority)
     const docId = authority.ready.docId as string
     const peers = await Promise.all(Array.from({ length: 5 }, async (_, i) => await startCli(['super-peer',
-      '--data-dir', join(dir, `sp${i}`), '--region', 'test', '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0',
+      '--data-dir', join(dir, `depth-sp${i}`), '--region', 'test', '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0',
       '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws', '--fanout', '2', '--linger-ms', '500', '--sync-interval-ms', '1000',
       ...(authority.ready.addrs as string[]).flatMap(addr => ['--bootstrap', addr])])))
     let n = 0
@@ -298,29 +299,15 @@ describe('tiers grow and shrink with demand (loopback)', function () {
     const last = await change()
     await waitFor('the remaining viewers at the head', () => viewers.views.every(v => (v.seq ?? 0) >= last) ? true : undefined)
   })
-})
-
-describe('carrying on demand (loopback)', function () {
-  this.timeout(120_000)
-  let dir: string
-  const viewers = new LoopbackViewers()
-
-  after(async () => {
-    await viewers.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
-  })
 
   it('carries a document a viewer asks for, without --doc, and refuses one past --max-docs with "busy", naming the flag', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'deltacast-maxdocs-'))
-    const authorities = await Promise.all(['one', 'two'].map(async name => await startCli(['authority', '--dir', join(dir, name), '--name', name,
-      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--stdin'])))
+    const authorities = await Promise.all(['one', 'two'].map(async name => await startCli(authorityArgs({ dir: join(dir, name), name }))))
     for (const authority of authorities) {
       const driver = new AuthorityDriver(authority)
       const id = driver.send({ name: authority.ready.docId })
       await driver.until('ack', () => driver.acked.has(id))
     }
-    const peer = await startCli(['super-peer', '--data-dir', join(dir, 'sp'), '--region', 'test', '--listen', '/ip4/127.0.0.1/tcp/0',
+    const peer = await startCli(['super-peer', '--data-dir', join(dir, 'maxdocs-sp'), '--region', 'test', '--listen', '/ip4/127.0.0.1/tcp/0',
       '--admin', '127.0.0.1:0', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws', '--max-docs', '1',
       ...authorities.flatMap(a => (a.ready.addrs as string[]).flatMap(addr => ['--bootstrap', addr]))])
     const first = await viewers.watch(peer, authorities[0].ready.docId)
