@@ -29,8 +29,9 @@ export function decodeReply (bytes: Uint8Array): HandshakeReply {
     if (typeof value === 'object' && value !== null) {
       const reply = value as Record<string, unknown>
       if (reply.ok === true) return { ok: true }
-      if (reply.ok === false) {
-        return { ok: false, code: String(reply.code).slice(0, 64), error: String(reply.error).slice(0, 1024) }
+      // A refusal must name its code: an empty or missing one would reach the operator as nothing.
+      if (reply.ok === false && typeof reply.code === 'string' && /^[a-z][a-z0-9-]{0,63}$/.test(reply.code) && typeof reply.error === 'string') {
+        return { ok: false, code: reply.code, error: reply.error.slice(0, 1024) }
       }
     }
   } catch {}
