@@ -159,7 +159,8 @@ export async function main (argv: string[]): Promise<void> {
       process.exit(2)
     }
     const name = (err as Error)?.name
-    const dirFlag = command === 'authority' && (name === 'DataDirUnusableError' || name === 'DataDirLockedError') ? '--dir: ' : ''
+    const dirError = name === 'DataDirUnusableError' || name === 'DataDirLockedError'
+    const dirFlag = dirError && command === 'authority' ? '--dir: ' : dirError && command === 'super-peer' ? '--data-dir: ' : ''
     process.stderr.write(`deltacast: ${EXPECTED_ERRORS.has(name) ? dirFlag + (err as Error).message : (err as Error).stack ?? String(err)}\n`)
     process.exit(1)
   }

@@ -7,7 +7,7 @@ import { FrameWindow } from '../../src/replica/index.ts'
 import { checkPolicyChange, policyProblemOfTree, policyReplacement } from '../../src/privacy/index.ts'
 import { loadOrCreateKey } from '../identity.ts'
 import { FrameLogStore } from './log-store.ts'
-import { DirLock } from './dir-lock.ts'
+import { DirLock } from '../dir-lock.ts'
 import { AuthorityClosedError, AuthorityFailedError, ChangeRejectedError, ChangeTooLargeError, LogReplayError } from './errors.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { ChainHead, Frame } from '../../src/log/index.ts'
@@ -113,7 +113,7 @@ export class Authority extends EventEmitter<AuthorityEvents> {
   /** Create the document, or reopen it and continue its chain in a new epoch. */
   static async open (options: AuthorityOptions): Promise<Authority> {
     // Before any file is read or created: a second writer must change nothing.
-    const lock = await DirLock.acquire(options.dir)
+    const lock = await DirLock.acquire(options.dir, 'authority')
     try {
       return await Authority.openLocked(options, lock)
     } catch (err) {

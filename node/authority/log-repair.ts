@@ -17,7 +17,7 @@ import { classifyNext, docIdFor, genesisHead, headOf, snapshotBytesOf, verifyFra
 import type { ChainHead } from '../../src/log/index.ts'
 import type { JsonObject } from '../../src/json.ts'
 import { loadKey } from '../identity.ts'
-import { DirLock } from './dir-lock.ts'
+import { DirLock } from '../dir-lock.ts'
 import { encodeBatch, HEADER_BYTES, MAX_RECORD_BYTES, scanRecordFile, syncDirectory } from './log-store.ts'
 import type { DamagedRange } from './log-store.ts'
 
@@ -64,7 +64,7 @@ export interface RepairResult { report: LogReport, repaired: boolean, backup?: s
 
 /** Rewrites a damaged log to its chain, keeping a backup; a no-op for an intact log. */
 export async function repairLog (dir: string, name?: string, now: () => number = Date.now): Promise<RepairResult> {
-  const lock = await DirLock.acquire(dir)
+  const lock = await DirLock.acquire(dir, 'authority')
   try {
     const { report, chained } = await analyse(dir, name)
     if (report.status === 'intact') return { report, repaired: false, removedBytes: 0 }

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { parseDocId } from '../../src/log/index.ts'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { loadOrCreateKey } from '../identity.ts'
+import { DirLock } from '../dir-lock.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
@@ -53,6 +54,17 @@ export interface SuperPeer {
 }
 
 export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Promise<SuperPeer> {
+  // Before the key or peer store is opened: two processes on one identity would confuse the mesh.
+  const lock = await DirLock.acquire(config.dataDir, 'super-peer')
+  try {
+    return await startLocked(config, log, lock)
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
+}
+
+async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock): Promise<SuperPeer> {
   const startedAt = Date.now()
   const metrics = new NodeMetrics(SUPER_PEER_COUNTERS)
   for (const docId of config.docs) {
@@ -190,6 +202,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       await carriers.stop()
       await admin?.close()
       await node.stop()
+      await lock.release()
     }
   }
 }

@@ -147,6 +147,35 @@ describe('authority data directory (OS processes)', function () {
   })
 })
 
+describe('super-peer data directory (OS processes)', function () {
+  this.timeout(120_000)
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'dc7-spdata-')) })
+  afterEach(async () => {
+    await killAll()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const superPeer = (): string[] => ['super-peer', '--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--observe-listen', 'none']
+
+  it('a second super-peer on a live --data-dir refuses at once and touches nothing; after kill -9 a restart keeps the identity', async () => {
+    const first = await startCli(superPeer())
+    first.child.kill('SIGSTOP')
+    const before = await snapshotDir(dir)
+    const second = await run(superPeer())
+    const after = await snapshotDir(dir)
+    first.child.kill('SIGCONT')
+    assert.equal(second.code, 1)
+    assert.match(second.stderr, /^deltacast: --data-dir: data directory .* is in use by another super-peer \(pid \d+\): .*use another --data-dir$/m)
+    assert.doesNotMatch(second.stderr, /^\s+at /m, 'no stack trace')
+    assert.equal(second.stdout, '', 'never ready')
+    assert.deepEqual(after, before, 'no key, certificate or peer store touched')
+
+    assert.equal(await first.kill('SIGKILL'), 'SIGKILL')
+    const restarted = await startCli(superPeer())
+    assert.equal(restarted.ready.peerId, first.ready.peerId, 'the stale lock file does not block the restart')
+  })
+})
+
 function pick (report: { status: string, seq: number, frames: number, repairable: boolean }): object {
   return { status: report.status, seq: report.seq, frames: report.frames, repairable: report.repairable }
 }

@@ -1,8 +1,10 @@
 /**
- * Exclusive ownership of an authority's data directory: two writers on one frame log fork the
- * chain and corrupt the file, so the second one must refuse before it touches anything.
+ * Exclusive ownership of a data directory. Two authorities on one frame log fork the chain and
+ * corrupt the file; two super-peers on one --data-dir share an identity key and a peer store, so
+ * the mesh sees one peer id at two addresses. The second process must refuse before it touches
+ * anything.
  *
- * The lock is an fcntl open-file-description lock (fs-native-extensions) on <dir>/authority.lock.
+ * The lock is an fcntl open-file-description lock (fs-native-extensions) on <dir>/<owner>.lock.
  * The kernel drops it when its holder exits, however it exits (kill -9 included), so a stale lock
  * file never blocks a restart; the file's contents (the holder's pid) are only for the message.
  */
@@ -12,16 +14,23 @@ import { mkdir, open, readFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 
-export const LOCK_FILE = 'authority.lock'
+/** Who takes the lock: it names the lock file, and the flag an operator changes to pick another directory. */
+export type DirOwner = 'authority' | 'super-peer'
+
+const DIR_FLAG: Record<DirOwner, string> = { authority: '--dir', 'super-peer': '--data-dir' }
+
+export function lockFileOf (owner: DirOwner): string {
+  return `${owner}.lock`
+}
 
 /** Thrown when another live process holds the directory. */
 export class DataDirLockedError extends Error {
   static override name = 'DataDirLockedError'
   override name = 'DataDirLockedError'
   readonly dir: string
-  constructor (dir: string, holder: string | undefined) {
-    super(`data directory ${dir} is in use by another authority${holder === undefined ? '' : ` (pid ${holder})`}: ` +
-      `it holds ${join(dir, LOCK_FILE)}; stop it first, or use another --dir`)
+  constructor (dir: string, owner: DirOwner, holder: string | undefined) {
+    super(`data directory ${dir} is in use by another ${owner}${holder === undefined ? '' : ` (pid ${holder})`}: ` +
+      `it holds ${join(dir, lockFileOf(owner))}; stop it first, or use another ${DIR_FLAG[owner]}`)
     this.dir = dir
   }
 }
@@ -47,8 +56,8 @@ export class DirLock {
   }
 
   /** Creates the directory if needed and locks it, or throws without having changed any file in it. */
-  static async acquire (dir: string): Promise<DirLock> {
-    const path = join(dir, LOCK_FILE)
+  static async acquire (dir: string, owner: DirOwner): Promise<DirLock> {
+    const path = join(dir, lockFileOf(owner))
     let handle: FileHandle
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 })
@@ -67,7 +76,7 @@ export class DirLock {
     if (!locked) {
       await handle.close()
       const holder = (await readFile(path, 'utf8').catch(() => '')).trim()
-      throw new DataDirLockedError(dir, /^\d+$/.test(holder) ? holder : undefined)
+      throw new DataDirLockedError(dir, owner, /^\d+$/.test(holder) ? holder : undefined)
     }
     // Ours now: record who holds it, for the next process's message.
     await handle.truncate(0)
