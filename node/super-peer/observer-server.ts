@@ -177,7 +177,7 @@ export function observerStreams (
     channelOf.delete(session)
     if (channel.leave(session)) {
       channel.close()
-      channels.delete(channel.doc.docId)
+      if (channels.get(channel.doc.docId) === channel) channels.delete(channel.doc.docId)
     }
   }
 
@@ -218,6 +218,12 @@ export function observerStreams (
     if (!identity.ok) { refuse(session, ErrorCode.unauthorized, identity.error); return }
 
     let channel = channels.get(doc.docId)
+    // A document dropped and carried again (tiers) is another ObservableDoc: a channel left on the
+    // old one (a class lingering for a viewer who may come back) would hear no frame again.
+    if (channel !== undefined && channel.doc !== doc && channel.size === 0) {
+      channel.close()
+      channel = undefined
+    }
     if (channel === undefined) {
       channel = new DocChannel(doc)
       channels.set(doc.docId, channel)

@@ -118,7 +118,7 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
 
   async function observe (request: Omit<ObserveRequest, 'doc'>): Promise<Viewer> {
     const [client, server] = await streamPair()
-    void streams.handle(server, { id: `browser-${++connections}` })
+    streams.handle(server, { id: `browser-${++connections}` }).catch((err: Error) => { server.abort(err) })
     const lp = lpStream(client)
     client.send(encodeMessage({ doc: chain.docId, ...request })) // already length-prefixed
     return {
@@ -191,6 +191,26 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
     assert.deepEqual(await oldest.next(), { data: { n: head - retained + 1 }, seq: head - retained + 1 })
     const beyond = await observe({ after: head - retained - 1 })
     assert.deepEqual(await beyond.next(), { reset: true, data: { n: head }, seq: head })
+  })
+
+  it('serves a document carried again (dropped, then asked for) from its new carrier, not a class left on the old one', async () => {
+    await carry('carried-again')
+    await publish({ n: 1 })
+    const before = await observe({ after: null })
+    assert.deepEqual(await before.next(), { reset: true, data: { n: 1 }, seq: 1 })
+    before.leave() // its class lingers, on the old carrier's document
+    await waitFor('the viewer gone', () => streams.viewers(chain.docId) === 0 ? true : undefined, { intervalMs: 10 })
+    // The carrier set drops the idle document and carries it again for the next viewer.
+    child.stop()
+    child = new DocCarrier(nodes[1], chain.docId, { ...CARRIER_OPTIONS, composeDeltas: true }, log, counters)
+    child.start()
+    assert.equal(child.applyCatchUp(nodes[0].peerId, parent.replica.window.framesAfter(0, Infinity)!.map(frame => ({ type: 'frame' as const, bytes: frame.bytes }))), undefined)
+    assert.equal(child.replica.head.seq, 1)
+    // (The relay stream and the observer server's lookup both reach the carrier through `child`.)
+    const again = await observe({ after: 1 })
+    await publish({ n: 2 })
+    assert.deepEqual(await again.next(), { seq: 1 })
+    assert.deepEqual(await again.next(), { data: { n: 2 }, seq: 2 })
   })
 
   it('refuses a bad frame, counts it, and changes nothing downstream', async () => {
