@@ -1,8 +1,8 @@
 import { parseDocId } from '../../src/log/index.ts'
 import { DocCarrier } from './doc-carrier.ts'
-import { ObservableCarrier } from './observable-carrier.ts'
 import { Uplink } from '../tiers/uplink.ts'
 import type { DocCarrierOptions } from './doc-carrier.ts'
+import type { ObservableCarrier } from './observable-carrier.ts'
 import type { RelaySource } from '../relay/relay-server.ts'
 import type { Tiers } from '../tiers/tiers.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
@@ -193,7 +193,7 @@ export class CarrierSet {
     const { node, log, counters, tiers } = this.components
     const tiered = this.options.topology === 'tiers' && tiers !== undefined
     const carrier = new DocCarrier(node, docId, { ...this.options.carrier, gossip: !tiered }, log, counters)
-    const observable = this.options.carrier.composeDeltas === true ? new ObservableCarrier(carrier) : undefined
+    const observable = carrier.observable
     const uplink = tiered
       ? new Uplink({
         node,

@@ -9,8 +9,10 @@ import type { ObserverSession } from './observer-protocol.ts'
 
 /**
  * What one document keeps so that a viewer reconnecting a little behind resumes by deltas
- * (docs/protocol.md, "Resuming"): each class's last frame messages, and a class whose last
- * member left is kept up to date for a while in case that member comes back.
+ * (docs/protocol.md, "Resuming"): each filtered class's last frame messages, and a class whose
+ * last member left is kept up to date for a while in case that member comes back. The open
+ * class keeps none: its messages are the document's own deltas, which the replica's frame
+ * window already keeps (ObservableDoc.deltasAfter).
  */
 export interface RetentionLimits {
   /** Frame messages a class keeps (its most recent ones). */
@@ -53,8 +55,8 @@ class PrivacyClass {
 
   /** The class's delta for one frame, encoded once for all members. */
   frame (seq: number, delta: JsonObject | null, treeAfter: JsonObject): Uint8Array {
-    const data = this.view === undefined ? delta : delta === null ? null : this.view.update(delta, treeAfter)
-    const bytes = encodeMessage(frameMessage(seq, data))
+    if (this.view === undefined) return encodeMessage(frameMessage(seq, delta))
+    const bytes = encodeMessage(frameMessage(seq, delta === null ? null : this.view.update(delta, treeAfter)))
     this.recent.set(seq, bytes)
     this.recentBytes += bytes.byteLength
     while (this.recent.size > this.limits.classFrames || (this.recent.size > 0 && this.recentBytes > this.limits.classBytes)) {
@@ -358,13 +360,12 @@ export class DocChannel {
   }
 
   /**
-   * Messages for frames after `after`: the class's own, or for the open class the document's,
-   * unless one of those changed the policy: before it the browser held a filtered view, which
-   * the document's deltas do not lead from (and they would carry "@policy" itself).
+   * Messages for frames after `after`: a filtered class's own, or for the open class the
+   * document's deltas, unless one of those changed the policy: before it the browser held a
+   * filtered view, which the document's deltas do not lead from (and they would carry "@policy").
    */
   private catchUp (cls: PrivacyClass, after: number, head: number): Uint8Array[] | undefined {
-    const own = cls.framesAfter(after, head)
-    if (own !== undefined || cls.view !== undefined) return own
+    if (cls.view !== undefined) return cls.framesAfter(after, head)
     const deltas = this.doc.deltasAfter(after)
     if (deltas === undefined || deltas.some(({ data }) => data !== null && policyChanged(data))) return undefined
     return deltas.map(({ seq, data }) => encodeMessage(frameMessage(seq, data)))

@@ -119,6 +119,46 @@ export function startObserverServer (
   log?: ObserverLog,
   refusals?: RefusalCounter
 ): ObserverServer {
+  const streams = observerStreams(docs, options, log, refusals)
+  const maxStreamsPerConnection = options.maxStreamsPerConnection ?? DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection
+  const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream, connection) => {
+    streams.handle(stream, connection).catch((err: Error) => {
+      log?.warn({ err }, 'observer stream failed')
+      stream.abort(err)
+    })
+  // One over our cap, so the first stream too many gets a "too-many-streams" reply from us;
+  // libp2p resets any beyond that without a word.
+  }, { maxInboundStreams: maxStreamsPerConnection + 1 })
+  ready.catch((err: Error) => { log?.warn({ err }, 'could not register the observe protocol') })
+  return {
+    ready,
+    async stop () {
+      await streams.stop(async () => {
+        await ready.catch(() => {})
+        await libp2p.unhandle(OBSERVE_PROTOCOL).catch(() => {})
+      })
+    },
+    viewers: docId => streams.viewers(docId),
+    stats: () => streams.stats()
+  }
+}
+
+/** The observe protocol's streams, served whichever way they arrive (a libp2p handler, or a test's stream pair). */
+export interface ObserverStreams {
+  /** Serves one observer stream until it ends; `connection` is the one it arrived on. */
+  handle (stream: Stream, connection: Pick<Connection, 'id'>): Promise<void>
+  /** Refuses new streams, runs `beforeClosing` (e.g. unregistering the protocol), then closes every session. */
+  stop (beforeClosing?: () => Promise<void>): Promise<void>
+  stats (): ObserverServerStats
+  viewers (docId: string): number
+}
+
+export function observerStreams (
+  docs: DocLookup,
+  options: Partial<ObserverServerOptions> = {},
+  log?: ObserverLog,
+  refusals?: RefusalCounter
+): ObserverStreams {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
   const counters: SessionCounters & { accepted: number, refused: number } = {
     sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0, frozen: 0
@@ -137,7 +177,7 @@ export function startObserverServer (
     channelOf.delete(session)
     if (channel.leave(session)) {
       channel.close()
-      channels.delete(channel.doc.docId)
+      if (channels.get(channel.doc.docId) === channel) channels.delete(channel.doc.docId)
     }
   }
 
@@ -148,7 +188,7 @@ export function startObserverServer (
     session.fail(code, error)
   }
 
-  const handle = async (stream: Stream, connection: Connection): Promise<void> => {
+  const handle = async (stream: Stream, connection: Pick<Connection, 'id'>): Promise<void> => {
     counters.accepted++
     const session = new ObserverSession(stream, opts, counters, onSessionClosed)
     if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return }
@@ -178,6 +218,12 @@ export function startObserverServer (
     if (!identity.ok) { refuse(session, ErrorCode.unauthorized, identity.error); return }
 
     let channel = channels.get(doc.docId)
+    // A document dropped and carried again (tiers) is another ObservableDoc: a channel left on the
+    // old one (a class lingering for a viewer who may come back) would hear no frame again.
+    if (channel !== undefined && channel.doc !== doc && channel.size === 0) {
+      channel.close()
+      channel = undefined
+    }
     if (channel === undefined) {
       channel = new DocChannel(doc)
       channels.set(doc.docId, channel)
@@ -194,22 +240,11 @@ export function startObserverServer (
     await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
   }
 
-  const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream, connection) => {
-    handle(stream, connection).catch((err: Error) => {
-      log?.warn({ err }, 'observer stream failed')
-      stream.abort(err)
-    })
-  // One over our cap, so the first stream too many gets a "too-many-streams" reply from us;
-  // libp2p resets any beyond that without a word.
-  }, { maxInboundStreams: opts.maxStreamsPerConnection + 1 })
-  ready.catch((err: Error) => { log?.warn({ err }, 'could not register the observe protocol') })
-
   return {
-    ready,
-    async stop () {
+    handle,
+    async stop (beforeClosing) {
       stopped = true
-      await ready.catch(() => {})
-      await libp2p.unhandle(OBSERVE_PROTOCOL).catch(() => {})
+      await beforeClosing?.()
       await Promise.all([...sessions].map(async session => { await session.close() }))
       for (const channel of channels.values()) channel.close()
       channels.clear()

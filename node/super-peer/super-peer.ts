@@ -23,7 +23,6 @@ import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
 import type { ObserverServer } from './observer-server.ts'
 import type { AdminServer } from '../admin-http.ts'
-import type { AppliedFrame } from '../../src/replica/index.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { SuperPeerConfig } from './config.ts'
@@ -241,16 +240,13 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
   carriers.onCarry(carrier => {
     const appliedHere = applied.labels(carrier.docId)
     const deliveredHere = delivered.labels(carrier.docId)
-    // Registered after the ObservableCarrier's listener, which hands the frame to the observers synchronously.
-    carrier.on('applied', frames => {
-      const now = Date.now()
-      const observed = edge !== undefined && edge.server.viewers(carrier.docId) > 0
-      for (const { frame } of frames) {
-        // History replayed at start (signed before we ran) is not latency.
-        if (frame.time < startedAt) continue
-        appliedHere.observe(Math.max(0, now - frame.time) / 1000)
-        if (observed) deliveredHere.observe(Math.max(0, now - frame.time) / 1000)
-      }
+    // A tap runs after the carrier handed the frame to the observers (synchronously).
+    carrier.tap(({ frame }) => {
+      // History replayed at start (signed before we ran) is not latency.
+      if (frame.time < startedAt) return
+      const seconds = Math.max(0, Date.now() - frame.time) / 1000
+      appliedHere.observe(seconds)
+      if (edge !== undefined && edge.server.viewers(carrier.docId) > 0) deliveredHere.observe(seconds)
     })
   })
   if (edge === undefined) return
@@ -310,12 +306,7 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
     // One event per applied frame, with the wall-clock time it was applied (for latency figures).
     return {
       events: (send: (data: unknown) => void) => {
-        const onApplied = (applied: AppliedFrame[]): void => {
-          const at = performance.timeOrigin + performance.now()
-          for (const { frame } of applied) send({ seq: frame.seq, at })
-        }
-        carrier.on('applied', onApplied)
-        return () => { carrier.off('applied', onApplied) }
+        return carrier.tap(({ frame }) => { send({ seq: frame.seq, at: performance.timeOrigin + performance.now() }) })
       }
     }
   }

@@ -119,7 +119,7 @@ export class Uplink {
           },
           frame: bytes => {
             counters.inc(crossing)
-            carrier.receiveRelayed(bytes, peer)
+            carrier.receive(bytes, peer)
           },
           head: bytes => { carrier.receiveHead(bytes, peer) }
         }, { signal: switching.signal })

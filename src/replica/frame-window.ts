@@ -1,8 +1,11 @@
 import type { Frame } from '../log/index.ts'
+import type { JsonObject } from '../json.ts'
 
 /**
  * The frames a node keeps to serve peers that fall behind, plus the newest checkpoint: a frame
- * carrying a state hash and the canonical state bytes it certifies.
+ * carrying a state hash and the canonical state bytes it certifies. On a super-peer that serves
+ * viewers it is also the one place the sequence is kept for them: the newest frames keep their
+ * viewer delta beside them, so a viewer resumes from the same entries a peer catches up from.
  *
  * Frames after the checkpoint are never dropped, so a peer can always be served either frames
  * (if it is inside the window) or the checkpoint state followed by every frame after it.
@@ -12,11 +15,26 @@ export interface FrameWindowLimits {
   retainFrames: number
   /** Byte budget for frames before the checkpoint. */
   retainBytes: number
+  /**
+   * Newest frames whose viewer delta is kept (docs/protocol.md, "Resuming"); their frames are
+   * kept too, whatever the two limits above say.
+   */
+  retainDeltas: number
 }
 
 export const DEFAULT_WINDOW_LIMITS: FrameWindowLimits = {
   retainFrames: 10_000,
-  retainBytes: 32 * 1024 * 1024
+  retainBytes: 32 * 1024 * 1024,
+  retainDeltas: 1024
+}
+
+/** A frame's changes composed into one delta as viewers receive it; null when nothing changed. */
+export type ViewerDelta = JsonObject | null
+
+interface Entry {
+  readonly frame: Frame
+  /** undefined: not kept (never composed, no single delta expresses it, or too old). */
+  delta: ViewerDelta | undefined
 }
 
 export interface Checkpoint {
@@ -35,7 +53,7 @@ const EMPTY_STATE = new TextEncoder().encode('{}')
 
 export class FrameWindow {
   private readonly limits: FrameWindowLimits
-  private frames: Frame[] = []
+  private entries: Entry[] = []
   private bytes = 0
   private checkpointValue: Checkpoint = { seq: 0, stateBytes: EMPTY_STATE }
 
@@ -49,26 +67,46 @@ export class FrameWindow {
 
   /** Seq of the oldest retained frame, or undefined when empty. */
   get firstSeq (): number | undefined {
-    return this.frames[0]?.seq
+    return this.entries[0]?.frame.seq
   }
 
   get lastSeq (): number | undefined {
-    return this.frames[this.frames.length - 1]?.seq
+    return this.entries[this.entries.length - 1]?.frame.seq
   }
 
   get size (): number {
-    return this.frames.length
+    return this.entries.length
   }
 
-  /** Append the next frame of the chain (the caller has verified it). */
-  push (frame: Frame): void {
+  /** Append the next frame of the chain (the caller has verified it), with its viewer delta if composed. */
+  push (frame: Frame, delta?: ViewerDelta): void {
     const last = this.lastSeq
     if (last !== undefined && frame.seq !== last + 1) {
       throw new Error(`frame window expects seq ${last + 1}, got ${frame.seq}`)
     }
-    this.frames.push(frame)
+    this.entries.push({ frame, delta })
     this.bytes += frame.bytes.byteLength
+    // Only the newest retainDeltas keep theirs: older viewers get a reset (docs/protocol.md).
+    const aged = this.entries[this.entries.length - 1 - this.limits.retainDeltas]
+    if (aged !== undefined) aged.delta = undefined
     this.trim()
+  }
+
+  /**
+   * The viewer deltas of every frame after `after` up to the newest, oldest first, or undefined
+   * when one of them is not kept (too old, never composed, or lost to a snapshot or a rebuild).
+   */
+  deltasAfter (after: number): Array<{ seq: number, data: ViewerDelta }> | undefined {
+    if (after >= (this.lastSeq ?? this.checkpointValue.seq)) return []
+    const first = this.firstSeq
+    if (first === undefined || after + 1 < first) return undefined
+    const out: Array<{ seq: number, data: ViewerDelta }> = []
+    for (let i = after + 1 - first; i < this.entries.length; i++) {
+      const { frame, delta } = this.entries[i]
+      if (delta === undefined) return undefined
+      out.push({ seq: frame.seq, data: delta })
+    }
+    return out
   }
 
   /** Record a verified checkpoint; the frame must already be in the window. */
@@ -79,14 +117,15 @@ export class FrameWindow {
 
   /** Forget everything and start from a verified snapshot. */
   resetTo (checkpointFrame: Frame, stateBytes: Uint8Array): void {
-    this.frames = [checkpointFrame]
+    // No delta leads a viewer to a snapshot: resuming from before it takes a reset.
+    this.entries = [{ frame: checkpointFrame, delta: undefined }]
     this.bytes = checkpointFrame.bytes.byteLength
     this.checkpointValue = { seq: checkpointFrame.seq, stateBytes, frame: checkpointFrame }
   }
 
   /** Forget everything: back to the empty document at seq 0. */
   resetToGenesis (): void {
-    this.frames = []
+    this.entries = []
     this.bytes = 0
     this.checkpointValue = { seq: 0, stateBytes: EMPTY_STATE }
   }
@@ -97,8 +136,8 @@ export class FrameWindow {
     if (first === undefined || after + 1 < first) return undefined
     const out: Frame[] = []
     let size = 0
-    for (let i = after + 1 - first; i < this.frames.length; i++) {
-      const frame = this.frames[i]
+    for (let i = after + 1 - first; i < this.entries.length; i++) {
+      const frame = this.entries[i].frame
       if (out.length > 0 && size + frame.bytes.byteLength > maxBytes) break
       out.push(frame)
       size += frame.bytes.byteLength
@@ -127,17 +166,19 @@ export class FrameWindow {
     const { retainFrames, retainBytes } = this.limits
     // Trim in batches (once 1/8 over a limit) so the O(window) splice is amortised over many pushes.
     const slack = 1.125
-    if (this.frames.length <= retainFrames * slack && this.bytes <= retainBytes * slack) return
+    const entries = this.entries
+    if (entries.length <= retainFrames * slack && this.bytes <= retainBytes * slack) return
     let drop = 0
     let bytes = this.bytes
-    while (drop < this.frames.length &&
-      (this.frames.length - drop > retainFrames || bytes > retainBytes) &&
-      this.frames[drop].seq < this.checkpointValue.seq) {
-      bytes -= this.frames[drop].bytes.byteLength
+    // A frame whose delta a viewer may still resume from stays, like those after the checkpoint.
+    while (drop < entries.length &&
+      (entries.length - drop > retainFrames || bytes > retainBytes) &&
+      entries[drop].frame.seq < this.checkpointValue.seq && entries[drop].delta === undefined) {
+      bytes -= entries[drop].frame.bytes.byteLength
       drop++
     }
     if (drop > 0) {
-      this.frames.splice(0, drop)
+      entries.splice(0, drop)
       this.bytes = bytes
     }
   }

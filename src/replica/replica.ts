@@ -82,6 +82,14 @@ export class Replica {
     return this.divergedValue
   }
 
+  /**
+   * The viewer deltas of the frames after `seq`, from the frame window (composeDeltas only), or
+   * undefined when some of them are not kept.
+   */
+  deltasAfter (seq: number): Array<{ seq: number, data: JsonObject | null }> | undefined {
+    return this.window.deltasAfter(seq)
+  }
+
   /** Lowest seq we still need, if frames are buffered ahead of a gap. */
   get missingFrom (): number | undefined {
     return this.pending.size > 0 ? this.headValue.seq + 1 : undefined
@@ -180,7 +188,8 @@ export class Replica {
       mergeInto(this.treeValue, change)
     }
     this.headValue = headOf(frame)
-    this.window.push(frame)
+    // The window keeps the delta beside its frame: the one copy of the sequence (docs/architecture.md).
+    this.window.push(frame, applied.delta === 'uncomposable' ? undefined : applied.delta)
     if (frame.stateHash !== undefined) {
       const stateBytes = snapshotBytesOf(this.treeValue)
       if (!verifySnapshot(stateBytes, frame)) {

@@ -43,7 +43,7 @@ describe('replica/FrameWindow', () => {
     assert.equal(window.checkpoint.seq, 0)
     assert.equal(window.checkpoint.frame, undefined)
     assert.equal(new TextDecoder().decode(window.checkpoint.stateBytes), '{}')
-    assert.deepEqual(DEFAULT_WINDOW_LIMITS, { retainFrames: 10_000, retainBytes: 32 * 1024 * 1024 })
+    assert.deepEqual(DEFAULT_WINDOW_LIMITS, { retainFrames: 10_000, retainBytes: 32 * 1024 * 1024, retainDeltas: 1024 })
   })
 
   it('push appends consecutive frames and refuses any other seq', () => {
@@ -220,6 +220,51 @@ describe('replica/FrameWindow', () => {
       window.setCheckpoint(frames[32], state('{}'))
       assert.equal(window.size, 3)
       assert.equal(window.firstSeq, 31)
+    })
+  })
+
+  describe('viewer deltas kept beside the frames', () => {
+    const delta = (seq: number) => ({ n: String(seq).padStart(4, '0') })
+    function withDeltas (count: number, limits: ConstructorParameters<typeof FrameWindow>[0] = {}): FrameWindow {
+      const window = new FrameWindow(limits)
+      for (const frame of frames.slice(0, count)) window.push(frame, delta(frame.seq))
+      return window
+    }
+
+    it('answers the deltas after a seq, oldest first, with null for a frame that changed nothing', () => {
+      const window = withDeltas(5)
+      window.push(frames[5], null)
+      assert.deepEqual(window.deltasAfter(3), [{ seq: 4, data: delta(4) }, { seq: 5, data: delta(5) }, { seq: 6, data: null }])
+      assert.deepEqual(window.deltasAfter(0)?.map(d => d.seq), [1, 2, 3, 4, 5, 6])
+      assert.deepEqual(window.deltasAfter(6), [])
+      assert.deepEqual(new FrameWindow().deltasAfter(0), [], 'genesis: nothing to send')
+    })
+
+    it('keeps only the newest retainDeltas deltas: further back is a reset', () => {
+      const window = withDeltas(10, { retainDeltas: 4 })
+      assert.deepEqual(window.deltasAfter(6)?.map(d => d.seq), [7, 8, 9, 10])
+      assert.equal(window.deltasAfter(5), undefined)
+      assert.equal(window.size, 10, 'the frames stay for peers')
+    })
+
+    it('has no delta for a frame pushed without one, nor across a snapshot', () => {
+      const window = withDeltas(3)
+      window.push(frames[3]) // uncomposable: no single delta expresses it
+      window.push(frames[4], delta(5))
+      assert.equal(window.deltasAfter(2), undefined)
+      assert.deepEqual(window.deltasAfter(4), [{ seq: 5, data: delta(5) }])
+      window.resetTo(frames[29], state('{}'))
+      window.push(frames[30], delta(31))
+      assert.equal(window.deltasAfter(10), undefined)
+      assert.equal(window.deltasAfter(29), undefined, 'no delta leads to the snapshot')
+      assert.deepEqual(window.deltasAfter(30), [{ seq: 31, data: delta(31) }])
+    })
+
+    it('never trims a frame whose delta is still kept, whatever the frame limits', () => {
+      const window = withDeltas(20, { retainFrames: 2, retainBytes: 1, retainDeltas: 6 })
+      window.setCheckpoint(frames[19], state('{"at":20}'))
+      assert.equal(window.firstSeq, 15, 'the six frames that keep a delta, nothing older')
+      assert.deepEqual(window.deltasAfter(14)?.map(d => d.seq), [15, 16, 17, 18, 19, 20])
     })
   })
 })
