@@ -18,6 +18,7 @@ import { Tiers } from '../tiers/tiers.ts'
 import type { DocCarrier } from './doc-carrier.ts'
 import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
 import { createEdgeNode } from '../net/edge-node.ts'
+import { InputHub } from '../reduce/input-hub.ts'
 import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
 import type { ObserverServer } from './observer-server.ts'
@@ -49,6 +50,8 @@ export interface SuperPeer {
   readonly fleet: FleetGuard
   /** Who is alive in this region and what they carry; trees and roles per document (for /topology). */
   readonly membership: MembershipService
+  /** Viewers' input: writer streams, and partials from tier children, merged and sent up. */
+  readonly input: InputHub
   stop (): Promise<void>
 }
 
@@ -114,6 +117,21 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
+  const input = new InputHub({
+    node,
+    members,
+    privateKey,
+    carrier: docId => carriers.get(docId),
+    // The parent followed now (a peer id; not 'gossip'), else the one the tree names.
+    tierParent: tiers === undefined ? undefined : docId => {
+      const upstream = carriers.upstream(docId)
+      return upstream !== undefined && upstream !== 'gossip' ? upstream : tiers?.standing(docId).parent
+    },
+    isMember: peer => fleet.isMember(peer),
+    counters,
+    log
+  })
+  await input.start()
   started.service.addEventListener('change', () => { carriers.reconsider() })
   tiers?.addEventListener('change', () => {
     carriers.reconsider()
@@ -146,7 +164,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
       stallTimeoutMs: config.observeStallTimeoutMs
-    }, log, counters)
+    }, log, counters, input)
     await server.ready
     edge = { node: edgeNode, server }
   }
@@ -181,8 +199,10 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     admin,
     fleet,
     membership: started.service,
+    input,
     stop: async () => {
       stopping = true
+      input.stop()
       await started.stop()
       fleet.stop()
       await edge?.server.stop()
