@@ -169,7 +169,7 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     edge = { node: edgeNode, server }
   }
 
-  registerSuperPeerMetrics(metrics, node, edge, carriers, tiers, startedAt)
+  registerSuperPeerMetrics(metrics, node, edge, carriers, tiers, input, startedAt)
   carriers.start()
   const health = (): string[] => {
     const problems: string[] = []
@@ -223,7 +223,7 @@ function transportOf (addr: string): string {
 }
 
 /** Gauges read at scrape time, and the latency histograms fed by each carrier as it starts. */
-function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, startedAt: number): void {
+function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, input: InputHub, startedAt: number): void {
   const perDoc = (read: (carrier: DocCarrier) => number) => () => carriers.entries().map(([docId, carrier]): [Record<string, string>, number] => [{ document: docId }, read(carrier)])
   metrics.gauge('seq', 'Head seq of the replica', perDoc(carrier => carrier.replica.head.seq), ['document'])
   metrics.gauge('lag_frames', 'Frames the replica is behind the authority\'s last head announcement', perDoc(carrier => carrier.lag()), ['document'])
@@ -232,6 +232,7 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
   metrics.gauge('topic_subscribers', 'Peers subscribed to the document topic', perDoc(carrier => node.services.pubsub.getSubscribers(carrier.topic).length), ['document'])
   metrics.gauge('backbone_connections', 'Open backbone connections', () => node.getConnections().length)
   metrics.gauge('docs_carried_now', 'Documents this super-peer carries now', () => carriers.size)
+  metrics.gauge('input_writers', 'Writer streams (connect) open now, across documents', () => input.writers())
   if (tiers !== undefined) {
     metrics.gauge('tier_roles', 'Documents in whose tree this node is proxy or member now', () => {
       const counts = { proxy: 0, member: 0 }
