@@ -234,3 +234,92 @@ function smallState (kind: ReturnType<typeof tallyReducer>): Uint8Array {
   kind.encode(state, out)
   return out.finish()
 }
+
+describe('input exact across kill -9 (authority and 4 super-peer processes in two tiers, Node writers)', function () {
+  this.timeout(240_000)
+
+  let dir: string
+  let authority: Running
+  let docId: string
+  const superPeers: Running[] = []
+  const nodes: ObserverNode[] = []
+  const writers: Writer[] = []
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dc9-failover-'))
+    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'failover' }))
+    docId = authority.ready.docId
+    const driver = new AuthorityDriver(authority)
+    const poll = { ...(POLICY.input as any).poll, windowMs: 500 }
+    const id = driver.send({ '@policy': { ...POLICY, input: { poll } }, title: 'Vote' })
+    await driver.until('the policy', () => driver.acked.has(id))
+    for (let i = 0; i < 4; i++) {
+      superPeers.push(await startCli(superPeerArgs({ dataDir: join(dir, `sp${i}`), docId, bootstrap: [authority.ready.addrs[0]], observe: true, extra: ['--fanout', '2'] })))
+    }
+  })
+
+  after(async () => {
+    for (const writer of writers) await writer.close()
+    for (const node of nodes) await node.stop()
+    await killAll()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** Every super-peer agrees on a two-level tree in which each scope has its proxy. */
+  async function twoTiers (): Promise<{ proxy: string, members: string[] }> {
+    return await waitFor('a two-tier tree every super-peer agrees on', async () => {
+      const trees = await Promise.all(superPeers.map(async sp => (await sp.admin('/topology')).docs[docId]?.tree?.regions?.[0]))
+      const first = JSON.stringify(trees[0])
+      if (trees.some(t => t === undefined || JSON.stringify(t) !== first)) return undefined
+      const tree = trees[0]
+      if (tree.proxy === undefined || tree.scopes === undefined || tree.scopes.length === 0 || tree.scopes.some((s: any) => s.proxy === undefined)) return undefined
+      const parents = await Promise.all(superPeers.map(async sp => (await sp.admin('/topology')).docs[docId].parent))
+      if (parents.some(p => p === undefined || p === 'gossip')) return undefined
+      return { proxy: tree.proxy as string, members: superPeers.map(sp => sp.ready.peerId as string).filter(p => p !== tree.proxy) }
+    }, { timeoutMs: 60_000, intervalMs: 250 })
+  }
+
+  it('counts every acknowledged message exactly once when the tier proxy and then a writer\'s super-peer are killed -9 mid-stream', async () => {
+    const tree = await twoTiers()
+    const proxy = superPeers.find(sp => sp.ready.peerId === tree.proxy)!
+    const members = superPeers.filter(sp => sp !== proxy)
+    const victim = members[0]
+    // Writers on two members; each may fail over to any super-peer but the one it started on.
+    const ordered = (first: Running): string[] => [first, ...members.filter(m => m !== first), proxy].flatMap(sp => sp.ready.observe.addrs as string[])
+    const streams: Array<{ writer: Writer, receipts: Array<Promise<SendReceipt>> }> = []
+    for (const home of [victim, victim, members[1]]) {
+      const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
+      nodes.push(node)
+      const writer = connect(docId, { bootstrap: ordered(home), transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 200 } })
+      writers.push(writer)
+      streams.push({ writer, receipts: [] })
+    }
+    await waitFor('the writers live', () => writers.every(w => w.connection.state === 'live') ? true : undefined)
+
+    const perWriter = 150
+    let yes = 0
+    let no = 0
+    for (let i = 0; i < perWriter; i++) {
+      for (const [w, stream] of streams.entries()) {
+        const vote = (i * 7 + w) % 5 < 2 ? 'no' : 'yes'
+        if (vote === 'yes') yes++
+        else no++
+        stream.receipts.push(stream.writer.send('poll', vote))
+      }
+      if (i === 50) await proxy.kill('SIGKILL')
+      if (i === 100) await victim.kill('SIGKILL')
+      await new Promise(resolve => setTimeout(resolve, 20)) // pacing the stream, not synchronisation
+    }
+    const receipts = await Promise.all(streams.flatMap(s => s.receipts))
+    assert.equal(receipts.length, 3 * perWriter)
+    const doc = (await authority.admin(`/docs/${docId}/state`)).tree
+    assert.deepEqual(doc.poll, { counts: { no, yes }, error: 0 }, 'every acknowledged message counted once, none twice')
+    const counters = (await authority.admin('/status')).counters
+    assert.ok(counters.partials_received > 0)
+    const survivors = await Promise.all(members.slice(1).map(async sp => (await sp.admin('/status')).counters))
+    assert.ok(survivors.some(c => (c.partial_parent_changes ?? 0) > 0 || (c.partials_received ?? 0) > 0), 'partials found a new parent after the proxy died')
+    // The victim's writers resent what it had not acknowledged to the super-peer they moved to.
+    assert.ok(survivors.some(c => (c.input_resent_accepted ?? 0) > 0), `resends accepted: ${JSON.stringify(survivors.map(c => c.input_resent_accepted))}`)
+    if (process.env.DC9_VERBOSE !== undefined) console.log({ authority: counters, survivors })
+  })
+})
