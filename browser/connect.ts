@@ -87,10 +87,10 @@ export class Writer extends LiveView {
   private windows = new Map<string, OpenWindow>()
 
   constructor (docId: string, options: ConnectOptions) {
+    // Checked before the view starts connecting.
+    if (options.writer !== undefined && !WRITER_TEXT.test(options.writer)) throw new TypeError(`connect(): writer must be 1-64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(options.writer)}`)
     super(docId, options)
-    const writer = options.writer ?? randomWriterId()
-    if (!WRITER_TEXT.test(writer)) throw new TypeError(`connect(): writer must be 1-64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(writer)}`)
-    this.writerId = writer
+    this.writerId = options.writer ?? randomWriterId()
   }
 
   /** Messages sent and not yet acknowledged or refused. */
