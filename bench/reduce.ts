@@ -9,11 +9,12 @@
  * condition, size, schema, rate bucket) then OriginWindows.add. Tier and authority figures:
  * mergePartials of one-entry partials (a tier), and ChannelLedger.apply (the authority).
  *
- * The end-to-end figures of issue 9 (writers over 3 super-peers, tiers, the authority,
- * latency, acknowledged = counted) need the wiring into the shells, which is not built yet:
- * they print as null.
+ * End to end (bench/reduce-e2e.ts): an authority and 3 super-peers as OS processes in two
+ * tiers, simulated writers on raw writer streams; messages/s, partials/s at the proxy and the
+ * authority, write-to-document latency, and acknowledged = counted.
  *
- * Knobs (environment): BENCH_REDUCE_MESSAGES (default 2,000,000), BENCH_REDUCE_ROUNDS (5).
+ * Knobs (environment): BENCH_REDUCE_MESSAGES (default 2,000,000), BENCH_REDUCE_ROUNDS (5),
+ * BENCH_REDUCE_WRITERS (writers per super-peer, 8), BENCH_REDUCE_SECONDS (10), BENCH_REDUCE_BATCH (200).
  */
 import type { Json, JsonObject } from '../src/json.ts'
 import { ByteWriter } from '../src/reduce/bytes.ts'
@@ -23,9 +24,13 @@ import {
 } from '../src/reduce/index.ts'
 import type { MessageRef, Reducer, WindowEntry } from '../src/reduce/index.ts'
 import { intEnv, machine } from './common.ts'
+import { endToEnd } from './reduce-e2e.ts'
 
 const MESSAGES = intEnv('BENCH_REDUCE_MESSAGES', 2_000_000)
 const ROUNDS = intEnv('BENCH_REDUCE_ROUNDS', 5)
+const WRITERS = intEnv('BENCH_REDUCE_WRITERS', 8)
+const SECONDS = intEnv('BENCH_REDUCE_SECONDS', 10)
+const BATCH = intEnv('BENCH_REDUCE_BATCH', 200)
 
 const progress = (line: string): void => { process.stderr.write(`  ${line}\n`) }
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
@@ -163,6 +168,8 @@ function tierAndAuthority (origins: number, windows: number): { tier: number, au
   return { tier, authority, bytesPerOrigin }
 }
 
+const WINDOW_NOTE = 'windows of 250 ms: the goal is 4 partials/s per child at each tier, whatever the number of writers'
+
 async function main (): Promise<void> {
   const started = performance.now()
   console.log('bench:reduce — reducer merge rate on one core (in process; see the header of bench/reduce.ts)')
@@ -184,8 +191,18 @@ async function main (): Promise<void> {
   console.log()
   console.log(`tier: ${fmt(tier)} window entries/s merged (Outbox.add); authority: ${fmt(authority)} entries/s applied (ChannelLedger.apply)`)
   console.log(`a tier's partial costs ${fmt(bytesPerOrigin)} bytes per super-peer window below it (8-key tally, 64-byte signature), whatever the number of writers`)
-  console.log('end to end (e2e_messages_per_s, authority_partials_per_s, writers, latency, acknowledged, counted): not measured yet,')
-  console.log('the reducers are not wired into the super-peer, tiers, authority and browser (issue 9, later pass); printed as null')
+  console.log()
+  progress('end to end: authority and 3 super-peers as processes, simulated writers')
+  const e2e = await endToEnd({ writersPerSuperPeer: WRITERS, durationMs: SECONDS * 1000, batch: BATCH, progress })
+  console.log(`end to end: ${e2e.writers} writers over ${e2e.superPeers} super-peers (two tiers: a region proxy and two members), one count channel, ${WINDOW_NOTE}`)
+  console.log(`| where | rate |`)
+  console.log('|---|---:|')
+  console.log(`| messages accepted by the 3 super-peers | ${fmt(e2e.e2eMessagesPerS)} /s |`)
+  console.log(`| partials arriving at the region proxy (from 2 members) | ${e2e.proxyPartialsPerS.toFixed(1)} /s |`)
+  console.log(`| partials arriving at the authority (from the proxy) | ${e2e.authorityPartialsPerS.toFixed(1)} /s |`)
+  console.log(`| origin windows counted by the authority | ${e2e.windowsPerS.toFixed(1)} /s |`)
+  console.log(`write to document (send to acknowledgement): p50 ${e2e.latencyMsP50.toFixed(0)} ms, p99 ${e2e.latencyMsP99.toFixed(0)} ms`)
+  console.log(`sent ${fmt(e2e.sent)}, acknowledged ${fmt(e2e.acknowledged)}, counted ${fmt(e2e.counted)} (${e2e.acknowledged === e2e.counted ? 'equal: exact' : 'NOT EQUAL'}; sent but unacknowledged were refused at a window edge)`)
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`)
   const perS = (kind: string): number => Math.round(results.find(r => r.kind === kind)?.perS ?? Number.NaN)
   console.log('RESULT ' + JSON.stringify({
@@ -201,14 +218,16 @@ async function main (): Promise<void> {
     baseline_per_s: Math.round(base),
     tier_entries_per_s: Math.round(tier),
     authority_entries_per_s: Math.round(authority),
-    e2e_messages_per_s: null,
-    authority_partials_per_s: null,
-    writers: null,
-    latency_ms_p50: null,
-    latency_ms_p99: null,
-    acknowledged: null,
-    counted: null,
-    note: 'end-to-end keys are null until the reducers are wired into the shells'
+    e2e_messages_per_s: Math.round(e2e.e2eMessagesPerS),
+    proxy_partials_per_s: Number(e2e.proxyPartialsPerS.toFixed(2)),
+    authority_partials_per_s: Number(e2e.authorityPartialsPerS.toFixed(2)),
+    writers: e2e.writers,
+    super_peers: e2e.superPeers,
+    latency_ms_p50: Math.round(e2e.latencyMsP50),
+    latency_ms_p99: Math.round(e2e.latencyMsP99),
+    sent: e2e.sent,
+    acknowledged: e2e.acknowledged,
+    counted: e2e.counted
   }))
 }
 

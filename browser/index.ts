@@ -1,5 +1,6 @@
 /**
- * deltacast in the browser: follow a live document through super-peers, read-only.
+ * deltacast in the browser: follow a live document through super-peers (observe, read-only),
+ * or follow it and send input (connect).
  *
  * ```ts
  * import { observe, keysOf } from 'deltacast/browser'
@@ -8,6 +9,8 @@
  * ```
  */
 export { observe, LiveView, InvalidDocIdError, ReadOnlyError } from './observe.ts'
+export { connect, Writer, SendRefusedError } from './connect.ts'
+export type { ConnectOptions, SendReceipt } from './connect.ts'
 export type { ObserveOptions, ConnectionInfo, ConnectionState, ChangeDetail } from './observe.ts'
 export type { BrowserTransport, BackoffOptions } from './candidates.ts'
 export { keysOf } from '../src/delta/index.ts'

@@ -4,13 +4,13 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseDocId } from '../src/log/doc-id.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
-import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isErrorMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isAckMessage, isErrorMessage, isWindowsMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
 import { createObserverNode } from './node.ts'
 import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
 import type { ObserverNode } from './node.ts'
 import type { Json, JsonObject } from '../src/json.ts'
-import type { ObserveRequest } from '../src/observe/protocol.ts'
+import type { ObserveRequest, ServerMessage } from '../src/observe/protocol.ts'
 import type { Connection, Stream } from '@libp2p/interface'
 
 export interface ObserveOptions {
@@ -147,9 +147,9 @@ export class LiveView extends EventTarget {
 
   /**
    * Observers are read-only: the super-peer refuses any message, and this rejects with
-   * ReadOnlyError carrying its answer. (Writers will use a separate connect.)
+   * ReadOnlyError carrying its answer. (Writers use connect(), browser/connect.ts.)
    */
-  async send (message: Json): Promise<never> {
+  async send (message: Json, ..._rest: Json[]): Promise<unknown> {
     const writer = this.writer
     if (writer === undefined) throw new ReadOnlyError('not connected: observers cannot send messages')
     return await new Promise<never>((_resolve, reject) => {
@@ -168,6 +168,13 @@ export class LiveView extends EventTarget {
     this.stream?.abort(new Error('view closed'))
     await this.done
   }
+
+  /** Writers (browser/connect.ts): what the request adds, and the session's writer messages. */
+  protected requestExtras (): Partial<ObserveRequest> { return {} }
+  protected sessionOpened (_write: (data: Uint8Array) => Promise<void>): void {}
+  /** True when the message was the writer's (an ack, windows, a send's refusal). */
+  protected sessionMessage (_message: ServerMessage): boolean { return false }
+  protected sessionEnded (): void {}
 
   private setConnection (info: ConnectionInfo): void {
     if (this.info.state === 'closed') return
@@ -269,11 +276,13 @@ export class LiveView extends EventTarget {
     const request: ObserveRequest = { doc: this.docId, after: this.heldViewVersion === viewVersion ? this.observed.seq : null }
     if (this.options.token !== undefined) request.token = this.options.token
     if (this.viewState !== undefined) request.view = this.viewState
+    Object.assign(request, this.requestExtras())
     let becameLive = false
     let stable: ReturnType<typeof setTimeout> | undefined
     try {
       await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
       this.writer = { write: async (data) => { await lp.write(data, { signal: this.stopping.signal }) } }
+      this.sessionOpened(this.writer.write)
       // a quiet document sends nothing: a stream that stayed open long enough also counts as working
       stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
       while (true) {
@@ -284,6 +293,7 @@ export class LiveView extends EventTarget {
         if (isErrorMessage(message)) {
           return { becameLive, end: { kind: 'refused', code: message.code, message: message.error, retryable: RETRYABLE_ERROR_CODES.has(message.code) } }
         }
+        if (this.sessionMessage(message) || isAckMessage(message) || isWindowsMessage(message)) continue
         if (isRefusedMessage(message)) {
           this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
           continue
@@ -313,6 +323,7 @@ export class LiveView extends EventTarget {
       clearTimeout(stable)
       this.stream = undefined
       this.writer = undefined
+      this.sessionEnded()
       for (const pending of this.pendingSends.splice(0)) pending.reject(new ReadOnlyError('connection lost before the super-peer answered'))
       if (stream.status === 'open') stream.abort(new Error('observer session ended'))
     }

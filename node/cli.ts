@@ -103,6 +103,8 @@ async function runAuthority (argv: string[]): Promise<void> {
     admin: node.admin?.url
   }) + '\n')
   if (config.stdin) {
+    // The input hook, for whoever drives the authority: each channel's merged value as it is written.
+    node.input.on('merged', merged => { process.stdout.write(JSON.stringify({ merged: merged.channel, value: merged.value, seq: merged.seq }) + '\n') })
     await driveFromLines(authority, process.stdin, process.stdout, node.counters)
   }
 }

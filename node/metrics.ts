@@ -17,7 +17,10 @@ export const COUNTER_FAMILIES: Readonly<Record<string, string>> = {
   backbone_denied_: 'Backbone connections or streams denied to peers outside the fleet, by reason',
   membership_refused_: 'Membership announcements refused (oversized, malformed, flood, stale, forged, uncertified, wrong region, expired, lease too long, table full), by reason',
   uplink_lost_: 'Times a tier child lost the parent it followed a document from, by why (error, closed, or the parent\'s refusal code)',
-  relay_ended_: 'Relay streams this parent ended itself (too_slow: the child read too slowly; reset: our chain jumped), by reason'
+  relay_ended_: 'Relay streams this parent ended itself (too_slow: the child read too slowly; reset: our chain jumped), by reason',
+  input_refused_: 'Writer sends refused by the super-peer, by the refusal code (unknown_channel, forbidden, too_large, invalid_message, rate_limited, window_closed, bad_send)',
+  partials_rejected_: 'Partials refused whole (malformed, unknown_doc, unknown_channel, wrong_kind, wrong_channel), by reason',
+  partial_entries_rejected_: 'Partial entries dropped (unsigned, bad_signature, not_member, fenced, invalid_state, invalid_body), by reason'
 }
 
 /** Plain counters, with the HELP line each gets. Others are created on first use with a generic HELP. */
@@ -61,20 +64,35 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   frames_relayed_within_region: 'Frames received from a tier parent inside this region',
   docs_carried: 'Documents this super-peer started carrying (pinned, or asked for by viewers or tier children)',
   docs_dropped_idle: 'Documents dropped after lingering with no viewer and no tier child',
-  docs_refused_full: 'Documents refused because --max-docs were carried already'
+  docs_refused_full: 'Documents refused because --max-docs were carried already',
+  partials_received: 'Partials received from children (super-peers or tier proxies) on the reduce protocol',
+  partial_windows_counted: 'Origin windows the authority counted (each once, whatever the path)',
+  partial_resent_counted: 'Messages resent after failover that the authority counted',
+  partial_duplicates: 'Partial entries the authority had already counted (resends after failover, replays): nothing changed',
+  input_writes_failed: 'Merged input the authority could not write as a change',
+  input_accepted: 'Writer messages accepted into a window by this super-peer',
+  input_resent_accepted: 'Writer messages resent after failover and accepted by this super-peer',
+  input_acked: 'Writer messages acknowledged to their writers (counted in the document)',
+  input_origin_fenced: 'Times this super-peer found its origin fenced and started a new boot',
+  partials_sent: 'Partials sent to the parent (tier proxy or authority)',
+  partial_sends_failed: 'Partial sends to the parent that failed (everything unacknowledged goes again)',
+  partial_parent_changes: 'Times partials went to a new parent'
 }
 
 /** Counters each kind of node has from the start (so a scrape shows them at 0). */
 /** Counters the membership relay or member has, and those of a relay parent (authorities and super-peers alike). */
 const MEMBERSHIP_COUNTERS = ['membership_accepted', 'membership_expired', 'membership_snapshots_served', 'membership_snapshot_refused', 'membership_snapshot_errors']
 const RELAY_COUNTERS = ['relay_subscriptions', 'relay_frames_sent', 'relay_snapshots_sent', 'relay_refused_not_carried', 'relay_bad_requests', 'relay_stream_errors']
-export const AUTHORITY_COUNTERS = ['frames_published', 'frames_publish_failed', 'heads_published', 'changes_rejected', 'input_lines_rejected',
+/** The authority's end of input, and a super-peer's (node/reduce/). */
+const AUTHORITY_INPUT_COUNTERS = ['partials_received', 'partial_windows_counted', 'partial_resent_counted', 'partial_duplicates', 'input_writes_failed']
+const SUPER_PEER_INPUT_COUNTERS = ['partials_received', 'input_accepted', 'input_resent_accepted', 'input_acked', 'input_origin_fenced', 'partials_sent', 'partial_sends_failed', 'partial_parent_changes']
+export const AUTHORITY_COUNTERS = [...AUTHORITY_INPUT_COUNTERS, 'frames_published', 'frames_publish_failed', 'heads_published', 'changes_rejected', 'input_lines_rejected',
   'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests', 'sync_unknown_doc', 'sync_stream_errors', ...MEMBERSHIP_COUNTERS, ...RELAY_COUNTERS]
 export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'frames_ahead_of_gap', 'replica_diverged', 'heads_received', 'heads_ahead',
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full']
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', ...SUPER_PEER_INPUT_COUNTERS]
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

@@ -20,6 +20,18 @@ const TICKS_PER_ROUND = 40
 const MIN_PLAYERS = 5
 const MAX_PLAYERS = 8
 export const FEED_SIZE = 8
+/** What viewers may react with: a tally, merged per window on each super-peer and up the tree. */
+export const REACTIONS = ['clap', 'fire', 'laugh', 'wow', 'love']
+
+/** Everyone sees everything, and anyone watching may react, up to 5 times a second. */
+export const DEMO_POLICY: JsonObject = {
+  version: 1,
+  observe: { anonymous: true, identified: true },
+  fields: { '/': 'public' },
+  input: {
+    reactions: { kind: 'tally', message: { type: 'string', enum: REACTIONS }, send: 'public', rate: { messages: 5, perMs: 1000 }, windowMs: 250, field: '/reactions' }
+  }
+}
 
 export class DemoDocument {
   private readonly doc: DocWriter
@@ -35,8 +47,9 @@ export class DemoDocument {
     this.random = prng(seed)
   }
 
-  /** Writes the initial document: title, round, six players, an empty feed. */
+  /** Writes the initial document: its policy (all public, and a reactions channel), title, round, six players, an empty feed. */
   async seed (): Promise<void> {
+    await this.doc.change({ '@policy': DEMO_POLICY })
     await this.doc.change({ title: 'Game night', round: 1, tick: 0, updatedAt: Date.now() })
     for (let i = 0; i < 6; i++) this.join()
     this.log('The game begins', 'info')

@@ -1,7 +1,7 @@
 // The demo page: follows the demo document through the super-peers listed in /config.json and
 // renders it. Query options: ?transport=ws|webrtc, ?region=<name>.
 
-import { keysOf, observe } from '../index.ts'
+import { connect, keysOf } from '../index.ts'
 import type { BrowserTransport, ConnectionInfo, Json } from '../index.ts'
 
 interface SuperPeerInfo { name: string, region: string, peerId: string, addrs: string[] }
@@ -34,7 +34,8 @@ async function bootstrap (): Promise<string[]> {
   return rotated.flatMap(peer => peer.addrs)
 }
 
-const view = observe(config.docId, { bootstrap, transports, allowPrivateAddresses: true, backoff: { initialMs: 200, maxMs: 2000 } })
+// A writer: the live view, plus reactions sent up the tree (merged on each super-peer and tier).
+const view = connect(config.docId, { bootstrap, transports, allowPrivateAddresses: true, backoff: { initialMs: 200, maxMs: 2000 } })
 $('doc').textContent = config.docId
 if (config.topologyUrl !== undefined) {
   ($('topology') as HTMLAnchorElement).href = config.topologyUrl
@@ -93,6 +94,37 @@ function render (): void {
   if (typeof state.updatedAt === 'number') $('lag').textContent = `updated ${Math.max(0, Date.now() - state.updatedAt)} ms after the authority wrote it`
   renderLeaderboard(state.players)
   renderFeed(state.feed)
+  renderReactions(state.reactions)
+}
+
+// ---- reactions (input up the tree) ----
+
+const EMOJI: Record<string, string> = { clap: '👏', fire: '🔥', laugh: '😂', wow: '😮', love: '❤️' }
+let sent = 0
+let acked = 0
+for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>('#reactions button'))) {
+  const reaction = button.dataset.reaction as string
+  button.textContent = `${EMOJI[reaction] ?? reaction} 0`
+  button.addEventListener('click', () => {
+    sent++
+    renderSent('')
+    view.send('reactions', reaction).then(receipt => {
+      acked++
+      renderSent(`counted at seq ${receipt.seq}`)
+    }, (err: Error) => { renderSent(err.message) })
+  })
+}
+
+function renderSent (last: string): void {
+  $('reacted').textContent = `you sent ${sent}, ${acked} counted${last === '' ? '' : ` · ${last}`}`
+}
+
+function renderReactions (value: Json | undefined): void {
+  const counts = (value as { counts?: Record<string, number> } | undefined)?.counts ?? {}
+  for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>('#reactions button'))) {
+    const reaction = button.dataset.reaction as string
+    button.textContent = `${EMOJI[reaction] ?? reaction} ${counts[reaction] ?? 0}`
+  }
 }
 
 /** Keyed rows, reordered in place and animated from where they were (FLIP). */

@@ -21,6 +21,8 @@ import type { Frame } from '../../src/log/index.ts'
 import type { AdminServer } from '../admin-http.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
+import { AuthorityInput } from '../reduce/authority-input.ts'
+import { serveReduce } from '../reduce/reduce-server.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /**
@@ -52,6 +54,8 @@ export interface AuthorityNode {
   readonly counters: Counters
   readonly metrics: NodeMetrics
   readonly admin?: AdminServer
+  /** Viewers' input merged into the document; `input.on('merged', ...)` is the application's hook. */
+  readonly input: AuthorityInput
   stop (): Promise<void>
 }
 
@@ -105,6 +109,8 @@ export async function startAuthorityNode (authority: Authority, options: Authori
   // Tier roots (region proxies) follow the document from here, one copy per region (node/tiers/).
   const headListeners = new Set<(bytes: Uint8Array) => void>()
   await serveRelay(members, docId => docId === authority.docId ? relaySourceOf(authority, headListeners) : undefined, log, counters)
+  const input = new AuthorityInput(authority, { counters, log, isMember: options.fleet === undefined ? undefined : peer => options.fleet!.isMember(peer) })
+  await serveReduce(members, docId => docId === authority.docId ? async partial => { await input.receive(partial) } : undefined, log, counters)
 
   // Super-peers that know each other only through us still hear their region's membership.
   const membership = new MembershipService({
@@ -187,6 +193,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
     counters,
     metrics,
     admin,
+    input,
     stop: async () => {
       options.fleet?.stop()
       await membership.stop()

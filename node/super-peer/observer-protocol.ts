@@ -4,7 +4,7 @@
 import { lpStream } from '@libp2p/utils'
 import { encodeMessage, errorMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
-import type { JsonObject } from '../../src/json.ts'
+import type { Json, JsonObject } from '../../src/json.ts'
 import type { Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 
@@ -86,10 +86,10 @@ export class ObserverSession {
 
   /**
    * Reads what the browser sends after its request. A view-state update goes to onView; a `send`
-   * is refused (observers are read-only) and nothing reaches the document; anything else ends the
-   * session. Returns when the stream ends.
+   * goes to onSend on a writer stream, and is refused otherwise (observers are read-only) so
+   * nothing reaches the document; anything else ends the session. Returns when the stream ends.
    */
-  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void): Promise<void> {
+  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void, onSend?: (send: Json) => void): Promise<void> {
     this.joined = true
     const updates: number[] = []
     while (!this.closed) {
@@ -107,6 +107,10 @@ export class ObserverSession {
       if (!message.ok) {
         this.fail(ErrorCode.badRequest, message.error)
         return
+      }
+      if ('send' in message.value && onSend !== undefined) {
+        onSend(message.value.send)
+        continue
       }
       if ('send' in message.value) {
         this.counters.refusedSends = (this.counters.refusedSends ?? 0) + 1

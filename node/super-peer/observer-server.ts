@@ -6,6 +6,11 @@ import { DocChannel } from './doc-channel.ts'
 import { viewerOf } from './viewer-identity.ts'
 import type { SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
+import { policyOfTree, sanitizeViewState } from '../../src/privacy/index.ts'
+import type { Json, JsonObject } from '../../src/json.ts'
+import type { Viewer } from '../../src/privacy/index.ts'
+import type { Sender } from '../../src/reduce/index.ts'
+import type { WriterLink } from '../reduce/doc-input.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export type { ObservableDoc }
@@ -112,12 +117,23 @@ function expireAt (session: ObserverSession, expires: number, stillIdentified: (
 /** Where refusals are counted by reason, as `observe_refused_<reason>` (e.g. the process's Counters). */
 export interface RefusalCounter { inc (name: string): void }
 
+/** Where writer streams (`"mode": "connect"`) send: the super-peer's input (node/reduce/input-hub.ts). */
+export interface WriterHub {
+  attach (docId: string, link: WriterLink): { send (json: Json): void, detach (): void } | undefined
+}
+
+/** Writers: the sender's identity and view state as the policy keeps it. */
+function senderOf (doc: ObservableDoc, viewer: Viewer, view: JsonObject | undefined): Sender {
+  return { viewer, viewState: sanitizeViewState(policyOfTree(doc.snapshot().tree), view ?? {}) }
+}
+
 export function startObserverServer (
   libp2p: Libp2p,
   docs: DocLookup,
   options: Partial<ObserverServerOptions> = {},
   log?: ObserverLog,
-  refusals?: RefusalCounter
+  refusals?: RefusalCounter,
+  writers?: WriterHub
 ): ObserverServer {
   const streams = observerStreams(docs, options, log, refusals)
   const maxStreamsPerConnection = options.maxStreamsPerConnection ?? DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection
@@ -237,7 +253,23 @@ export function observerStreams (
     channelOf.set(session, channel)
     const joinedChannel = channel
     if (identity.expires !== undefined) expireAt(session, identity.expires, () => joinedChannel.identified(session))
-    await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
+    if (request.value.mode !== 'connect') {
+      await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
+      return
+    }
+    const link = {
+      writer: request.value.writer as string,
+      sender: senderOf(doc, identity.viewer, request.value.view),
+      deliver: (bytes: Uint8Array) => { session.deliver(0, bytes) },
+      end: (_code: 'fenced', message: string) => { session.fail(ErrorCode.fenced, message) }
+    }
+    const input = writers?.attach(doc.docId, link)
+    if (input === undefined) { session.fail(ErrorCode.unknownDoc, `this super-peer takes no input for ${doc.docId}`); return }
+    stream.addEventListener('close', () => { input.detach() })
+    await session.listen(request.lp!, view => {
+      joinedChannel.setViewState(session, view)
+      link.sender = senderOf(doc, identity.viewer, view)
+    }, json => { input.send(json) })
   }
 
   return {

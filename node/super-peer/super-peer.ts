@@ -19,6 +19,7 @@ import { Tiers } from '../tiers/tiers.ts'
 import type { DocCarrier } from './doc-carrier.ts'
 import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
 import { createEdgeNode } from '../net/edge-node.ts'
+import { InputHub } from '../reduce/input-hub.ts'
 import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
 import type { ObserverServer } from './observer-server.ts'
@@ -49,6 +50,8 @@ export interface SuperPeer {
   readonly fleet: FleetGuard
   /** Who is alive in this region and what they carry; trees and roles per document (for /topology). */
   readonly membership: MembershipService
+  /** Viewers' input: writer streams, and partials from tier children, merged and sent up. */
+  readonly input: InputHub
   stop (): Promise<void>
 }
 
@@ -125,6 +128,21 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)
+  const input = new InputHub({
+    node,
+    members,
+    privateKey,
+    carrier: docId => carriers.get(docId),
+    // The parent followed now (a peer id; not 'gossip'), else the one the tree names.
+    tierParent: tiers === undefined ? undefined : docId => {
+      const upstream = carriers.upstream(docId)
+      return upstream !== undefined && upstream !== 'gossip' ? upstream : tiers?.standing(docId).parent
+    },
+    isMember: peer => fleet.isMember(peer),
+    counters,
+    log
+  })
+  await input.start()
   started.service.addEventListener('change', () => { carriers.reconsider() })
   tiers?.addEventListener('change', () => {
     carriers.reconsider()
@@ -157,12 +175,12 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
       stallTimeoutMs: config.observeStallTimeoutMs
-    }, log, counters)
+    }, log, counters, input)
     await server.ready
     edge = { node: edgeNode, server }
   }
 
-  registerSuperPeerMetrics(metrics, node, edge, carriers, tiers, startedAt)
+  registerSuperPeerMetrics(metrics, node, edge, carriers, tiers, input, startedAt)
   carriers.start()
   const health = (): string[] => {
     const problems: string[] = []
@@ -192,8 +210,10 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
     admin,
     fleet,
     membership: started.service,
+    input,
     stop: async () => {
       stopping = true
+      input.stop()
       await started.stop()
       fleet.stop()
       await edge?.server.stop()
@@ -215,7 +235,7 @@ function transportOf (addr: string): string {
 }
 
 /** Gauges read at scrape time, and the latency histograms fed by each carrier as it starts. */
-function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, startedAt: number): void {
+function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, input: InputHub, startedAt: number): void {
   const perDoc = (read: (carrier: DocCarrier) => number) => () => carriers.entries().map(([docId, carrier]): [Record<string, string>, number] => [{ document: docId }, read(carrier)])
   metrics.gauge('seq', 'Head seq of the replica', perDoc(carrier => carrier.replica.head.seq), ['document'])
   metrics.gauge('lag_frames', 'Frames the replica is behind the authority\'s last head announcement', perDoc(carrier => carrier.lag()), ['document'])
@@ -224,6 +244,7 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
   metrics.gauge('topic_subscribers', 'Peers subscribed to the document topic', perDoc(carrier => node.services.pubsub.getSubscribers(carrier.topic).length), ['document'])
   metrics.gauge('backbone_connections', 'Open backbone connections', () => node.getConnections().length)
   metrics.gauge('docs_carried_now', 'Documents this super-peer carries now', () => carriers.size)
+  metrics.gauge('input_writers', 'Writer streams (connect) open now, across documents', () => input.writers())
   if (tiers !== undefined) {
     metrics.gauge('tier_roles', 'Documents in whose tree this node is proxy or member now', () => {
       const counts = { proxy: 0, member: 0 }

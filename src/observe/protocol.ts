@@ -46,12 +46,14 @@ export const ErrorCode = {
   /** No request arrived in time. */
   timeout: 'timeout',
   /** The connection already holds as many observe streams as a super-peer allows. */
-  tooManyStreams: 'too-many-streams'
+  tooManyStreams: 'too-many-streams',
+  /** Writers: this super-peer's origin was fenced (docs/protocol.md, "Exactly once"); reconnect and resend. */
+  fenced: 'fenced'
 } as const
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
 
 /** Codes after which trying the same request on another super-peer can succeed. */
-export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([ErrorCode.unknownDoc, ErrorCode.busy, ErrorCode.timeout])
+export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([ErrorCode.unknownDoc, ErrorCode.busy, ErrorCode.timeout, ErrorCode.fenced])
 
 export interface ObserveRequest {
   doc: string
@@ -61,13 +63,24 @@ export interface ObserveRequest {
   token?: string
   /** The viewer's view state (e.g. which room it watches); what the policy declares is kept. */
   view?: JsonObject
+  /** "connect": a writer stream, the view plus sends on the document's input channels. */
+  mode?: 'connect'
+  /** A connect's writer session id (src/reduce/partial.ts WRITER_TEXT), kept across reconnects. */
+  writer?: string
 }
 
 /** After the request a browser may only update its view state, or try (and fail) to send. */
 export type ClientMessage = { view: JsonObject } | { send: Json }
 
-/** Non-fatal answer to a `send`: observers cannot write; the stream stays open. */
-export interface RefusedMessage { refused: string, code: string }
+/**
+ * Non-fatal answer to a `send`; the stream stays open. Observers get it for every send; a writer
+ * for a refused message, with its channel and id (src/reduce/writer-message.ts).
+ */
+export interface RefusedMessage { refused: string, code: string, channel?: string, id?: number, rule?: string, open?: number }
+/** Writers: these messages of `channel` are counted in the document at seq `seq` (or before). */
+export interface AckMessage { ack: { channel: string, ids: number[], seq: number } }
+/** Writers, on connect: the super-peer's origin and each channel's open window. */
+export interface WindowsMessage { windows: { origin: string, channels: Array<{ channel: string, widthMs: number, open: number }> } }
 
 /** Replace the state by integrate({}, data). `data` is the whole document tree. */
 export interface ResetMessage { reset: true, data: JsonObject, seq: number }
@@ -79,7 +92,7 @@ export interface ErrorMessage { error: string, code: string }
  * ms (stale: true, repeated every second while it lasts), or speaks again (stale: false).
  */
 export interface StaleMessage { stale: boolean, age: number }
-export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage | StaleMessage
+export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage | StaleMessage | AckMessage | WindowsMessage
 
 /** Why a received observe message was refused (the error text says more). */
 export type ParseErrorCode =
@@ -100,6 +113,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** The message as it travels: varint length prefix then UTF-8 JSON, in one buffer (so it can be shared). */
 export function encodeMessage (message: ObserveRequest | ClientMessage | ServerMessage): Uint8Array {
+  // Writer messages have their own encoders (fixed key order): frame those with frameJsonBytes.
   return frameJsonBytes(encoder.encode(JSON.stringify(message)))
 }
 
@@ -167,10 +181,20 @@ export function parseRequest (payload: Uint8Array): Parsed<ObserveRequest> {
     if (!isJsonObject(value.view)) return refuse('bad-field', '"view" must be an object')
     request.view = value.view
   }
+  if (value.mode !== undefined && value.mode !== null) {
+    if (value.mode !== 'connect') return refuse('bad-field', '"mode" must be "connect" (or absent, to observe)')
+    if (typeof value.writer !== 'string' || !WRITER_ID.test(value.writer)) return refuse('bad-field', '"writer" must be 1-64 of A-Z a-z 0-9 _ - (a random writer session id)')
+    request.mode = 'connect'
+    request.writer = value.writer
+  } else if (value.writer !== undefined) {
+    return refuse('bad-field', '"writer" needs "mode": "connect"')
+  }
   return { ok: true, value: request }
 }
 
-const REQUEST_FIELDS = new Set(['doc', 'after', 'token', 'view'])
+const REQUEST_FIELDS = new Set(['doc', 'after', 'token', 'view', 'mode', 'writer'])
+/** As src/reduce/partial.ts WRITER_TEXT. */
+const WRITER_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 /** Parses a message a browser sent after its request. */
 export function parseClientMessage (payload: Uint8Array): Parsed<ClientMessage> {
@@ -200,7 +224,27 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
     return { ok: true, value: { error: value.error, code: typeof value.code === 'string' ? value.code : '' } }
   }
   if (typeof value.refused === 'string') {
-    return { ok: true, value: { refused: value.refused, code: typeof value.code === 'string' ? value.code : '' } }
+    const refused: RefusedMessage = { refused: value.refused, code: typeof value.code === 'string' ? value.code : '' }
+    if (typeof value.channel === 'string') refused.channel = value.channel
+    if (isSeq(value.id)) refused.id = value.id
+    if (typeof value.rule === 'string') refused.rule = value.rule
+    if (isSeq(value.open)) refused.open = value.open
+    return { ok: true, value: refused }
+  }
+  if (isJsonObject(value.ack)) {
+    const { channel, ids, seq } = value.ack
+    if (typeof channel !== 'string' || !Array.isArray(ids) || !ids.every(isSeq) || !isSeq(seq)) return refuse('bad-field', '"ack" must be {"channel", "ids", "seq"}')
+    return { ok: true, value: { ack: { channel, ids: ids as number[], seq } } }
+  }
+  if (isJsonObject(value.windows)) {
+    const { origin, channels } = value.windows
+    if (typeof origin !== 'string' || !Array.isArray(channels)) return refuse('bad-field', '"windows" must be {"origin", "channels"}')
+    const list: WindowsMessage['windows']['channels'] = []
+    for (const c of channels) {
+      if (!isJsonObject(c) || typeof c.channel !== 'string' || !isSeq(c.widthMs) || !isSeq(c.open)) return refuse('bad-field', '"windows" channels must be {"channel", "widthMs", "open"}')
+      list.push({ channel: c.channel, widthMs: c.widthMs, open: c.open })
+    }
+    return { ok: true, value: { windows: { origin, channels: list } } }
   }
   if (typeof value.stale === 'boolean') {
     if (!isSeq(value.age)) return refuse('bad-field', '"age" must be a non-negative integer (ms)')
@@ -222,6 +266,14 @@ export function isErrorMessage (message: ServerMessage): message is ErrorMessage
 
 export function isRefusedMessage (message: ServerMessage): message is RefusedMessage {
   return 'refused' in message
+}
+
+export function isAckMessage (message: ServerMessage): message is AckMessage {
+  return 'ack' in message
+}
+
+export function isWindowsMessage (message: ServerMessage): message is WindowsMessage {
+  return 'windows' in message
 }
 
 export function isStaleMessage (message: ServerMessage): message is StaleMessage {

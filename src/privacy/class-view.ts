@@ -16,7 +16,7 @@ import { ORDER, SIZE, carriesListKeys, isListNode, itemKey, ownValue } from '../
 import type { ItemId, ListNode } from '../delta/keys.ts'
 import { sameOrder } from '../delta/order.ts'
 import { diffTrees } from '../delta/diff.ts'
-import { POLICY_FIELD } from './policy.ts'
+import { HIDDEN_ROOT_FIELDS, POLICY_FIELD } from './policy.ts'
 import type { Policy } from './policy.ts'
 import { newScope } from './evaluate.ts'
 import type { Facts, Scope } from './evaluate.ts'
@@ -90,7 +90,7 @@ function refreshRoot (policy: Policy, pass: Pass, view: JsonObject, delta: JsonO
     return showRoot(policy, pass.scope)
   }
   const g = rootVisible(policy, pass.scope)
-  const next = refreshObject(pass, pass.scope.tree, view, delta, [policy.root], g, POLICY_FIELD) as JsonObject | undefined
+  const next = refreshObject(pass, pass.scope.tree, view, delta, [policy.root], g, HIDDEN_ROOT_FIELDS) as JsonObject | undefined
   return next ?? (Object.keys(view).length === 0 ? view : {})
 }
 
@@ -98,7 +98,7 @@ function refreshRoot (policy: Policy, pass: Pass, view: JsonObject, delta: JsonO
  * The new view of object or list `t` (old view `v`, delta `d`, null when the walk only follows
  * stale rules), whose guards did not change: `g` is its visibility as before the frame.
  */
-function refreshObject (pass: Pass, t: JsonObject, v: Json | undefined, d: JsonObject | null, states: States, g: boolean, skip: string | null): Json | undefined {
+function refreshObject (pass: Pass, t: JsonObject, v: Json | undefined, d: JsonObject | null, states: States, g: boolean, skip: ReadonlySet<string> | null): Json | undefined {
   const list = isListNode(t)
   const base: JsonObject = isJsonObject(v) ? v : list ? { [ORDER]: [] } : {}
   const keys = new Set<string>()
@@ -115,7 +115,7 @@ function refreshObject (pass: Pass, t: JsonObject, v: Json | undefined, d: JsonO
   let grown = 0
   let membership = false
   for (const key of keys) {
-    if (key === skip) continue
+    if (skip?.has(key) === true) continue
     const before = ownValue(base, key)
     const child = ownValue(t, key)
     const after = child === undefined ? undefined : refreshChild(pass, t, key, child, before, d, states, g)

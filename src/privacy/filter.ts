@@ -5,12 +5,12 @@
  * (the root's default is private). A node whose governing rule holds is shown; its deeper rules
  * still decide its descendants. A hidden object or list appears only as the container of visible
  * descendants, and not at all when none is visible. A record whose require fails is hidden with
- * all its descendants, whatever deeper rules say. "@policy" is never shown.
+ * all its descendants, whatever deeper rules say. "@policy" and "@input" are never shown.
  */
 import type { Json, JsonObject } from '../json.ts'
 import { isJsonObject } from '../json.ts'
 import { ORDER, isListNode, itemKey, ownValue } from '../delta/keys.ts'
-import { POLICY_FIELD } from './policy.ts'
+import { HIDDEN_ROOT_FIELDS } from './policy.ts'
 import type { Policy } from './policy.ts'
 import { evaluate, newScope } from './evaluate.ts'
 import type { Scope } from './evaluate.ts'
@@ -29,7 +29,7 @@ export function filterView (policy: Policy, viewer: Viewer, viewState: Json, tre
 export function showRoot (policy: Policy, scope: Scope): JsonObject {
   const states = [policy.root]
   const g = rootVisible(policy, scope)
-  const shown = showObject(scope, scope.tree, states, g, POLICY_FIELD)
+  const shown = showObject(scope, scope.tree, states, g, HIDDEN_ROOT_FIELDS)
   return shown ?? {}
 }
 
@@ -69,7 +69,7 @@ export function showValue (scope: Scope, value: Json, states: States, g: boolean
   return showObject(scope, value, states, g, null)
 }
 
-function showObject (scope: Scope, node: JsonObject, states: States, g: boolean, skip: string | null): JsonObject | undefined {
+function showObject (scope: Scope, node: JsonObject, states: States, g: boolean, skip: ReadonlySet<string> | null): JsonObject | undefined {
   if (!g && !hasBelow(states)) return undefined
   const out: JsonObject = {}
   if (isListNode(node)) {
@@ -88,7 +88,7 @@ function showObject (scope: Scope, node: JsonObject, states: States, g: boolean,
   }
   let any = false
   for (const key of Object.keys(node)) {
-    if (key === skip) continue
+    if (skip?.has(key) === true) continue
     const shown = showChild(scope, node, node[key], advance(states, key), g)
     if (shown === undefined) continue
     out[key] = shown

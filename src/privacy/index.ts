@@ -14,7 +14,7 @@
  * // per frame: if policyChanged(delta), rebuild every class; else
  * const data = cls.update(delta, treeAfter)                 // null: nothing to send
  */
-export { POLICY_FIELD, POLICY_VERSION, DENY_ALL, compilePolicy, policyOfTree, policyProblemOfTree } from './policy.ts'
+export { POLICY_FIELD, INPUT_STATE_FIELD, HIDDEN_ROOT_FIELDS, POLICY_VERSION, DENY_ALL, compilePolicy, policyOfTree, policyProblemOfTree } from './policy.ts'
 export { checkPolicyChange, policyReplacement } from './policy-change.ts'
 export type { PolicyCheck, PolicyReplacement } from './policy-change.ts'
 export type { CompileResult, Policy, ViewField, ViewType } from './policy.ts'

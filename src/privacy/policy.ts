@@ -18,6 +18,10 @@ import type { Dirty } from './dirty.ts'
 
 /** The document field holding the policy. Never visible to any viewer. */
 export const POLICY_FIELD = '@policy'
+/** Where the authority writes input acknowledgements down the log (src/reduce/acks.ts). */
+export const INPUT_STATE_FIELD = '@input'
+/** Top-level fields no viewer ever sees, whatever the rules say. */
+export const HIDDEN_ROOT_FIELDS: ReadonlySet<string> = new Set([POLICY_FIELD, INPUT_STATE_FIELD])
 export const POLICY_VERSION = 1
 /** Bounds that keep one policy's cost small: it is evaluated for every class on every frame. */
 export const MAX_RULES = 256
@@ -162,7 +166,7 @@ function objectAt (json: Json | undefined, where: string): JsonObject {
 
 function patternAt (pattern: string, where: string): string[] {
   const segments = parsePath(pattern, where, 'pattern')
-  if (segments[0] === POLICY_FIELD) throw new PolicyProblem(`${where}: "${POLICY_FIELD}" is never visible`)
+  if (HIDDEN_ROOT_FIELDS.has(segments[0])) throw new PolicyProblem(`${where}: "${segments[0]}" is never visible`)
   return segments
 }
 

@@ -70,3 +70,28 @@ export function windowAcked (acks: FrameAcks, origin: string, window: number): b
   const ranges = acks.counted.get(origin)
   return ranges !== undefined && ranges.some(([first, last]) => first <= window && window <= last)
 }
+
+/** The channel's record under "@input" in a document tree (cumulative: what every frame so far said). */
+function recordInTree (tree: JsonObject, channel: string): JsonObject | undefined {
+  const all = tree[INPUT_STATE_FIELD]
+  if (!isJsonObject(all)) return undefined
+  const record = all[channel]
+  return isJsonObject(record) ? record : undefined
+}
+
+/**
+ * True when the tree says window `window` of `origin` has counted: a super-peer that joined late,
+ * or missed frames, still answers a resend or settles its outbox from it.
+ */
+export function countedInTree (tree: JsonObject, channel: string, origin: string, window: number): boolean {
+  const counted = recordInTree(tree, channel)?.counted
+  if (!isJsonObject(counted)) return false
+  const ranges = counted[origin]
+  return Array.isArray(ranges) && ranges.some(r => isRange(r) && r[0] <= window && window <= r[1])
+}
+
+/** True when the tree lists `origin` as fenced on `channel`: its uncounted windows never count. */
+export function fencedInTree (tree: JsonObject, channel: string, origin: string): boolean {
+  const fenced = recordInTree(tree, channel)?.fenced
+  return Array.isArray(fenced) && fenced.includes(origin)
+}

@@ -14,7 +14,7 @@ import type { Condition } from '../privacy/condition.ts'
 import { evaluate, newScope } from '../privacy/evaluate.ts'
 import type { Facts } from '../privacy/evaluate.ts'
 import { parsePath } from '../privacy/paths.ts'
-import { POLICY_FIELD } from '../privacy/policy.ts'
+import { INPUT_STATE_FIELD, POLICY_FIELD } from '../privacy/policy.ts'
 import { PolicyProblem } from '../privacy/problem.ts'
 import type { Viewer, ViewState } from '../privacy/viewer.ts'
 import { utf8Length } from './bytes.ts'
@@ -34,8 +34,8 @@ import { MAX_WINDOW_MS, MIN_WINDOW_MS } from './window.ts'
 
 /** The policy key holding channel declarations. */
 export const INPUT_KEY = 'input'
-/** Reserved for the authority's acknowledgements down the log; no channel may write there. */
-export const INPUT_STATE_FIELD = '@input'
+/** Reserved for the authority's acknowledgements down the log; no channel may write there, no viewer sees it. */
+export { INPUT_STATE_FIELD }
 export const MAX_CHANNELS = 32
 export const DEFAULT_MAX_BYTES = 256
 export const DEFAULT_TALLY_KEYS = 32

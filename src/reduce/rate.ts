@@ -29,4 +29,9 @@ export class RateBucket {
     this.tokens -= 1
     return true
   }
+
+  /** Gives back the token of a message refused after admission (a closed window): refused messages take no token. */
+  refund (): void {
+    this.tokens = Math.min(this.rate.messages, this.tokens + 1)
+  }
 }

@@ -66,6 +66,11 @@ describe('npm start (the demo)', function () {
     assert.ok(await page.locator('#leaderboard li').count() >= 5, 'the leaderboard lists the players')
     assert.equal(await page.textContent('#state'), 'live')
     assert.match(await page.textContent('#peer') ?? '', /^sp-(eu|us)-\d · (eu|us) · (WebRTC-Direct|WebSockets)$/)
+    // Reactions go up the tree and come back merged, counted in the document.
+    await page.click('#reactions button[data-reaction="fire"]')
+    await page.click('#reactions button[data-reaction="fire"]')
+    await page.waitForFunction(() => /🔥 2$/.test(document.querySelector('#reactions button[data-reaction="fire"]')?.textContent ?? ''), undefined, { timeout: 20_000, polling: 100 })
+    await page.waitForFunction(() => /you sent 2, 2 counted/.test(document.getElementById('reacted')?.textContent ?? ''), undefined, { timeout: 20_000, polling: 100 })
     assert.ok(topologyUrl !== undefined, `a line gives the topology page's URL:\n${output}`)
     assert.equal(await page.getAttribute('#topology', 'href'), topologyUrl, 'the page links to the topology page')
     const tree = await (await fetch(`${topologyUrl}/api/topology`)).json()

@@ -11,7 +11,7 @@ import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
 import { RELAY_PROTOCOL } from '../../src/relay/messages.ts'
 import { ANNOUNCEMENT_CONTEXT, ANNOUNCEMENT_VERSION, MEMBERSHIP_PROTOCOL } from '../../src/membership/index.ts'
 import { ELECT_CONTEXT } from '../../src/elect/index.ts'
-import { PARTIAL_VERSION } from '../../src/reduce/index.ts'
+import { PARTIAL_VERSION, REDUCE_PROTOCOL } from '../../src/reduce/index.ts'
 import { MEMBERSHIP_TOPIC_PREFIX } from '../../node/membership/index.ts'
 
 /** The "version today" column of the table, by its "format" column. */
@@ -38,6 +38,7 @@ describe('docs/protocol.md versions', function () {
       'fleet certificate': FLEET_CERT_CONTEXT,
       'privacy policy': `"version": ${POLICY_VERSION}`,
       'relay protocol': RELAY_PROTOCOL,
+      'reduce protocol': REDUCE_PROTOCOL,
       'membership topic': MEMBERSHIP_TOPIC_PREFIX,
       'membership announcement': `0x${ANNOUNCEMENT_VERSION.toString(16).padStart(2, '0')}`,
       'announcement signing context': ANNOUNCEMENT_CONTEXT,

@@ -40,6 +40,27 @@ describe('observe protocol codec', function () {
     assert.deepEqual(parseRequest(Uint8Array.from([0xff, 0xfe])), { ok: false, reason: 'not-json', error: 'not UTF-8 JSON' })
   })
 
+  it('opens a writer stream with "mode":"connect" and a writer id, and refuses either alone or malformed', function () {
+    assert.deepEqual(parseRequest(text('{"doc":"a.b","after":null,"mode":"connect","writer":"w-1_A"}')), { ok: true, value: { doc: 'a.b', after: null, mode: 'connect', writer: 'w-1_A' } })
+    assert.deepEqual(parseRequest(text('{"doc":"a","mode":"write","writer":"w"}')), { ok: false, reason: 'bad-field', error: '"mode" must be "connect" (or absent, to observe)' })
+    assert.deepEqual(parseRequest(text('{"doc":"a","mode":"connect"}')), { ok: false, reason: 'bad-field', error: '"writer" must be 1-64 of A-Z a-z 0-9 _ - (a random writer session id)' })
+    assert.deepEqual(parseRequest(text('{"doc":"a","mode":"connect","writer":"a b"}')).ok, false)
+    assert.deepEqual(parseRequest(text(`{"doc":"a","mode":"connect","writer":"${'w'.repeat(65)}"}`)).ok, false)
+    assert.deepEqual(parseRequest(text('{"doc":"a","writer":"w"}')), { ok: false, reason: 'bad-field', error: '"writer" needs "mode": "connect"' })
+  })
+
+  it('parses the writer messages: windows, ack, and a send\'s refusal with its channel and id', function () {
+    assert.deepEqual(parseServerMessage(text('{"windows":{"origin":"sp/a","channels":[{"channel":"poll","widthMs":1000,"open":3456}]}}')),
+      { ok: true, value: { windows: { origin: 'sp/a', channels: [{ channel: 'poll', widthMs: 1000, open: 3456 }] } } })
+    assert.deepEqual(parseServerMessage(text('{"ack":{"channel":"poll","ids":[17,18],"seq":902}}')), { ok: true, value: { ack: { channel: 'poll', ids: [17, 18], seq: 902 } } })
+    assert.deepEqual(parseServerMessage(text('{"refused":"late","code":"window-closed","channel":"poll","id":17,"open":3457}')),
+      { ok: true, value: { refused: 'late', code: 'window-closed', channel: 'poll', id: 17, open: 3457 } })
+    assert.deepEqual(parseServerMessage(text('{"refused":"bad","code":"invalid-message","channel":"poll","id":2,"rule":"enum"}')),
+      { ok: true, value: { refused: 'bad', code: 'invalid-message', channel: 'poll', id: 2, rule: 'enum' } })
+    assert.equal(parseServerMessage(text('{"ack":{"channel":"poll","ids":[-1],"seq":1}}')).ok, false)
+    assert.equal(parseServerMessage(text('{"windows":{"origin":"o","channels":[{"channel":"p"}]}}')).ok, false)
+  })
+
   it('parses reset, frame, empty frame and error messages', function () {
     assert.deepEqual(parseServerMessage(text('{"reset":true,"data":{"a":1},"seq":3}')), { ok: true, value: { reset: true, data: { a: 1 }, seq: 3 } })
     assert.deepEqual(parseServerMessage(text('{"data":{"a":null},"seq":4}')), { ok: true, value: { data: { a: null }, seq: 4 } })

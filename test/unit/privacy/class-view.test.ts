@@ -201,6 +201,13 @@ describe('privacy: what docs/privacy.md settles', () => {
     assert.deepEqual(g.frame(t => ok(listInsert(t, ['tags'], 'y', 'blue', 1))), [{ tags: { y: 'blue', '@o': ['x', 'y'] }, asTree: null }])
   })
 
+  it('a frame writing "@input" (acknowledgements) changes no view', () => {
+    const p = policy({ fields: { '/': 'public' } })
+    const g = game(p, { a: 1 }, [anon])
+    assert.deepEqual(g.frame({ '@input': { poll: { counted: { 'sp/a': [[1, 1]] } } }, a: 2 }), [{ a: 2 }])
+    assert.deepEqual(g.classes[0].view, { a: 2 })
+  })
+
   it('only the top-level "@policy" is skipped: a nested "@policy" key is ordinary data', () => {
     const p = policy({ fields: { '/a': 'public', '/b/@policy': 'private', '/b': 'public' } })
     const g = game(p, { [POLICY_FIELD]: { version: 1 }, a: { [POLICY_FIELD]: 'shown', n: 1 }, b: { [POLICY_FIELD]: 'hidden', n: 2 } }, [anon])

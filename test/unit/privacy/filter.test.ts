@@ -39,6 +39,14 @@ describe('privacy/filter', () => {
     assert.deepEqual(see(p, anon, { '@policy': { version: 1 }, a: 1 }), { a: 1 })
   })
 
+  it('"@input" (input acknowledgements) is never visible, and no rule may name it', () => {
+    const p = policy({ fields: { '/': 'public' } })
+    assert.deepEqual(see(p, anon, { '@input': { poll: { counted: { 'sp/a': [[1, 2]] } } }, a: 1 }), { a: 1 })
+    const named = compilePolicy({ version: 1, fields: { '/@input': 'public' } })
+    assert.equal(named.ok, false)
+    assert.match(named.ok ? '' : named.error, /"@input" is never visible/)
+  })
+
   it('viewer_is inside list items: each player sees only their own hand', () => {
     const p = policy({ fields: { '/players/*/name': 'public', '/players/*/hand': { viewer_is: 'owner' } } })
     const tree = {

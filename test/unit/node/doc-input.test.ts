@@ -1,0 +1,163 @@
+// A document's input on a super-peer (node/reduce/doc-input.ts), with a fake parent link and
+// frames built by hand: admission and refusals, one signed partial per window, children's
+// partials checked, acknowledgements from the log, resends answered from the tree.
+
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { acksChange, ChannelLedger, channelsOfTree, decodePartial, encodePartial, windowAt } from '../../../src/reduce/index.ts'
+import type { Partial } from '../../../src/reduce/index.ts'
+import { decodeVarintPrefix } from '../../../src/observe/varint.ts'
+import { Counters } from '../../../node/metrics.ts'
+import { createLogger } from '../../../node/log.ts'
+import { DocInput } from '../../../node/reduce/doc-input.ts'
+import { signPartial, verifyPartial } from '../../../node/reduce/signing.ts'
+import type { WriterLink } from '../../../node/reduce/doc-input.ts'
+import type { ParentLink } from '../../../node/reduce/parent-link.ts'
+import type { JsonObject } from '../../../src/json.ts'
+import type { AppliedFrame } from '../../../src/replica/index.ts'
+
+const WIDTH = 1000
+
+function treeWithPoll (): JsonObject {
+  return {
+    '@policy': {
+      version: 1,
+      observe: { anonymous: true, identified: true },
+      input: { poll: { kind: 'tally', message: { type: 'string', enum: ['no', 'yes'] }, send: 'identified', rate: { messages: 3, perMs: 60_000 }, windowMs: WIDTH, field: '/poll' } }
+    }
+  }
+}
+
+interface Harness {
+  input: DocInput
+  sent: Partial[][]
+  tree: JsonObject
+  head: { seq: number }
+  counters: Counters
+}
+
+async function harness (): Promise<Harness & { key: Awaited<ReturnType<typeof generateKeyPair>> }> {
+  const key = await generateKeyPair('Ed25519')
+  const sent: Partial[][] = []
+  const tree = treeWithPoll()
+  const head = { seq: 1 }
+  const counters = new Counters()
+  const link = {
+    current: undefined as string | undefined,
+    async send (parent: string | undefined, fresh: readonly Partial[]) { this.current = parent; sent.push([...fresh]); return true },
+    close () {}
+  }
+  const input = new DocInput({
+    docId: 'doc',
+    peerId: peerIdFromPrivateKey(key).toString(),
+    privateKey: key,
+    tree: () => tree,
+    head: () => head.seq,
+    parentOf: () => 'parent',
+    link: link as unknown as ParentLink,
+    isMember: () => true,
+    counters,
+    log: createLogger('test', 'silent')
+  })
+  return { input, sent, tree, head, counters, key }
+}
+
+interface Received { json: any[] }
+function writer (name: string, identified = true): WriterLink & Received {
+  const json: any[] = []
+  return {
+    writer: name,
+    sender: { viewer: identified ? { principal: name, roles: [] } : { roles: [] }, viewState: {} },
+    deliver: bytes => { json.push(JSON.parse(new TextDecoder().decode(bytes.subarray(decodeVarintPrefix(bytes)!.length)))) },
+    end: () => {},
+    json
+  }
+}
+
+/** The frame the authority would write after counting `partial`. */
+function frameCounting (tree: JsonObject, partial: Partial, seq: number): AppliedFrame[] {
+  const channel = channelsOfTree(tree).channels.get('poll')!
+  const ledger = new ChannelLedger(channel)
+  const applied = ledger.apply(partial)
+  assert.ok(applied.ok)
+  const change = acksChange(ledger, applied.outcome)!
+  tree['@input'] = change['@input'] // what the replica's tree holds after the frame
+  return [{ frame: { seq, changes: [change] } as any }]
+}
+
+describe('node/reduce DocInput', () => {
+  it('admits, refuses with a named code, and sends one signed partial per window', async () => {
+    const { input, sent, counters } = await harness()
+    const alice = writer('alice')
+    const anon = writer('anon', false)
+    const now = 10 * WIDTH + 100
+    input.attach(alice, now)
+    input.attach(anon, now)
+    assert.equal(alice.json[0].windows.channels[0].open, 10)
+    input.send(alice, { channel: 'poll', id: 1, window: 10, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 2, window: 10, body: 'no' }, now)
+    input.send(alice, { channel: 'poll', id: 3, window: 10, body: 'maybe' }, now)
+    input.send(alice, { channel: 'nope', id: 4, window: 10, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 5, window: 8, body: 'yes' }, now)
+    input.send(anon, { channel: 'poll', id: 1, window: 10, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 6, window: 10, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 7, window: 10, body: 'yes' }, now) // the fourth accepted: over 3 per minute
+    input.send(alice, { channel: 'poll', window: 10 }, now)
+    const codes = [...alice.json, ...anon.json].filter(m => 'refused' in m).map(m => [m.id, m.code])
+    assert.deepEqual(codes, [[3, 'invalid-message'], [4, 'unknown-channel'], [5, 'window-closed'], [7, 'rate-limited'], [0, 'bad-send'], [1, 'forbidden']])
+    assert.equal(counters.get('input_accepted'), 3)
+
+    await input.tick(now)
+    assert.equal(sent.length, 0, 'nothing before the window ends')
+    await input.tick(11 * WIDTH)
+    assert.equal(sent.length, 1)
+    const [partial] = sent[0]
+    assert.equal(partial.windows.size, 1)
+    const entry = [...partial.windows.values()][0]
+    assert.equal(entry.window, 10)
+    assert.equal(entry.origin, input.currentOrigin)
+    const decoded = decodePartial(encodePartial(partial))
+    assert.ok(decoded.ok)
+    const verified = await verifyPartial(decoded.partial, () => true)
+    assert.equal(verified.rejected.length, 0, 'signed by the origin')
+    await input.tick(11 * WIDTH + 50)
+    assert.equal(sent.length, 1, 'one partial per window')
+    input.stop()
+  })
+
+  it('acknowledges each writer from the frame that counts its window, and answers a resend of it from the tree', async () => {
+    const { input, sent, tree } = await harness()
+    const alice = writer('alice')
+    const now = 20 * WIDTH
+    input.attach(alice, now)
+    input.send(alice, { channel: 'poll', id: 1, window: 20, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 2, window: 21, body: 'no' }, now)
+    await input.tick(21 * WIDTH)
+    input.applied(frameCounting(tree, sent[0][0], 5))
+    assert.deepEqual(alice.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [1], seq: 5 } }])
+
+    // A writer that moved here resends a message of that window: the tree says it counted.
+    const bob = writer('bob')
+    input.attach(bob, now)
+    input.send(bob, { channel: 'poll', id: 9, prior: { origin: input.currentOrigin, window: 20 }, body: 'yes' }, 21 * WIDTH)
+    assert.deepEqual(bob.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [9], seq: 1 } }])
+    input.stop()
+  })
+
+  it('drops a child\'s entries that another key signed, and forwards the rest', async () => {
+    const { input, sent, key } = await harness()
+    const rogue = await generateKeyPair('Ed25519')
+    const origin = `${peerIdFromPrivateKey(key).toString()}/child`
+    const tally = channelsOfTree(treeWithPoll()).channels.get('poll')!.reducer
+    const state = new Uint8Array([0, 0]) // floor 0, no keys (an empty declared tally is still valid bytes for the tier: tiers never decode)
+    const genuine = await signPartial({ channel: 'poll', kind: tally.code, windows: new Map([['k', { origin, window: 3, state, signature: null }]]), resent: new Map() }, key)
+    const forged = await signPartial({ channel: 'poll', kind: tally.code, windows: new Map([['k', { origin, window: 4, state, signature: null }]]), resent: new Map() }, rogue)
+    await input.receiveChild(genuine)
+    await input.receiveChild(forged)
+    await input.tick(windowAt(Date.now(), WIDTH) * WIDTH)
+    const forwarded = sent.flat().flatMap(p => [...p.windows.values()].map(e => e.window))
+    assert.deepEqual(forwarded, [3])
+    input.stop()
+  })
+})
