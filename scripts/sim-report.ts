@@ -1,6 +1,6 @@
 /** The simulation report: Markdown with the figures and SVG plots (written beside it). */
 import { changeIntervalMs, leaseMs } from '../src/membership/index.ts'
-import { max, percentile, regionSize, sum } from '../src/sim/index.ts'
+import { distinctAnnouncementRate, max, percentile, regionSize, sum } from '../src/sim/index.ts'
 import type { DesignFigures, SimReport } from '../src/sim/index.ts'
 import { barChart, cdfChart } from './sim-svg.ts'
 
@@ -129,7 +129,7 @@ export function writeReport (report: SimReport, run: { tree: Record<string, numb
     '',
     '### Membership',
     '',
-    `Each node receives only its own region's announcements: at most ${fmt(tree.membershipMsgsPerSPerNode / c.meshDegree, 1)} distinct announcements/s (the schedule's bound, regionAnnouncementRate), ${fmt(tree.membershipMsgsPerSPerNode, 1)} with gossipsub duplicates, whatever the region's size. The flat mesh has no membership of its own; its cost is one gossipsub topic per carried document (${fmt(max(report.flatTotals?.topics ?? []))} topics on the busiest host, against gossipsub's practical limit of about 1,000).`,
+    `Each region has its own topic, but a node joins every region topic a connected peer uses (authorities join them all), so every node receives every region's announcements: at most ${fmt(tree.membershipMsgsPerSPerNode / c.meshDegree, 1)} distinct announcements/s (the schedule's bound, regionAnnouncementRate, summed over ${c.regions} regions), ${fmt(tree.membershipMsgsPerSPerNode, 1)} with gossipsub duplicates, whatever the regions' sizes. In steady state, when nothing changes, only lease renewals are sent: one per member per refresh period, ${fmt(distinctAnnouncementRate(report.fleet.regions.map((_, g) => regionSize(report.fleet, g)), 'refresh'), 1)}/s here. The flat mesh has no membership of its own; its cost is one gossipsub topic per carried document (${fmt(max(report.flatTotals?.topics ?? []))} topics on the busiest host, against gossipsub's practical limit of about 1,000).`,
     '',
     `**Caveat the simulation does not model.** The schedule scales with region size: the largest region here (${fmt(largest)} members) has a change interval of ${fmt(changeIntervalMs(largest) / 1000)} s and a lease of ${fmt(leaseMs(largest) / 1000)} s (${fmt(leaseMs(largest) / 3_600_000, 1)} h). So a member's change of documents or roles can take up to ${fmt(changeIntervalMs(largest) / 60_000)} minutes to reach its region, and a host that dies without a goodbye stays in the views of every node that did not itself detect it for hours: a newcomer, or a node that was not its child, still elects it. The simulation lets every node pass over a dead host at once (as its children do); the tiers shell needs a faster way to spread "found dead" (or shorter leases for proxies) to make that true.`,
     '',
