@@ -268,7 +268,7 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
     for (const v of viewers) v.stop()
     await killAll()
     await network.destroy()
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 }) // a killed process may still be flushing its datastore
   }
 }
 
