@@ -21,7 +21,16 @@ export interface TiersObserved {
   readonly frameRate: number
   readonly frameBytes: number
   /** Each super-peer's /topology (peerId, region, fanout, its document's tree) and /status addrs. */
-  readonly superPeers: ReadonlyArray<{ readonly peerId: string, readonly region: string, readonly fanout: number, readonly tree?: { regions: ScopeNode[] }, readonly addrs: readonly string[] }>
+  readonly superPeers: ReadonlyArray<{
+    readonly peerId: string
+    readonly region: string
+    readonly fanout: number
+    readonly addrs: readonly string[]
+    /** Its role in the document's tree, as it claims it, and the tree its view elects. */
+    readonly role?: string
+    readonly scope?: string
+    readonly tree?: { regions: ScopeNode[] }
+  }>
   /** Counter deltas over the frames. */
   readonly authorityFramesSent: number
   readonly relayFramesSent: number
@@ -73,8 +82,10 @@ export async function calibrate (observed: TiersObserved): Promise<Calibration> 
   const hosts = observed.superPeers.map(p => ({ peerId: p.peerId, region: p.region }))
   const carriers = observed.superPeers.flatMap((p, host) => observed.withViewers.includes(p.region) ? [{ host, viewers: 1 }] : [])
   const costs = { ...NOMINAL_COSTS, frameBytes: observed.frameBytes, announcementBytes: await announcementBytes(observed) }
+  // Who holds a role is part of the membership input: a live incumbent keeps it (src/elect/rank.ts).
+  const holding = observed.superPeers.flatMap((p, host) => p.role === 'proxy' && p.scope !== undefined ? [{ host, scope: p.scope }] : [])
   const sim = predictSmall({
-    regions: observed.regions, hosts, docId: observed.docId, carriers, frameRate: observed.frameRate, fanout: observed.superPeers[0].fanout, meshDegree: 6
+    regions: observed.regions, hosts, docId: observed.docId, carriers, frameRate: observed.frameRate, fanout: observed.superPeers[0].fanout, meshDegree: 6, holding
   }, costs)
 
   // The real decision for a region is what that region's super-peers elected (every one of them agrees when settled).

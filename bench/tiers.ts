@@ -222,7 +222,8 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
         frameBytes,
         superPeers: await Promise.all([...superPeers.values()].flat().map(async peer => {
           const topology = await peer.admin('/topology')
-          return { peerId: topology.peerId, region: topology.region, fanout: topology.fanout, tree: topology.docs[docId]?.tree, addrs: (await peer.admin('/status')).addrs }
+          const doc = topology.docs[docId]
+          return { peerId: topology.peerId, region: topology.region, fanout: topology.fanout, addrs: (await peer.admin('/status')).addrs, role: doc?.role, scope: doc?.scope, tree: doc?.tree }
         })),
         authorityFramesSent: countersAfter.authorityFramesSent - countersBefore.authorityFramesSent,
         relayFramesSent: countersAfter.relayFramesSent - countersBefore.relayFramesSent,

@@ -26,6 +26,11 @@ export interface SmallCase {
   readonly fanout: number
   /** Gossipsub mesh degree (D) of the membership topics. */
   readonly meshDegree: number
+  /**
+   * Scopes hosts proxy already, as they announce them: the real election keeps a live incumbent,
+   * so which member holds a role depends on the order they came up in. None: a fleet from scratch.
+   */
+  readonly holding?: ReadonlyArray<{ readonly host: number, readonly scope: string }>
 }
 
 export interface SmallPrediction {
@@ -68,7 +73,12 @@ export function predictSmall (input: SmallCase, costs: UnitCosts): SmallPredicti
     hosts: order.map(h => ({ peerId: h.peerId, region: h.region })),
     docs: [{ docId: input.docId, home: input.regions.length, carriers: input.carriers.map(c => ({ host: position.get(c.host)!, viewers: c.viewers })) }]
   })
-  const ctx = treeContext(fleet, costs, prng(1))
+  const contextOf = (): ReturnType<typeof treeContext> => {
+    const ctx = treeContext(fleet, costs, prng(1))
+    for (const { host, scope } of input.holding ?? []) ctx.state.held.set(position.get(host)!, new Set([...ctx.state.held.get(position.get(host)!) ?? [], scope]))
+    return ctx
+  }
+  const ctx = contextOf()
   const trees = input.regions.map((_, g) => regionTree(ctx, 0, g)).filter((n): n is ScopeNode => n !== undefined)
   const parents = new Map<string, string>()
   const copiesIntoRegion: Record<string, number> = Object.fromEntries(input.regions.map(r => [r, 0]))
@@ -76,7 +86,7 @@ export function predictSmall (input: SmallCase, costs: UnitCosts): SmallPredicti
   let relayFrames = 0
   let crossSite = 0
   // A fresh context: regionTree above charged nothing, but the pass must start from zero load.
-  runTreePass(treeContext(fleet, costs, prng(1)), undefined, {
+  runTreePass(contextOf(), undefined, {
     link (_doc, from, to) {
       parents.set(fleet.hostIds[to], from === AUTHORITY ? AUTHORITY_PARENT : fleet.hostIds[from])
       if (from === AUTHORITY) authorityFrames++

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { AUTHORITY_PARENT, computeDocTree } from '../../../src/elect/index.ts'
+import { AUTHORITY_PARENT, computeDocTree, regionScope } from '../../../src/elect/index.ts'
 import type { TreeMember } from '../../../src/elect/index.ts'
 import { distinctAnnouncementRate, NOMINAL_COSTS, ownRefreshRate, predictSmall } from '../../../src/sim/index.ts'
 import type { SmallCase } from '../../../src/sim/index.ts'
@@ -52,6 +52,15 @@ describe('sim: calibration at bench:tiers\' scale', () => {
     assert.ok(p.membershipBoundPerNodePerS > p.membershipPerNodePerS)
     // Half the regions joined, half the announcements.
     assert.ok(Math.abs(distinctAnnouncementRate([3, 3], 'refresh', 1) - 3 / 15) < 1e-12)
+  })
+
+  it('a member that announces it holds a role keeps it: the incumbent is part of the membership input', () => {
+    const input = benchCase(3, 32)
+    const fresh = predictSmall(input, NOMINAL_COSTS).trees.find(t => t.region === 'eu')!
+    const other = input.hosts.findIndex(h => h.region === 'eu' && h.peerId !== fresh.proxy)
+    const held = predictSmall({ ...input, holding: [{ host: other, scope: regionScope(DOC, 'eu') }] }, NOMINAL_COSTS)
+    assert.equal(held.trees.find(t => t.region === 'eu')!.proxy, input.hosts[other].peerId)
+    assert.equal(held.parents.get(fresh.proxy!), input.hosts[other].peerId, 'the hash winner now follows the incumbent')
   })
 
   it('refuses a host in a region it was not told about', () => {
