@@ -35,6 +35,8 @@ const CHANGE_BYTES = intEnv('BENCH_TIERS_CHANGE_BYTES', 512)
 const KILLS = intEnv('BENCH_TIERS_KILLS', 20)
 const REGIONS = ['eu', 'us', 'ap'] as const
 const WITH_VIEWERS = ['eu', 'us'] as const
+// Nine processes starting at once on a shared 2-core machine can take longer than a test's 30 s.
+const READY_TIMEOUT_MS = 120_000
 const OBSERVERS = fileURLToPath(new URL('./tiers-observers.ts', import.meta.url))
 
 type Mode = 'flat' | 'tiers'
@@ -119,7 +121,7 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
     for (const region of REGIONS) sites.set(region, await network.addSite(region, PER_REGION))
     const [address] = authoritySite.addresses
     const authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'bench',
-      '--listen', `/ip4/${address}/tcp/4100`, '--admin', `${address}:9100`, '--stdin'], { netns: authoritySite.netns })
+      '--listen', `/ip4/${address}/tcp/4100`, '--admin', `${address}:9100`, '--stdin'], { netns: authoritySite.netns, readyTimeoutMs: READY_TIMEOUT_MS })
     const driver = new AuthorityDriver(authority)
     const docId = authority.ready.docId as string
     let n = 0
@@ -136,7 +138,7 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
       return await startCli(['super-peer', '--data-dir', join(dir, `${region}${i}`), '--region', region, '--topology', mode,
         ...(mode === 'flat' ? ['--doc', docId] : []), '--listen', `/ip4/${addr}/tcp/4200`, '--admin', `${addr}:9200`,
         '--observe-listen', `/ip4/${addr}/tcp/4300/ws`, '--sync-interval-ms', '1000', '--linger-ms', '5000',
-        ...(authority.ready.addrs as string[]).flatMap(a => ['--bootstrap', a])], { netns: site.netns })
+        ...(authority.ready.addrs as string[]).flatMap(a => ['--bootstrap', a])], { netns: site.netns, readyTimeoutMs: READY_TIMEOUT_MS })
     }
     const superPeers = new Map<string, Running[]>()
     for (const region of REGIONS) superPeers.set(region, await Promise.all(Array.from({ length: PER_REGION }, async (_, i) => await start(region, i))))
