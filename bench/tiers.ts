@@ -20,7 +20,10 @@ import { GENESIS_HASH, docIdFor, signFrameSync } from '../src/log/index.ts'
 import { AuthorityDriver } from '../test/helpers/authority-driver.ts'
 import { TestNetwork } from '../test/helpers/netns.ts'
 import { killAll, startCli, waitFor } from '../test/helpers/processes.ts'
+import { refreshPeriodMs } from '../src/membership/index.ts'
 import { intEnv, machine, now, percentile, sleep } from './common.ts'
+import { calibrate, calibrationLines } from './tiers-sim.ts'
+import type { TiersObserved } from './tiers-sim.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Site } from '../test/helpers/netns.ts'
 import type { Running } from '../test/helpers/processes.ts'
@@ -32,6 +35,8 @@ const CHANGE_BYTES = intEnv('BENCH_TIERS_CHANGE_BYTES', 512)
 const KILLS = intEnv('BENCH_TIERS_KILLS', 20)
 const REGIONS = ['eu', 'us', 'ap'] as const
 const WITH_VIEWERS = ['eu', 'us'] as const
+// Nine processes starting at once on a shared 2-core machine can take longer than a test's 30 s.
+const READY_TIMEOUT_MS = 120_000
 const OBSERVERS = fileURLToPath(new URL('./tiers-observers.ts', import.meta.url))
 
 type Mode = 'flat' | 'tiers'
@@ -99,6 +104,8 @@ interface ModeResult {
   crossRegionCopiesPerFrame: number
   apIngressPerFrame: number
   latencies: Float64Array
+  /** Under tiers: what the simulator is compared with. */
+  observed?: TiersObserved
   failover?: { ms: Float64Array, gaps: number, duplicates: number, kills: number }
 }
 
@@ -114,7 +121,7 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
     for (const region of REGIONS) sites.set(region, await network.addSite(region, PER_REGION))
     const [address] = authoritySite.addresses
     const authority = await startCli(['authority', '--dir', join(dir, 'authority'), '--name', 'bench',
-      '--listen', `/ip4/${address}/tcp/4100`, '--admin', `${address}:9100`, '--stdin'], { netns: authoritySite.netns })
+      '--listen', `/ip4/${address}/tcp/4100`, '--admin', `${address}:9100`, '--stdin'], { netns: authoritySite.netns, readyTimeoutMs: READY_TIMEOUT_MS })
     const driver = new AuthorityDriver(authority)
     const docId = authority.ready.docId as string
     let n = 0
@@ -131,7 +138,7 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
       return await startCli(['super-peer', '--data-dir', join(dir, `${region}${i}`), '--region', region, '--topology', mode,
         ...(mode === 'flat' ? ['--doc', docId] : []), '--listen', `/ip4/${addr}/tcp/4200`, '--admin', `${addr}:9200`,
         '--observe-listen', `/ip4/${addr}/tcp/4300/ws`, '--sync-interval-ms', '1000', '--linger-ms', '5000',
-        ...(authority.ready.addrs as string[]).flatMap(a => ['--bootstrap', a])], { netns: site.netns })
+        ...(authority.ready.addrs as string[]).flatMap(a => ['--bootstrap', a])], { netns: site.netns, readyTimeoutMs: READY_TIMEOUT_MS })
     }
     const superPeers = new Map<string, Running[]>()
     for (const region of REGIONS) superPeers.set(region, await Promise.all(Array.from({ length: PER_REGION }, async (_, i) => await start(region, i))))
@@ -147,8 +154,24 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
     await waitFor('viewers level after warm-up', () => viewers.every(v => v.reached(warm)) ? true : undefined, { timeoutMs: 60_000 })
     await sleep(2_000) // let membership and meshes settle before counting bytes
 
-    const bytesBefore = new Map(await Promise.all([...sites.entries(), ['auth', authoritySite] as const].map(async ([name, site]) => [name, await site.bytes()] as const)))
+    const allBytes = async (): Promise<Map<string, { egress: number, ingress: number }>> =>
+      new Map(await Promise.all([...sites.entries(), ['auth', authoritySite] as const].map(async ([name, site]) => [name, await site.bytes()] as const)))
+    const egressOf = (a: Map<string, { egress: number }>, b: Map<string, { egress: number }>, name?: string): number =>
+      [...b.keys()].filter(k => name === undefined || k === name).reduce((sum, k) => sum + b.get(k)!.egress - a.get(k)!.egress, 0)
+    const ingressOf = (a: Map<string, { ingress: number }>, b: Map<string, { ingress: number }>): number =>
+      WITH_VIEWERS.reduce((sum, k) => sum + b.get(k)!.ingress - a.get(k)!.ingress, 0)
+    // The same network with no frames for as long as the frames take: what the sim's frame counts leave out.
+    const idleMs = FRAMES * 1000 / RATE
+    const idleBefore = await allBytes()
+    const idleFrom = now()
+    await sleep(idleMs)
+    const idleAfter = await allBytes()
+    const idleS = (now() - idleFrom) / 1000
+
+    const bytesBefore = await allBytes()
     const relayedBefore = await crossed(superPeers)
+    const countersBefore = await tiersCounters(authority, superPeers)
+    const membershipFrom = now()
     const acks = new Map<number, number>()
     const started = now()
     for (let i = 0; i < FRAMES; i++) {
@@ -164,6 +187,8 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
     const bytesAfter = new Map(await Promise.all([...sites.entries(), ['auth', authoritySite] as const].map(async ([name, site]) => [name, await site.bytes()] as const)))
     const delta = (name: string, key: 'egress' | 'ingress'): number => bytesAfter.get(name)![key] - bytesBefore.get(name)![key]
     const relayed = (await crossed(superPeers)) - relayedBefore
+    const countersAfter = await tiersCounters(authority, superPeers)
+    const framesMs = now() - started
 
     const latencies: number[] = []
     for (const v of viewers) {
@@ -182,6 +207,38 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
         : WITH_VIEWERS.reduce((sum, r) => sum + delta(r, 'ingress'), 0) / frameBytes / FRAMES / WITH_VIEWERS.length,
       apIngressPerFrame: delta('ap', 'ingress') / FRAMES,
       latencies: Float64Array.from(latencies).sort()
+    }
+    if (mode === 'tiers') {
+      // Membership over one whole refresh period, so each member's lease renewal falls in it once.
+      const refreshMs = refreshPeriodMs(PER_REGION)
+      if (now() - membershipFrom < refreshMs) await sleep(refreshMs - (now() - membershipFrom))
+      const membershipAfter = await tiersCounters(authority, superPeers)
+      const superPeerCount = REGIONS.length * PER_REGION
+      const scale = framesMs / 1000 / idleS
+      result.observed = {
+        docId,
+        regions: REGIONS,
+        withViewers: WITH_VIEWERS,
+        frames: FRAMES,
+        frameRate: RATE,
+        frameBytes,
+        superPeers: await Promise.all([...superPeers.values()].flat().map(async peer => {
+          const topology = await peer.admin('/topology')
+          const doc = topology.docs[docId]
+          return { peerId: topology.peerId, region: topology.region, fanout: topology.fanout, addrs: (await peer.admin('/status')).addrs, role: doc?.role, scope: doc?.scope, tree: doc?.tree }
+        })),
+        authorityFramesSent: countersAfter.authorityFramesSent - countersBefore.authorityFramesSent,
+        relayFramesSent: countersAfter.relayFramesSent - countersBefore.relayFramesSent,
+        copiesIntoRegions: relayed,
+        membershipPerNodePerS: (membershipAfter.membershipAccepted - countersBefore.membershipAccepted) / superPeerCount / ((now() - membershipFrom) / 1000),
+        authorityEgress: egressOf(bytesBefore, bytesAfter, 'auth'),
+        viewerRegionsIngress: ingressOf(bytesBefore, bytesAfter),
+        totalEgress: egressOf(bytesBefore, bytesAfter),
+        idleAuthorityEgress: egressOf(idleBefore, idleAfter, 'auth') * scale,
+        idleViewerRegionsIngress: ingressOf(idleBefore, idleAfter) * scale,
+        idleTotalEgress: egressOf(idleBefore, idleAfter) * scale,
+        idleTotalEgressPerS: egressOf(idleBefore, idleAfter) / idleS
+      }
     }
 
     if (mode === 'tiers') {
@@ -214,7 +271,7 @@ async function runMode (mode: Mode, frameBytes: number): Promise<ModeResult> {
     for (const v of viewers) v.stop()
     await killAll()
     await network.destroy()
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 }) // a killed process may still be flushing its datastore
   }
 }
 
@@ -228,6 +285,18 @@ async function crossed (superPeers: Map<string, Running[]>): Promise<number> {
     }
   }
   return sum
+}
+
+/** The counters the simulator's message counts are compared with, summed over the live super-peers. */
+async function tiersCounters (authority: Running, superPeers: Map<string, Running[]>): Promise<{ authorityFramesSent: number, relayFramesSent: number, membershipAccepted: number }> {
+  const sums = { authorityFramesSent: ((await authority.admin('/status')).counters.relay_frames_sent as number | undefined) ?? 0, relayFramesSent: 0, membershipAccepted: 0 }
+  for (const peer of [...superPeers.values()].flat()) {
+    if (peer.child.exitCode !== null || peer.child.signalCode !== null) continue
+    const counters = (await peer.admin('/status')).counters
+    sums.relayFramesSent += (counters.relay_frames_sent as number | undefined) ?? 0
+    sums.membershipAccepted += (counters.membership_accepted as number | undefined) ?? 0
+  }
+  return sums
 }
 
 /** Bytes of one frame carrying one change like the ones sent (signature, header, JSON). */
@@ -253,6 +322,7 @@ for (const mode of ['flat', 'tiers'] as const) {
   results.push(await runMode(mode, frameBytes))
 }
 const [flat, tiers] = results
+const calibration = await calibrate(tiers.observed!)
 const ms = (sorted: Float64Array, p: number): number => Math.round(percentile(sorted, p) * 10) / 10
 console.log('')
 console.log('figure                                   flat       tiers')
@@ -265,6 +335,8 @@ console.log(`${'copies into each region with viewers'.padEnd(40)} ${flat.crossRe
 console.log(`${'latency ack -> viewer p50 / p99, ms'.padEnd(40)} ${`${ms(flat.latencies, 50)} / ${ms(flat.latencies, 99)}`.padStart(8)} ${`${ms(tiers.latencies, 50)} / ${ms(tiers.latencies, 99)}`.padStart(10)}`)
 const f = tiers.failover!
 console.log(`failover after kill -9 of the eu proxy (${f.kills} kills): p50 ${ms(f.ms, 50)} ms, p99 ${ms(f.ms, 99)} ms, max ${ms(f.ms, 100)} ms; gaps ${f.gaps}, duplicates ${f.duplicates}`)
+console.log('')
+for (const line of calibrationLines(calibration)) console.log(line)
 console.log('RESULT ' + JSON.stringify({
   cross_region_copies_per_frame: Math.round(tiers.crossRegionCopiesPerFrame * 100) / 100,
   cross_region_copies_per_frame_flat: Math.round(flat.crossRegionCopiesPerFrame * 100) / 100,
@@ -281,6 +353,9 @@ console.log('RESULT ' + JSON.stringify({
   failover_ms_p99: ms(f.ms, 99),
   failover_ms_max: ms(f.ms, 100),
   failover_gaps: f.gaps,
-  failover_duplicates: f.duplicates
+  failover_duplicates: f.duplicates,
+  sim_trees_equal: calibration.treesEqual,
+  sim_within_20pct: Object.fromEntries(calibration.rows.map(r => [r.figure, r.within])),
+  sim_ratio: Object.fromEntries(calibration.rows.map(r => [r.figure, Math.round(r.ratio * 1000) / 1000]))
 }))
 process.exit(0)

@@ -86,7 +86,8 @@ async function runAuthority (argv: string[]): Promise<void> {
     listen: config.listen,
     announce: config.announce,
     bootstrap: config.bootstrap,
-    admin: config.admin
+    admin: config.admin,
+    peerAdmin: config.peerAdmin
   }, log).catch((err: unknown) => { throw explainListenFailure(err, { listen: config.listen }) })
   const stop = async (): Promise<void> => {
     await authority.flush()

@@ -4,7 +4,8 @@
  * Measures the unit costs from the real codecs on this machine (signed frames, viewer messages,
  * partials; frame verification, election hashes, tier merges), runs the model with a progress bar
  * on stderr, writes the report (Markdown with SVG plots) and ends with one `RESULT {json}` line.
- * `--size` prints how many hosts each region needs for a target load instead.
+ * `--size` prints how many hosts each region needs for a target load instead; `--bench-tiers`
+ * what bench:tiers should measure, for made-up peer ids (bench:tiers runs it on its own).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
@@ -19,7 +20,7 @@ import { encodeMessage, frameMessage } from '../src/observe/protocol.ts'
 import { ByteWriter } from '../src/reduce/bytes.ts'
 import { encodePartial, Outbox, partialOf, tallyReducer, windowSigningBytes } from '../src/reduce/index.ts'
 import type { Reducer, WindowEntry } from '../src/reduce/index.ts'
-import { configProblem, makeRegions, NOMINAL_COSTS, resultOf, SIM_DEFAULTS, simulate, sizeFleet, viewersByShare } from '../src/sim/index.ts'
+import { configProblem, makeRegions, NOMINAL_COSTS, predictSmall, resultOf, SIM_DEFAULTS, simulate, sizeFleet, viewersByShare } from '../src/sim/index.ts'
 import type { Phase, SimConfig, UnitCosts } from '../src/sim/index.ts'
 import { prng } from '../src/sim/random.ts'
 import { writeReport } from './sim-report.ts'
@@ -65,13 +66,31 @@ ${KNOBS.map(k => `  --${k.flag.padEnd(18)} ${k.help} [${SIM_DEFAULTS[k.key] / (k
   --viewers-per-region N[,N...]  sizing: viewers in each region (one number: every region) [viewers split by region share]
   --utilization X      sizing: most of a host's NIC or CPU to use [0.6]
   --host-viewers N     sizing: most viewer connections per host [50000]
+  --bench-tiers        the bench:tiers case: print the per-frame counts it should measure and exit
+  --per-region N       bench-tiers: super-peers in each of eu, us, ap [3]; viewers in eu and us
+  --change-bytes N     bench-tiers: bytes of the one change in each frame [512]
   --verify-us X        use X µs per frame verification instead of measuring it (size for other hardware)
   --send-us X          µs per message sent [${NOMINAL_COSTS.sendUs}, modelled]
   --help               this text
 `
 
-function parseCli (argv: string[]): { hostViewers: number, verifyUs?: number, sendUs?: number, config: SimConfig, flat: boolean, noFlat: boolean, report: string, size: boolean, perRegion?: string, utilization: number } | { help: true } {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, flat: { type: 'boolean' }, 'no-flat': { type: 'boolean' }, size: { type: 'boolean' }, report: { type: 'string' }, 'viewers-per-region': { type: 'string' }, utilization: { type: 'string' }, 'host-viewers': { type: 'string' }, 'verify-us': { type: 'string' }, 'send-us': { type: 'string' } }
+interface Cli {
+  hostViewers: number
+  verifyUs?: number
+  sendUs?: number
+  config: SimConfig
+  flat: boolean
+  noFlat: boolean
+  report: string
+  size: boolean
+  perRegion?: string
+  utilization: number
+  /** --bench-tiers, with the frame rate and fan-out given (else bench:tiers' own). */
+  benchTiers?: { perRegion: number, changeBytes: number, frameRate: number, fanout: number }
+}
+
+function parseCli (argv: string[]): Cli | { help: true } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, flat: { type: 'boolean' }, 'no-flat': { type: 'boolean' }, size: { type: 'boolean' }, report: { type: 'string' }, 'viewers-per-region': { type: 'string' }, utilization: { type: 'string' }, 'host-viewers': { type: 'string' }, 'verify-us': { type: 'string' }, 'send-us': { type: 'string' }, 'bench-tiers': { type: 'boolean' }, 'per-region': { type: 'string' }, 'change-bytes': { type: 'string' } }
   for (const k of KNOBS) options[k.flag] = { type: 'string' }
   const { values } = parseArgs({ args: argv, options, strict: true })
   if (values.help === true) return { help: true }
@@ -94,7 +113,16 @@ function parseCli (argv: string[]): { hostViewers: number, verifyUs?: number, se
     if (!(value > 0)) throw new UsageError(`--${flag} must be a positive number, got ${JSON.stringify(text)}`)
     return value
   }
+  const whole = (flag: string, fallback: number): number => {
+    const value = positive(flag, fallback)!
+    if (!Number.isInteger(value)) throw new UsageError(`--${flag} must be a whole number, got ${String(values[flag])}`)
+    return value
+  }
   return {
+    // bench:tiers' defaults: BENCH_TIERS_FRAMES_PER_S 20, the super-peers' --fanout 32.
+    benchTiers: values['bench-tiers'] === true
+      ? { perRegion: whole('per-region', 3), changeBytes: whole('change-bytes', 512), frameRate: typeof values['frame-rate'] === 'string' ? config.frameRate : 20, fanout: typeof values.fanout === 'string' ? config.fanout : 32 }
+      : undefined,
     hostViewers: positive('host-viewers', 50_000)!,
     verifyUs: positive('verify-us', undefined),
     sendUs: positive('send-us', undefined),
@@ -222,6 +250,38 @@ function size (config: SimConfig, costs: UnitCosts, perRegion: string | undefine
   console.log(`RESULT ${JSON.stringify({ hosts: total, per_region: Object.fromEntries(rows.map(r => [r.region, r.hosts])) })}`)
 }
 
+/** What bench:tiers should measure under tiers: its regions and viewers, made-up peer ids, a real frame of its size. */
+async function benchTiers (bench: NonNullable<Cli['benchTiers']>, costs: UnitCosts): Promise<void> {
+  const regions = ['eu', 'us', 'ap']
+  const withViewers = ['eu', 'us']
+  const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(11))
+  const docId = docIdFor(key.publicKey.raw, 'bench')
+  const frameBytes = signFrameSync(key, { docId, epoch: 1, seq: 1000, time: 1_764_625_200_000, prevHash: GENESIS_HASH, changes: [{ n: 1000, pad: 'x'.repeat(bench.changeBytes) }] }).bytes.length
+  const hosts = await Promise.all(Array.from({ length: regions.length * bench.perRegion }, async (_, i) => ({
+    peerId: peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(100 + i))).toString(), region: regions[Math.floor(i / bench.perRegion)]
+  })))
+  const carriers = hosts.flatMap((h, host) => withViewers.includes(h.region) ? [{ host, viewers: 1 }] : [])
+  const p = predictSmall({ regions, hosts, docId, carriers, frameRate: bench.frameRate, fanout: bench.fanout, meshDegree: 6 }, { ...costs, frameBytes })
+  console.log(`bench:tiers case: ${regions.length} regions × ${bench.perRegion} super-peers, viewers in ${withViewers.join(' and ')}, authority outside; ${bench.frameRate} frames/s of ${frameBytes} B, fan-out ${bench.fanout}`)
+  const line = (name: string, value: string): void => { console.log(`${name.padEnd(48)} ${value}`) }
+  line('authority frame messages per frame', fmt(p.authorityFramesPerFrame, 2))
+  line('frame messages per frame, all nodes', fmt(p.framesPerFrame, 2))
+  line('copies into each region per frame', regions.map(r => `${r} ${fmt(p.copiesIntoRegion[r], 2)}`).join(', '))
+  line('authority egress, B per frame', fmt(p.authorityFrameBytesPerFrame))
+  line('bytes per frame crossing sites', fmt(p.crossSiteFrameBytesPerFrame))
+  line('bytes per frame, all frame messages', fmt(p.frameBytesPerFrame))
+  line('membership accepted/s per super-peer (steady)', `${fmt(p.membershipPerNodePerS, 2)} (schedule's bound ${fmt(p.membershipBoundPerNodePerS, 2)})`)
+  line('membership B/s on all links (steady)', fmt(p.membershipBytesPerS))
+  for (const t of p.trees) line(`tree ${t.region}`, `proxy ${t.proxy ?? 'none'}, ${t.members.length} members, ${t.scopes.length} sub-scopes`)
+  console.log(`RESULT ${JSON.stringify({
+    authority_frames_per_frame: p.authorityFramesPerFrame,
+    frames_per_frame: p.framesPerFrame,
+    cross_region_copies_per_frame: withViewers.reduce((s, r) => s + p.copiesIntoRegion[r], 0) / withViewers.length,
+    authority_egress_bytes_per_frame: p.authorityFrameBytesPerFrame,
+    membership_msgs_per_s_per_node: Number(p.membershipPerNodePerS.toFixed(4))
+  })}`)
+}
+
 async function main (): Promise<void> {
   const started = performance.now()
   const cli = parseCli(process.argv.slice(2))
@@ -230,6 +290,7 @@ async function main (): Promise<void> {
   const measured = await measureCosts()
   const costs: UnitCosts = { ...measured, verifyFrameUs: cli.verifyUs ?? measured.verifyFrameUs, sendUs: cli.sendUs ?? measured.sendUs }
   if (cli.size) { size(cli.config, costs, cli.perRegion, cli.utilization, cli.hostViewers); return }
+  if (cli.benchTiers !== undefined) { await benchTiers(cli.benchTiers, costs); return }
   const c = cli.config
   console.log(`simulate: ${fmt(c.viewers)} viewers, ${fmt(c.superPeers)} super-peers in ${c.regions} regions, ${fmt(c.documents)} documents (Zipf ${c.zipf}), ${c.frameRate} frames/s, fan-out ${c.fanout}, seed ${c.seed}`)
   console.log(`unit costs: frame ${fmt(costs.frameBytes)} B, viewer message ${fmt(costs.viewerMessageBytes)} B, partial ${fmt(costs.partialHeaderBytes)} B + ${fmt(costs.partialEntryBytes)} B per entry; verify ${fmt(costs.verifyFrameUs, 1)} µs, hash ${fmt(costs.hashUs, 2)} µs, merge ${fmt(costs.mergeEntryUs, 2)} µs per entry`)

@@ -9,6 +9,7 @@ import { serveSync } from '../sync/sync-server.ts'
 import { guardTopicValidator, membersOnly } from '../fleet/index.ts'
 import type { FleetGuard } from '../fleet/index.ts'
 import { startAdminServer } from '../admin-http.ts'
+import { topologyPageRoute } from '../topology/admin-page.ts'
 import { serveRelay } from '../relay/relay-server.ts'
 import type { RelaySource } from '../relay/relay-server.ts'
 import { MembershipService } from '../membership/index.ts'
@@ -43,6 +44,8 @@ export interface AuthorityNodeOptions {
   /** For a persistent WebRTC certificate and peer store (defaults to memory). */
   dataDir?: string
   admin?: string
+  /** Other nodes' admin endpoints, drawn with this one on its topology page. */
+  peerAdmin?: readonly string[]
   /** Admits only certified peers to the backbone (node/fleet/); without it, anyone may connect. */
   fleet?: FleetGuard
   /** Default HEAD_ANNOUNCE_INTERVAL_MS. */
@@ -155,9 +158,13 @@ export async function startAuthorityNode (authority: Authority, options: Authori
   metrics.gauge('backbone_connections', 'Open backbone connections', () => node.getConnections().length)
   metrics.gauge('topic_subscribers', 'Peers subscribed to the document topic', () => [[{ document: authority.docId }, pubsub.getSubscribers(topic).length]], ['document'])
 
+  let adminUrl: string | undefined
+  const topologyPage = topologyPageRoute(() => adminUrl, options.peerAdmin ?? [])
   const admin = options.admin === undefined
     ? undefined
     : await startAdminServer(options.admin, async path => {
+      const page = topologyPage(path)
+      if (page !== undefined) return await page
       if (path === '/healthz') {
         const problems: string[] = []
         if (node.status !== 'started') problems.push(`libp2p node is ${node.status}`)
@@ -187,6 +194,7 @@ export async function startAuthorityNode (authority: Authority, options: Authori
       }
       return undefined
     })
+  adminUrl = admin?.url
 
   return {
     node,

@@ -5,6 +5,7 @@ import { AUTHORITY_DEFAULTS } from './authority.ts'
 import type { FlagSpecs } from '../cli-args.ts'
 import { FLEET_FLAGS } from '../fleet/config.ts'
 import type { FleetConfig } from '../fleet/config.ts'
+import { adminOrigins, PEER_ADMIN_FLAG } from '../topology/admin-page.ts'
 
 export interface AuthorityConfig extends FleetConfig {
   dir: string
@@ -13,6 +14,8 @@ export interface AuthorityConfig extends FleetConfig {
   announce: string[]
   bootstrap: string[]
   admin?: string
+  /** Other nodes' admin endpoints, drawn on this one's topology page. */
+  peerAdmin: string[]
   stdin: boolean
   checkpointEvery: number
   maxFrameBytes: number
@@ -26,7 +29,8 @@ export const AUTHORITY_FLAGS: FlagSpecs = {
   listen: { type: 'string', multiple: true, value: 'multiaddr', default: ['/ip4/0.0.0.0/tcp/4100'], help: 'Address super-peers reach this authority on' },
   announce: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Address to announce instead of the listen addresses' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Super-peer to join the mesh through, with /p2p/<peer id>' },
-  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers and /docs/<id>/state over HTTP (keep it on loopback)' },
+  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers, /topology/page and /docs/<id>/state over HTTP (keep it on loopback)' },
+  'peer-admin': PEER_ADMIN_FLAG,
   stdin: { type: 'boolean', default: false, help: 'Read changes as JSON lines {"id":..,"change":{..}} (or {"id":..,"setPolicy":{..}} to replace the policy) on stdin; acks go to stdout' },
   'checkpoint-every': { type: 'number', value: 'frames', default: AUTHORITY_DEFAULTS.checkpointEvery, help: 'Put a state hash (snapshot point) in at least every this many frames' },
   'max-frame-bytes': { type: 'number', value: 'bytes', default: AUTHORITY_DEFAULTS.maxFrameBytes, help: 'Largest frame written; one change must fit in one frame' },
@@ -48,8 +52,10 @@ export function parseAuthorityConfig (argv: string[]): AuthorityConfig | 'help' 
   const { label } = flags
   const config = flags as unknown as AuthorityConfig
   if (typeof config.name !== 'string') throw new UsageError('missing --name <document name>')
+  const peerAdmin = adminOrigins(label('peer-admin'), config.peerAdmin)
   refuseProblems([
     ...flags.problems,
+    ...peerAdmin.problems,
     ...(isValidDocName(config.name) ? [] : [`bad ${label('name')} "${config.name}": use 1-64 of [a-z0-9_-], starting with a letter or digit`]),
     ...multiaddrProblems(label('listen'), config.listen, { listen: 'backbone' }),
     ...multiaddrProblems(label('announce'), config.announce, 'announce'),
@@ -58,5 +64,5 @@ export function parseAuthorityConfig (argv: string[]): AuthorityConfig | 'help' 
     ...integerProblems(flags, ['max-frame-bytes'], 1024),
     ...logLevelProblems(label('log-level'), config.logLevel)
   ])
-  return config
+  return { ...config, peerAdmin: peerAdmin.origins }
 }

@@ -10,6 +10,7 @@ import type { Topology } from './carriers.ts'
 import { DEFAULT_FANOUT } from '../tiers/tiers.ts'
 import { EDGE_LIMITS } from '../net/edge-node.ts'
 import { DEFAULT_OBSERVER_SERVER_OPTIONS } from './observer-server.ts'
+import { adminOrigins, PEER_ADMIN_FLAG } from '../topology/admin-page.ts'
 
 export interface SuperPeerConfig extends FleetConfig {
   dataDir: string
@@ -30,6 +31,8 @@ export interface SuperPeerConfig extends FleetConfig {
   region: string
   docs: string[]
   admin?: string
+  /** Other nodes' admin endpoints, drawn on this one's topology page. */
+  peerAdmin: string[]
   maxFrameBytes: number
   maxConnections: number
   syncIntervalMs: number
@@ -63,7 +66,8 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'max-docs': { type: 'number', default: CARRIER_SET_DEFAULTS.maxDocs, help: 'Most documents carried at once; viewers asking for one more are refused' },
   'linger-ms': { type: 'number', value: 'ms', default: CARRIER_SET_DEFAULTS.lingerMs, help: 'Keep a document this long after its last viewer and tier child left' },
   fanout: { type: 'number', default: DEFAULT_FANOUT, help: 'Most tier children one proxy serves; more split its scope into sub-scopes' },
-  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers, /fleet, /topology and /docs/<id>/state over HTTP (keep it on loopback)' },
+  admin: { type: 'string', value: 'host:port', help: 'Serve /healthz, /status, /metrics, /peers, /fleet, /topology, /topology/page and /docs/<id>/state over HTTP (keep it on loopback)' },
+  'peer-admin': PEER_ADMIN_FLAG,
   'max-frame-bytes': { type: 'number', value: 'bytes', default: 1024 * 1024, help: 'Largest frame accepted; larger ones are rejected' },
   'max-connections': { type: 'number', default: 1000, help: 'Most open connections' },
   'sync-interval-ms': { type: 'number', value: 'ms', default: 5000, help: 'Ask peers for newer frames after this long without any' },
@@ -87,6 +91,7 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
   const docs = config.doc
   const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen
   const topology = config.topology as string
+  const peerAdmin = adminOrigins(label('peer-admin'), config.peerAdmin)
   refuseProblems([
     ...(topology !== 'flat' && topology !== 'tiers' ? [`${label('topology')} must be flat or tiers, not "${topology}"`] : []),
     ...(docs.length === 0 && topology === 'flat' ? ['no documents to carry: pass --doc <doc id> at least once (or use --topology tiers, which carries what viewers ask for)'] : []),
@@ -98,11 +103,12 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
     ...multiaddrProblems(label('observe-listen'), observeListen, { listen: 'observe' }),
     ...multiaddrProblems(label('observe-announce'), config.observeAnnounce, 'announce'),
     ...multiaddrProblems(label('bootstrap'), config.bootstrap, 'bootstrap'),
+    ...peerAdmin.problems,
     ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers', 'max-docs', 'linger-ms',
       'observe-max-connections-per-address', 'observe-new-connections-per-address', 'observe-http-timeout-ms', 'observe-upgrade-timeout-ms',
       'observe-max-sockets', 'observe-max-streams-per-connection', 'observe-stall-timeout-ms'], 1),
     ...integerProblems(flags, ['fanout'], 2),
     ...logLevelProblems(label('log-level'), config.logLevel)
   ])
-  return { ...config, docs, observeListen, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
+  return { ...config, docs, observeListen, peerAdmin: peerAdmin.origins, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
 }

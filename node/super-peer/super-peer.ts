@@ -8,6 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
+import { topologyPageRoute } from '../topology/admin-page.ts'
 import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
 import { healthAnswer, peersOf, processInfo, userAgentOf } from '../node-info.ts'
 import { ErrorCode, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
@@ -190,14 +191,17 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
     for (const [, carrier] of carriers.entries()) if (carrier.replica.diverged) problems.push(`replica of ${carrier.docId} diverged; rebuilding it from peers`)
     return problems
   }
+  let adminUrl: string | undefined
+  const topologyPage = topologyPageRoute(() => adminUrl, config.peerAdmin ?? [])
   const admin = config.admin === undefined
     ? undefined
     : await startAdminServer(config.admin, async path => {
       if (path === '/healthz') return healthAnswer(health())
       if (path === '/metrics') return await metrics.scrape()
       if (path === '/peers') return { body: JSON.stringify(await peersOf(node, fleet)) }
-      return adminRoute(path, node, edge, carriers, tiers, counters, config, fleet, startedAt)
+      return await (topologyPage(path) ?? adminRoute(path, node, edge, carriers, tiers, counters, config, fleet, startedAt))
     })
+  adminUrl = admin?.url
   log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), region: config.region }, 'super-peer started')
 
   return {

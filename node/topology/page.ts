@@ -1,10 +1,12 @@
 /**
- * The topology page: plain HTML and one small script that polls /api/topology (this server's
- * merged view) and draws each document's tree as SVG. No framework and nothing fetched from
+ * The topology page: plain HTML and one small script that polls `viewPath` (the serving
+ * process's merged view: `deltacast topology`, or a node's admin endpoint) and draws each document's tree as SVG. No framework and nothing fetched from
  * elsewhere, so it works on a network with no way out. Each node is a <g class="node"> with
  * data-doc, data-peer, data-role and data-up, for tests and for anyone scripting the page.
  */
-export const TOPOLOGY_PAGE = String.raw`<!doctype html>
+export const topologyPage = (viewPath: string): string => PAGE.replace('@VIEW_PATH@', JSON.stringify(viewPath))
+
+const PAGE = String.raw`<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
 <title>deltacast topology</title>
@@ -36,7 +38,7 @@ export const TOPOLOGY_PAGE = String.raw`<!doctype html>
 <table id="endpoints"></table>
 <script>
 const SVG = 'http://www.w3.org/2000/svg'
-const W = 290, H = 96, GAP_X = 24, GAP_Y = 56, PAD = 16
+const W = 320, H = 96, GAP_X = 24, GAP_Y = 56, PAD = 16
 const AUTHORITY = '@authority'
 
 function short (id) { return id.length > 16 ? id.slice(0, 8) + '…' + id.slice(-6) : id }
@@ -53,6 +55,10 @@ function text (parent, x, y, value, cls) {
   if (cls) t.setAttribute('class', cls)
   t.textContent = value
   return t
+}
+
+function partialsText (info) {
+  return info && typeof info.partialsPerSecond === 'number' ? info.partialsPerSecond.toFixed(1) + '/s' : '—'
 }
 
 function viewersLine (info) {
@@ -154,7 +160,7 @@ function drawDoc (doc, nodesById) {
     text(g, p.x + 10, p.y + 18, (n.up ? n.role.toUpperCase() : 'DOWN (was ' + n.role + ')') + '  ' + short(n.peerId), 'title')
     text(g, p.x + 10, p.y + 35, 'region ' + (n.region || '?') + (n.depth !== undefined ? ' · depth ' + n.depth : '') + (n.electedRole && n.electedRole !== n.role ? ' · elected ' + n.electedRole : ''))
     text(g, p.x + 10, p.y + 52, viewersLine(info))
-    text(g, p.x + 10, p.y + 69, 'seq ' + n.seq + ' · ' + (n.framesPerSecond !== undefined && n.framesPerSecond !== null ? n.framesPerSecond.toFixed(1) : '–') + ' fr/s · lag ' + (n.lag !== undefined ? n.lag : '?'))
+    text(g, p.x + 10, p.y + 69, 'seq ' + n.seq + ' · ' + (n.framesPerSecond !== undefined && n.framesPerSecond !== null ? n.framesPerSecond.toFixed(1) : '–') + ' fr/s · lag ' + (n.lag !== undefined ? n.lag : '?') + ' · partials ↑ ' + partialsText(info))
     const health = n.health.length === 0 ? 'ok' : n.health.join(', ') + (n.failedOverFrom && n.health.includes('failed over') ? ' from ' + short(n.failedOverFrom === AUTHORITY ? 'authority' : n.failedOverFrom) : '')
     text(g, p.x + 10, p.y + 86, health)
   }
@@ -171,19 +177,19 @@ function draw (view) {
   const table = document.getElementById('endpoints')
   table.replaceChildren()
   const head = table.insertRow()
-  for (const name of ['endpoint', 'kind', 'peer', 'region', 'state']) { const th = document.createElement('th'); th.textContent = name; head.appendChild(th) }
+  for (const name of ['endpoint', 'kind', 'peer', 'region', 'state', 'partials ↑']) { const th = document.createElement('th'); th.textContent = name; head.appendChild(th) }
   for (const n of view.nodes) {
     const row = table.insertRow()
     row.dataset.url = n.url
     row.dataset.up = String(n.up)
-    for (const value of [n.url, n.kind, n.id === n.url ? '?' : short(n.id), n.region || '', n.up ? 'up' : 'down: ' + (n.error || 'no answer')]) row.insertCell().textContent = value
+    for (const value of [n.url, n.kind, n.id === n.url ? '?' : short(n.id), n.region || '', n.up ? 'up' : 'down: ' + (n.error || 'no answer'), partialsText(n)]) row.insertCell().textContent = value
     if (!n.up) row.cells[4].className = 'down'
   }
 }
 
 async function tick () {
   try {
-    const res = await fetch('/api/topology', { cache: 'no-store' })
+    const res = await fetch(@VIEW_PATH@, { cache: 'no-store' })
     if (res.ok) { draw(await res.json()); document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1) }
     else document.getElementById('state').textContent = 'topology server: ' + (await res.json()).error
   } catch (err) {

@@ -1,8 +1,9 @@
 import { helpText, integerProblems, parseFlags, UsageError } from '../cli-args.ts'
 import { parseHostPort, startAdminServer } from '../admin-http.ts'
-import { mergeTopology, observersFromMetrics } from '../../src/topology/merge.ts'
-import { TOPOLOGY_PAGE } from './page.ts'
-import type { EndpointSnapshot, TopologyView } from '../../src/topology/merge.ts'
+import { adminOrigins } from './admin-page.ts'
+import { topologyPage } from './page.ts'
+import { TopologyPoller, viewAnswer } from './topology-poller.ts'
+import type { TopologyView } from '../../src/topology/merge.ts'
 import type { AdminServer } from '../admin-http.ts'
 import type { FlagSpecs } from '../cli-args.ts'
 
@@ -30,43 +31,16 @@ export function parseTopologyConfig (argv: string[]): TopologyConfig | 'help' {
   const flags = parseFlags(argv, TOPOLOGY_FLAGS, { deferProblems: true })
   if (flags.help) return 'help'
   const problems = [...flags.problems, ...integerProblems(flags, ['interval-ms'], 100)]
-  const admins = (flags.admin as string[]).map(value => {
-    const url = /^[a-z]+:\/\//i.test(value) ? value : `http://${value}`
-    try {
-      const parsed = new URL(url)
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http')
-      return parsed.origin
-    } catch {
-      problems.push(`--admin "${value}": expected an http URL such as http://127.0.0.1:9100`)
-      return value
-    }
-  })
-  if (admins.length === 0) problems.push('--admin: give at least one admin endpoint to poll')
+  const { origins: admins, problems: urlProblems } = adminOrigins('--admin', flags.admin as string[])
+  problems.push(...urlProblems)
+  if ((flags.admin as string[]).length === 0) problems.push('--admin: give at least one admin endpoint to poll')
   try {
     parseHostPort(flags.listen as string)
   } catch {
     problems.push(`--listen "${String(flags.listen)}": expected host:port`)
   }
   if (problems.length > 0) throw new UsageError(problems.join('\n'))
-  return { admins: [...new Set(admins)], listen: flags.listen as string, intervalMs: flags.intervalMs as number }
-}
-
-/** One poll of one endpoint; never throws (an endpoint that fails is reported down). */
-async function pollEndpoint (url: string, timeoutMs: number): Promise<EndpointSnapshot> {
-  const get = async (path: string): Promise<Response> => await fetch(`${url}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
-  try {
-    // Viewer counts are extra: a node whose /metrics fails is still shown, without them.
-    const metrics = get('/metrics').then(async res => res.ok ? observersFromMetrics(await res.text()) : {}, () => ({}))
-    const [topology, status] = await Promise.all([get('/topology'), get('/status')])
-    if (!status.ok) return { url, ok: false, error: `/status answered ${status.status}` }
-    // An authority has no /topology (404).
-    const tree: unknown = topology.ok ? await topology.json() : undefined
-    if (!topology.ok) await topology.body?.cancel()
-    return { url, ok: true, topology: tree, status: await status.json(), ...await metrics }
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code
-    return { url, ok: false, error: (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause ?? (err as Error).message }
-  }
+  return { admins, listen: flags.listen as string, intervalMs: flags.intervalMs as number }
 }
 
 export interface TopologyServer {
@@ -77,29 +51,24 @@ export interface TopologyServer {
 }
 
 export async function startTopologyServer (config: TopologyConfig): Promise<TopologyServer> {
-  let view: TopologyView | undefined
+  const poller = new TopologyPoller(() => config.admins, Math.max(500, config.intervalMs))
   let closed = false
   let timer: ReturnType<typeof setTimeout> | undefined
   const poll = async (): Promise<void> => {
-    const snapshots = await Promise.all(config.admins.map(async url => await pollEndpoint(url, Math.max(500, config.intervalMs))))
+    await poller.poll()
     if (closed) return
-    view = mergeTopology(view, snapshots, Date.now())
     timer = setTimeout(() => { void poll() }, config.intervalMs)
   }
   const server: AdminServer = await startAdminServer(config.listen, path => {
-    if (path === '/') return { type: 'text/html; charset=utf-8', body: TOPOLOGY_PAGE }
-    if (path === '/api/topology') {
-      if (view === undefined) return { status: 503, body: JSON.stringify({ error: 'first poll under way' }) }
-      const { memory: _memory, ...shown } = view
-      return { body: JSON.stringify({ ...shown, intervalMs: config.intervalMs }) }
-    }
+    if (path === '/') return { type: 'text/html; charset=utf-8', body: topologyPage('/api/topology') }
+    if (path === '/api/topology') return viewAnswer(poller.view(), config.intervalMs)
     if (path === '/healthz') return { body: JSON.stringify({ ok: true }) }
     return undefined
   }, '--listen')
   await poll()
   return {
     url: server.url,
-    view: () => view,
+    view: () => poller.view(),
     close: async () => {
       closed = true
       clearTimeout(timer)

@@ -12,7 +12,11 @@ export interface UnitCosts {
   /** Bytes of a partial's fixed part, and per window entry (real encodePartial, signed entries). */
   readonly partialHeaderBytes: number
   readonly partialEntryBytes: number
-  /** Modelled: TCP/IP + Noise + yamux + gossipsub framing per backbone message. */
+  /**
+   * Modelled: framing per backbone message, one TCP segment: Ethernet 14 + IPv4 20 + TCP with
+   * timestamps 32 + Noise tag 16 and length 2 + yamux header 12 + length prefix and message type
+   * about 4 (bench:tiers measures it: docs/benchmarks.md).
+   */
   readonly backboneOverheadBytes: number
   /** Modelled: UDP/IP + DTLS + SCTP per WebRTC message to a browser. */
   readonly viewerOverheadBytes: number
@@ -33,7 +37,7 @@ export const NOMINAL_COSTS: UnitCosts = {
   announcementBytes: 400,
   partialHeaderBytes: 8,
   partialEntryBytes: 190,
-  backboneOverheadBytes: 80,
+  backboneOverheadBytes: 100,
   viewerOverheadBytes: 70,
   verifyFrameUs: 60,
   hashUs: 4,

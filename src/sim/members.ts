@@ -28,6 +28,11 @@ export class ElectionState {
   stamp = 0
   /** Stand-in host per pair (-1: none drawn yet), so a pair's tree is the same each time it is computed. */
   readonly standIn: Int32Array
+  /**
+   * Scopes each host already proxies (announced in its roles): a live incumbent keeps its role
+   * (src/elect/rank.ts), so a fleet with a history elects by it. Empty: a fleet from scratch.
+   */
+  readonly held = new Map<number, ReadonlySet<string>>()
 
   readonly fleet: Fleet
   readonly capacity: number
@@ -68,7 +73,7 @@ export class HostMember implements TreeMember {
 
   get capacity (): number { return this.state.capacity }
   get load (): number { return this.state.load[this.index] }
-  holds (): boolean { return false }
+  holds (scope: string): boolean { return this.state.held.get(this.index)?.has(scope) ?? false }
   carries (): boolean { return this.state.carrying[this.index] === this.state.stamp }
 }
 

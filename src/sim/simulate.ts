@@ -5,7 +5,7 @@
  * callback).
  */
 import { regionScope } from '../elect/index.ts'
-import { ANNOUNCEMENT_SIGNATURE_BYTES, Digest, encodeBody, leaseMs, regionAnnouncementRate } from '../membership/index.ts'
+import { ANNOUNCEMENT_SIGNATURE_BYTES, Digest, encodeBody, leaseMs } from '../membership/index.ts'
 import type { SimConfig } from './config.ts'
 import type { UnitCosts } from './costs.ts'
 import { runKills } from './failover.ts'
@@ -14,6 +14,7 @@ import { runFlatPass } from './flat.ts'
 import type { FlatTotals } from './flat.ts'
 import { buildFleet, regionSize } from './fleet.ts'
 import type { Fleet } from './fleet.ts'
+import { distinctAnnouncementRate } from './membership-rate.ts'
 import { prng } from './random.ts'
 import { max, percentile, sum } from './stats.ts'
 import { MAX_TIERS, runTreePass, treeContext } from './tree-pass.ts'
@@ -121,14 +122,11 @@ function viewerEgress (fleet: Fleet, costs: UnitCosts): Float64Array {
 
 function membershipPerNode (fleet: Fleet, costs: UnitCosts): { msgs: Float64Array, bytes: Float64Array } {
   const D = fleet.config.meshDegree
-  const msgs = new Float64Array(fleet.hostIds.length)
-  const bytes = new Float64Array(fleet.hostIds.length)
-  for (let h = 0; h < msgs.length; h++) {
-    // Each announcement of the region reaches a node once per mesh peer that forwards it (duplicates included).
-    const rate = regionAnnouncementRate(regionSize(fleet, fleet.hostRegion[h])) * D
-    msgs[h] = rate
-    bytes[h] = rate * (costs.announcementBytes + costs.backboneOverheadBytes)
-  }
+  // Every node is on every region's topic (membership-rate.ts), and each announcement reaches it
+  // once per mesh peer that forwards it (duplicates included).
+  const rate = distinctAnnouncementRate(fleet.regions.map((_, g) => regionSize(fleet, g)), 'bound') * D
+  const msgs = new Float64Array(fleet.hostIds.length).fill(rate)
+  const bytes = new Float64Array(fleet.hostIds.length).fill(rate * (costs.announcementBytes + costs.backboneOverheadBytes))
   return { msgs, bytes }
 }
 

@@ -15,6 +15,8 @@ export interface EndpointSnapshot {
   /** From /metrics: observer streams by transport, and privacy classes, when it serves observers. */
   readonly observers?: Readonly<Record<string, number>>
   readonly classes?: number
+  /** The node's reducer_partials_sent counter (partials sent up its tier parent), when it has one. */
+  readonly partialsSent?: number
 }
 
 export type Health = 'down' | 'silent' | 'lagging' | 'failed over' | 'gossip'
@@ -29,6 +31,8 @@ export interface NodeView {
   readonly error?: string
   readonly viewers?: Readonly<Record<string, number>>
   readonly classes?: number
+  /** Reducer partials sent upward per second, between the last two polls (undefined: no such counter). */
+  readonly partialsPerSecond?: number
 }
 
 export interface DocNodeView {
@@ -78,6 +82,8 @@ interface Memory {
   readonly last: Readonly<Record<string, Remembered>>
   /** Per "doc peer": the seq and time of the last poll, the parent then, and the last switch. */
   readonly docs: Readonly<Record<string, { seq: number, at: number, fps?: number, parent?: string, role?: 'proxy' | 'member', switched?: { from: string, at: number } }>>
+  /** Per endpoint URL: its partials counter at the last poll that had one, and the rate then. */
+  readonly partials: Readonly<Record<string, { sent: number, at: number, perSecond?: number }>>
 }
 
 export const AUTHORITY = '@authority'
@@ -107,6 +113,11 @@ export function mergeTopology (previous: TopologyView | undefined, snapshots: re
     }
   })
   const superPeers = new Set(nodes.filter(n => n.kind === 'super-peer').map(n => n.id))
+  const partials = partialRates(previous?.memory.partials ?? {}, snapshots, now)
+  const shownNodes = nodes.map(node => {
+    const rate = node.up ? partials[node.url]?.perSecond : undefined
+    return rate === undefined ? node : { ...node, partialsPerSecond: rate }
+  })
 
   // Per document, each super-peer's entry (the last known one for a node that is down).
   const entries = new Map<string, Array<{ node: NodeView, doc: any, status: any }>>()
@@ -187,7 +198,43 @@ export function mergeTopology (previous: TopologyView | undefined, snapshots: re
     })
     return { docId, authoritySeq: authoritySeqs.get(docId), nodes: docNodes.sort((a, b) => a.peerId.localeCompare(b.peerId)) }
   })
-  return { at: now, nodes, docs, memory: { last, docs: memoryDocs } }
+  return { at: now, nodes: shownNodes, docs, memory: { last, docs: memoryDocs, partials } }
+}
+
+/** Each endpoint's partials counter and its rate since the previous poll that had it (a restart, counting from 0 again, is a new start). */
+function partialRates (before: Memory['partials'], snapshots: readonly EndpointSnapshot[], now: number): Memory['partials'] {
+  const next: Record<string, { sent: number, at: number, perSecond?: number }> = {}
+  for (const snapshot of snapshots) {
+    const old = before[snapshot.url]
+    if (!snapshot.ok || snapshot.partialsSent === undefined) {
+      if (old !== undefined && !snapshot.ok) next[snapshot.url] = old
+      continue
+    }
+    const sent = snapshot.partialsSent
+    const perSecond = old !== undefined && now > old.at && sent >= old.sent ? (sent - old.sent) * 1000 / (now - old.at) : undefined
+    next[snapshot.url] = { sent, at: now, perSecond: perSecond ?? (old !== undefined && sent >= old.sent ? old.perSecond : undefined) }
+  }
+  return next
+}
+
+/** The counter the page shows as partials/s going up: reducer_partials_sent. */
+export const PARTIALS_SENT_COUNTER = 'reducer_partials_sent'
+
+/**
+ * A node's reducer_partials_sent: from /status counters, else from /metrics
+ * (deltacast_reducer_partials_sent_total, summed over its label sets); undefined when it has none.
+ */
+export function partialsSentFrom (status: any, metricsText: string): number | undefined {
+  const counted = status?.counters?.[PARTIALS_SENT_COUNTER]
+  if (typeof counted === 'number' && Number.isFinite(counted)) return counted
+  let sum: number | undefined
+  for (const line of metricsText.split('\n')) {
+    const match = /^deltacast_reducer_partials_sent_total(?:\{[^}]*\})? (\S+)$/.exec(line)
+    if (match === null) continue
+    const value = Number(match[1])
+    if (Number.isFinite(value)) sum = (sum ?? 0) + value
+  }
+  return sum
 }
 
 /** Observer streams by transport and the privacy-class count, from Prometheus text. */

@@ -38,7 +38,7 @@ describe('topology page in Chromium', function () {
 
   let dir: string
   let browser: Browser | undefined
-  let ticker: ReturnType<typeof setInterval> | undefined
+  const tickers: Array<ReturnType<typeof setInterval>> = []
   const viewers: Array<{ view: LiveView, node: ObserverNode }> = []
 
   before(async function () {
@@ -47,7 +47,7 @@ describe('topology page in Chromium', function () {
   })
 
   after(async function () {
-    clearInterval(ticker)
+    for (const ticker of tickers) clearInterval(ticker)
     for (const { view, node } of viewers) {
       await view.close()
       await node.stop()
@@ -63,7 +63,7 @@ describe('topology page in Chromium', function () {
     const driver = new AuthorityDriver(authority)
     let n = 0
     // A steady trickle of frames, so that the page has frames/s to show.
-    ticker = setInterval(() => { driver.send({ n: ++n }) }, 200)
+    tickers.push(setInterval(() => { driver.send({ n: ++n }) }, 200))
     const superPeers: Running[] = await Promise.all([0, 1, 2, 3].map(async i => await startCli(superPeerArgs({
       dataDir: join(dir, `sp${i}`), docId, bootstrap: authority.ready.addrs as string[], observe: true, extra: ['--topology', 'tiers']
     }))))
@@ -106,7 +106,7 @@ describe('topology page in Chromium', function () {
     const topology = await startCli(['topology', ...admins, '--listen', '127.0.0.1:0', '--interval-ms', '500'])
     assert.equal(topology.ready.ready, 'topology')
     assert.match(topology.ready.url as string, /^http:\/\/127\.0\.0\.1:\d+$/)
-    browser = await launchChromium()
+    browser ??= await launchChromium()
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
     await page.goto(topology.ready.url as string)
 
@@ -139,5 +139,42 @@ describe('topology page in Chromium', function () {
     const screenshot = join(RESULTS, 'topology-takeover.png')
     await page.screenshot({ path: screenshot, fullPage: true })
     assert.ok(statSync(screenshot).size > 0)
+  })
+
+  it('a super-peer\'s own admin endpoint serves the page: itself, its --peer-admin nodes and the tree they elect', async function () {
+    const authority = await startCli(authorityArgs({ dir: join(dir, 'authority-admin'), name: 'topo-admin' }))
+    const docId = authority.ready.docId as string
+    const driver = new AuthorityDriver(authority)
+    let n = 0
+    tickers.push(setInterval(() => { driver.send({ n: ++n }) }, 200))
+    const peer = async (i: number, extra: string[] = []): Promise<Running> => await startCli(superPeerArgs({
+      dataDir: join(dir, `admin-sp${i}`), docId, bootstrap: authority.ready.addrs as string[], observe: true, extra: ['--topology', 'tiers', ...extra]
+    }))
+    const others = await Promise.all([0, 1].map(async i => await peer(i)))
+    // The page's node knows the others only through --peer-admin (admin addresses are in no announcement).
+    const host = await peer(2, [authority, ...others].flatMap(p => ['--peer-admin', p.ready.admin as string]))
+    const superPeers = [...others, host]
+
+    browser ??= await launchChromium()
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+    await page.goto(`${host.ready.admin as string}/topology/page`)
+    const drawn = await waitFor('the page on the super-peer to draw all three super-peers under the authority, up, with frames/s', async () => {
+      const docs = await Promise.all(superPeers.map(async p => (await p.admin('/topology')).docs[docId]))
+      const proxies = superPeers.filter((_p, i) => docs[i]?.role === 'proxy').map(p => p.ready.peerId as string)
+      const nodes = await shown(page, docId)
+      const text = await page.textContent('#docs') ?? ''
+      const ok = proxies.length === 1 && nodes.length === 4 && nodes.some(node => node.peer === '@authority') &&
+        nodes.some(node => node.peer === proxies[0] && node.role === 'proxy') && nodes.every(node => node.up === 'true') && /[1-9]\.\d fr\/s/.test(text)
+      return ok ? { nodes, text } : undefined
+    }, { timeoutMs: 60_000 }).catch(async (err: Error) => {
+      await page.screenshot({ path: join(RESULTS, 'topology-admin-failure.png'), fullPage: true })
+      throw err
+    })
+    assert.deepEqual(new Set(drawn.nodes.map(node => node.peer)), new Set(['@authority', ...superPeers.map(p => p.ready.peerId as string)]))
+    // No node counts reducer partials yet: the column says so rather than showing a zero.
+    assert.match(drawn.text, /partials ↑ —/)
+    const rows = await page.$$eval('#endpoints tr[data-url]', trs => trs.map(tr => tr.getAttribute('data-url')))
+    assert.deepEqual(new Set(rows), new Set([host, authority, ...others].map(p => p.ready.admin as string)))
+    await page.screenshot({ path: join(RESULTS, 'topology-admin.png'), fullPage: true })
   })
 })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { AUTHORITY, FAILOVER_SHOWN_MS, mergeTopology, observersFromMetrics } from '../../../src/topology/merge.ts'
+import { AUTHORITY, FAILOVER_SHOWN_MS, mergeTopology, observersFromMetrics, partialsSentFrom } from '../../../src/topology/merge.ts'
 import type { EndpointSnapshot, TopologyView } from '../../../src/topology/merge.ts'
 
 const DOC = 'doc1'
@@ -79,5 +79,26 @@ describe('topology page model (mergeTopology)', () => {
     const text = '# HELP x\ndeltacast_observers{transport="ws"} 2\ndeltacast_observers{transport="webrtc-direct"} 3\ndeltacast_privacy_classes 4\n'
     assert.deepEqual(observersFromMetrics(text), { observers: { ws: 2, 'webrtc-direct': 3 }, classes: 4 })
     assert.deepEqual(observersFromMetrics('deltacast_seq{document="d"} 1\n'), { observers: undefined, classes: undefined })
+  })
+
+  it('reducer partials/s going up: the reducer_partials_sent delta between polls, none without the counter', () => {
+    const withPartials = (id: string, sent: number): EndpointSnapshot => ({ ...superPeer(id, { parent: AUTH, role: 'proxy', seq: 1 }), partialsSent: sent })
+    const first = mergeTopology(undefined, [withPartials('a', 100), superPeer('b', { parent: 'a', seq: 1 })], 1000)
+    const second = mergeTopology(first, [withPartials('a', 130), superPeer('b', { parent: 'a', seq: 1 })], 3000)
+    assert.deepEqual(first.nodes.map(n => n.partialsPerSecond), [undefined, undefined])
+    assert.deepEqual(second.nodes.map(n => n.partialsPerSecond), [15, undefined])
+    // Down: no rate shown; back after a restart (the counter starts again from 0): no rate until the next poll.
+    const third = mergeTopology(second, [down('a'), superPeer('b', { parent: 'a', seq: 1 })], 4000)
+    assert.equal(third.nodes[0].partialsPerSecond, undefined)
+    const restarted = mergeTopology(third, [withPartials('a', 4), superPeer('b', { parent: 'a', seq: 1 })], 5000)
+    assert.equal(restarted.nodes[0].partialsPerSecond, undefined)
+    assert.equal(mergeTopology(restarted, [withPartials('a', 14), superPeer('b', { parent: 'a', seq: 1 })], 7000).nodes[0].partialsPerSecond, 5)
+  })
+
+  it('reads reducer_partials_sent from /status counters, else from /metrics summed over labels', () => {
+    assert.equal(partialsSentFrom({ counters: { reducer_partials_sent: 7 } }, 'deltacast_reducer_partials_sent_total 9\n'), 7)
+    assert.equal(partialsSentFrom({ counters: {} }, 'deltacast_reducer_partials_sent_total{channel="a"} 2\ndeltacast_reducer_partials_sent_total{channel="b"} 3\n'), 5)
+    assert.equal(partialsSentFrom({ counters: { frames_applied: 3 } }, 'deltacast_frames_applied_total 3\n'), undefined)
+    assert.equal(partialsSentFrom(undefined, ''), undefined)
   })
 })
