@@ -61,7 +61,9 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   frames_relayed_within_region: 'Frames received from a tier parent inside this region',
   docs_carried: 'Documents this super-peer started carrying (pinned, or asked for by viewers or tier children)',
   docs_dropped_idle: 'Documents dropped after lingering with no viewer and no tier child',
-  docs_refused_full: 'Documents refused because --max-docs were carried already'
+  docs_refused_full: 'Documents refused because --max-docs were carried already',
+  tier_trees_computed: 'Document trees computed (a change recomputes only the documents whose tree it can move)',
+  gossip_fallback_full: 'Times a document with no tier parent could not take the gossip fallback: MAX_FALLBACK_DOCS were on it already'
 }
 
 /** Counters each kind of node has from the start (so a scrape shows them at 0). */
@@ -74,7 +76,7 @@ export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'fra
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full']
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'gossip_fallback_full']
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

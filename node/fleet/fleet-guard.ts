@@ -14,6 +14,7 @@
  *
  * Without trusted operators the guard does not enforce (dev mode): everyone is admitted.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { parseDocId, docIdOfTopic } from '../../src/log/index.ts'
 import { encodePublicKey, verifyFleetCert } from '../../src/identity/index.ts'
 import { answerPresentation, FLEET_PROTOCOL, presentCert } from './handshake.ts'
@@ -43,6 +44,11 @@ export interface FleetGuardOptions {
   trustedOperators: Uint8Array[]
   /** Doc ids this node carries: their authorities may present doc-key certificates. */
   docIds: string[]
+  /**
+   * Admit an authority certified by any doc key, as the source of that key's documents only:
+   * a super-peer that carries documents on demand (tiers) cannot list their keys in advance.
+   */
+  anyDocKey: boolean
   /** A connected peer must be certified within this long. */
   handshakeTimeoutMs: number
   /** How long a refused peer id stays denied by the connection gater. */
@@ -52,7 +58,7 @@ export interface FleetGuardOptions {
   counters?: { inc (name: string): void }
 }
 
-export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 * 60_000, now: Date.now }
+export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 * 60_000, now: Date.now, anyDocKey: false }
 
 interface Denial { reason: string, until: number }
 
@@ -125,6 +131,21 @@ export class FleetGuard {
     return parsed.ok && encodePublicKey(parsed.value.publicKey) === cert.operator
   }
 
+  /**
+   * Connected peers certified by the document's own key: its authority, known from the
+   * handshake alone (no gossipsub subscription to find it by).
+   */
+  sourcesOf (docId: string): string[] {
+    const parsed = parseDocId(docId)
+    if (!parsed.ok || this.node === undefined) return []
+    const key = encodePublicKey(parsed.value.publicKey)
+    const sources: string[] = []
+    for (const cert of this.certified.values()) {
+      if (cert.scope === 'document' && cert.operator === key && this.node.getConnections(peerIdFromString(cert.peerId)).length > 0) sources.push(cert.peerId)
+    }
+    return sources
+  }
+
   isDenied (peerId: string): boolean {
     const denial = this.denied.get(peerId)
     if (denial === undefined) return false
@@ -174,7 +195,7 @@ export class FleetGuard {
     if (this.isDenied(peerId)) return { ok: false, code: 'denied', error: this.denied.get(peerId)?.reason ?? 'denied' }
     const result = cert === ''
       ? { ok: false as const, code: 'no-certificate', error: 'no fleet certificate presented' }
-      : verifyFleetCert(cert, { peerId, trustedOperators: this.options.trustedOperators, docKeys: this.docKeys, now: this.options.now() })
+      : verifyFleetCert(cert, { peerId, trustedOperators: this.options.trustedOperators, docKeys: this.docKeys, anyDocKey: this.options.anyDocKey, now: this.options.now() })
     if (result.ok) {
       this.certify(result.cert)
       return { ok: true }

@@ -62,7 +62,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const privateKey = await loadOrCreateKey(config.keyFile ?? join(config.dataDir, 'peer.key'))
   const fleetSettings = await loadFleetSettings(config, peerIdFromPrivateKey(privateKey).toString(), Date.now())
   const counters = metrics.counters
-  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs, counters })
+  // Under tiers documents are carried on demand: their authorities' keys come with the doc ids asked for.
+  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs, anyDocKey: config.topology === 'tiers', counters })
   const node = await createBackboneNode({
     privateKey,
     metricsRegistry: metrics.registry,
@@ -87,8 +88,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     counters,
     get tiers () { return tiers },
     viewers: docId => edge?.server.viewers(docId) ?? 0,
-    changed: () => {
-      tiers?.invalidate()
+    changed: docId => {
+      tiers?.invalidate(docId)
       membership?.changed()
     }
   }, {
@@ -110,7 +111,16 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     local: () => ({ docs: carriers.demanded(), roles: tiers?.proxyScopes() ?? [], load: tiers?.joining() === true ? DEFAULT_CAPACITY : carriers.size })
   })
   membership = started.service
-  if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds(), demanded: () => carriers.demanded() }, { fanout: config.fanout })
+  if (config.topology === 'tiers') tiers = new Tiers({
+      node,
+      membership: started.service,
+      counters,
+      carried: () => carriers.docIds(),
+      demanded: () => carriers.demanded(),
+      carries: docId => carriers.has(docId),
+      demands: docId => carriers.demands(docId),
+      sourcesOf: docId => fleet.sourcesOf(docId)
+    }, { fanout: config.fanout })
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)

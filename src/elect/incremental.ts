@@ -6,7 +6,9 @@
  * and the splits) and one election per scope. Rendezvous election makes the effect of one member
  * decidable from the tree already computed: with its proxy P unchanged, a scope's election moves
  * only if the changed member X
- *   - was P (it left or changed), or the scope was unserved (P undefined: anyone may fill it);
+ *   - was P and left, changed weight, or stopped claiming the scope or having room (a P that
+ *     still claims it, or never did and still has room, stays: its load alone moves nothing);
+ *   - or the scope was unserved (P undefined: anyone may fill it);
  *   - claims the scope now (holds it: it could be a better-ranked incumbent; not ranked here);
  *   - or, where P is not an incumbent (P won as the best-ranked member with room), X now has
  *     room and ranks above P (before, it ranked above P only while full).
@@ -40,10 +42,10 @@ export function changeMovesTree (tree: DocTree, change: MemberChange, current: (
     const is = after?.region === region.region
     if (!was && !is) continue
     // The region scope elects among every member of the region.
-    if (electionMoves(region, peerId, is ? after : undefined, current)) return true
+    if (electionMoves(region, peerId, was ? before : undefined, is ? after : undefined, current)) return true
     // A carrier here (on both sides, as checked above) is also a candidate in its sub-scopes.
     if (carriedAfter) {
-      for (const sub of subScopesHolding(region, peerId)) if (electionMoves(sub, peerId, after, current)) return true
+      for (const sub of subScopesHolding(region, peerId)) if (electionMoves(sub, peerId, before, after, current)) return true
     }
   }
   return false
@@ -54,9 +56,11 @@ export function changesMoveTree (tree: DocTree, changes: readonly MemberChange[]
   return changes.some(change => changeMovesTree(tree, change, current))
 }
 
-function electionMoves (node: ScopeNode, peerId: string, after: TreeMember | undefined, current: (peerId: string) => TreeMember | undefined): boolean {
+function electionMoves (node: ScopeNode, peerId: string, before: TreeMember | undefined, after: TreeMember | undefined,
+  current: (peerId: string) => TreeMember | undefined): boolean {
   const proxy = node.proxy
-  if (proxy === undefined || proxy === peerId) return true
+  if (proxy === undefined) return true
+  if (proxy === peerId) return proxyMoves(node.scope, before, after)
   if (after === undefined) return false // a candidate that was not the proxy left
   const incumbent = current(proxy)
   if (incumbent === undefined) return true
@@ -64,6 +68,15 @@ function electionMoves (node: ScopeNode, peerId: string, after: TreeMember | und
   if (incumbent.holds(node.scope)) return false
   if (after.load >= after.capacity) return false
   return ranksAbove(node.scope, after, incumbent)
+}
+
+/** The proxy itself changed: it stays if its rank is the same and it still wins the way it won. */
+function proxyMoves (scope: string, before: TreeMember | undefined, after: TreeMember | undefined): boolean {
+  if (before === undefined || after === undefined || before.weight !== after.weight) return true
+  // Claiming it, it is the best claimant: those above it claim nothing (else they would be proxy).
+  if (after.holds(scope)) return false
+  // It won by room with no claimant anywhere (else the best claimant would be proxy): still so.
+  return before.holds(scope) || after.load >= after.capacity
 }
 
 /** The same order as the election's ranking (rank.ts): higher score first, ties to the lower peer id. */
