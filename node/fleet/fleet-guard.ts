@@ -62,7 +62,8 @@ export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 *
 
 interface Denial { reason: string, until: number }
 
-export class FleetGuard {
+/** Emits 'certified' (a CustomEvent with the FleetCert) when a peer is admitted. */
+export class FleetGuard extends EventTarget {
   readonly enforcing: boolean
   private readonly options: FleetGuardOptions
   private readonly docKeys: Uint8Array[]
@@ -75,6 +76,7 @@ export class FleetGuard {
   private readonly stopController = new AbortController()
 
   constructor (options: Partial<FleetGuardOptions> & Pick<FleetGuardOptions, 'trustedOperators' | 'docIds'>) {
+    super()
     this.options = { ...FLEET_GUARD_DEFAULTS, ...options }
     this.enforcing = this.options.trustedOperators.length > 0
     this.docKeys = this.options.docIds.map(docId => {
@@ -210,6 +212,7 @@ export class FleetGuard {
     this.denied.delete(cert.peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, cert.peerId)
     this.armExpiry(cert)
+    this.dispatchEvent(new CustomEvent('certified', { detail: cert }))
     this.log?.info({ peer: cert.peerId, region: cert.region, scope: cert.scope, expires: new Date(cert.expires).toISOString() }, 'fleet peer certified')
   }
 

@@ -5,6 +5,7 @@ import { loadOrCreateKey } from '../identity.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
+import type { FleetCert } from '../../src/identity/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
@@ -121,6 +122,9 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
       demands: docId => carriers.demands(docId),
       sourcesOf: docId => fleet.sourcesOf(docId)
     }, { fanout: config.fanout })
+    fleet.addEventListener('certified', event => {
+      if ((event as CustomEvent<FleetCert>).detail.scope === 'document') tiers?.sourcesChanged()
+    })
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)

@@ -165,6 +165,11 @@ export class Tiers extends EventTarget {
     })
   }
 
+  /** A peer proved it holds some document's key (sourcesOf may name it now): region roots look again. */
+  sourcesChanged (): void {
+    this.dispatchEvent(new Event('change'))
+  }
+
   get fanout (): number {
     return this.options.fanout
   }
