@@ -1,7 +1,7 @@
 import { parseDocId } from '../../src/log/index.ts'
 import { DocCarrier } from './doc-carrier.ts'
 import { ObservableCarrier } from './observable-carrier.ts'
-import { Uplink } from '../tiers/uplink.ts'
+import { FollowLimiter, Uplink } from '../tiers/uplink.ts'
 import type { DocCarrierOptions } from './doc-carrier.ts'
 import type { RelaySource } from '../relay/relay-server.ts'
 import type { Tiers } from '../tiers/tiers.ts'
@@ -80,6 +80,7 @@ export class CarrierSet {
   private lastDemand = ''
   /** Documents that took the flat topic for want of a tier parent (at most MAX_FALLBACK_DOCS). */
   private readonly fallback = new Set<string>()
+  private readonly followLimiter = new FollowLimiter()
 
   constructor (components: CarrierSetComponents, options: CarrierSetOptions) {
     this.components = components
@@ -221,6 +222,7 @@ export class CarrierSet {
         carrier,
         log,
         counters,
+        limiter: this.followLimiter,
         parentOf: suspects => {
           const { parent } = tiers.standing(docId, suspects)
           // No one to follow (no tree yet, or a region proxy with no direct link to the
