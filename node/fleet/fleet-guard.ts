@@ -15,7 +15,7 @@
  * Without trusted operators the guard does not enforce (dev mode): everyone is admitted.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { parseDocId, docIdOfTopic } from '../../src/log/index.ts'
+import { DOC_ID_SEPARATOR, parseDocId, docIdOfTopic } from '../../src/log/index.ts'
 import { encodePublicKey, verifyFleetCert } from '../../src/identity/index.ts'
 import { answerPresentation, FLEET_PROTOCOL, presentCert } from './handshake.ts'
 import { isFleetHookable, rescore } from './gossip-hooks.ts'
@@ -68,6 +68,8 @@ export class FleetGuard extends EventTarget {
   private readonly options: FleetGuardOptions
   private readonly docKeys: Uint8Array[]
   private readonly certified = new Map<string, FleetCert>()
+  /** Document-scope certificates by signing key (base32): each key's sources, by peer id. */
+  private readonly documentSources = new Map<string, Map<string, PeerId>>()
   private readonly denied = new Map<string, Denial>()
   private readonly expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private node: BackboneNode | undefined
@@ -135,16 +137,16 @@ export class FleetGuard extends EventTarget {
 
   /**
    * Connected peers certified by the document's own key: its authority, known from the
-   * handshake alone (no gossipsub subscription to find it by).
+   * handshake alone (no gossipsub subscription to find it by). Cheap: called for every carried
+   * document whenever the tier trees are looked at.
    */
   sourcesOf (docId: string): string[] {
-    const parsed = parseDocId(docId)
-    if (!parsed.ok || this.node === undefined) return []
-    const key = encodePublicKey(parsed.value.publicKey)
+    // A doc id is base32(key) "." name, the same spelling as a certificate's op (a malformed id matches none).
+    const dot = docId.indexOf(DOC_ID_SEPARATOR)
+    const holders = dot < 0 ? undefined : this.documentSources.get(docId.slice(0, dot))
+    if (holders === undefined || this.node === undefined) return []
     const sources: string[] = []
-    for (const cert of this.certified.values()) {
-      if (cert.scope === 'document' && cert.operator === key && this.node.getConnections(peerIdFromString(cert.peerId)).length > 0) sources.push(cert.peerId)
-    }
+    for (const peerId of holders.values()) if (this.node.getConnections(peerId).length > 0) sources.push(peerId.toString())
     return sources
   }
 
@@ -208,12 +210,28 @@ export class FleetGuard extends EventTarget {
   }
 
   private certify (cert: FleetCert): void {
+    this.uncertify(cert.peerId)
     this.certified.set(cert.peerId, cert)
+    if (cert.scope === 'document') {
+      const holders = this.documentSources.get(cert.operator) ?? new Map<string, PeerId>()
+      holders.set(cert.peerId, peerIdFromString(cert.peerId))
+      this.documentSources.set(cert.operator, holders)
+    }
     this.denied.delete(cert.peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, cert.peerId)
     this.armExpiry(cert)
     this.dispatchEvent(new CustomEvent('certified', { detail: cert }))
     this.log?.info({ peer: cert.peerId, region: cert.region, scope: cert.scope, expires: new Date(cert.expires).toISOString() }, 'fleet peer certified')
+  }
+
+  /** Forget a peer's certificate (it expired, or the peer was refused). */
+  private uncertify (peerId: string): void {
+    const cert = this.certified.get(peerId)
+    if (cert === undefined) return
+    this.certified.delete(peerId)
+    const holders = this.documentSources.get(cert.operator)
+    holders?.delete(peerId)
+    if (holders?.size === 0) this.documentSources.delete(cert.operator)
   }
 
   /** A certificate ran out: the peer must reconnect with a new one. */
@@ -232,7 +250,7 @@ export class FleetGuard extends EventTarget {
       this.armExpiry(cert)
       return
     }
-    this.certified.delete(peerId)
+    this.uncertify(peerId)
     this.expiryTimers.delete(peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, peerId)
     if (this.enforcing) {
@@ -244,7 +262,7 @@ export class FleetGuard extends EventTarget {
   /** Deny the peer id for a while and hang up on it; `code` names the reason in the counters. */
   private refuse (peerId: string, reason: string, code: string): void {
     this.options.counters?.inc(`backbone_denied_${code.replaceAll('-', '_')}`)
-    this.certified.delete(peerId)
+    this.uncertify(peerId)
     const now = this.options.now()
     for (const [id, denial] of this.denied) if (denial.until <= now) this.denied.delete(id) // keep the map bounded by live denials
     this.denied.set(peerId, { reason, until: now + this.options.denyTtlMs })

@@ -195,19 +195,21 @@ export class Tiers extends EventTarget {
 
   /** The document's tree as this node sees it, with itself as a carrier of what it carries. */
   standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
-    this.refresh()
-    let placement: Placement | undefined
-    if (suspects.size > 0) placement = this.place(docId, suspects)
-    else {
-      placement = this.placements.get(docId)
-      if (placement === undefined) {
-        placement = this.place(docId, suspects)
-        this.placements.set(docId, placement)
-      }
-    }
+    const placement = suspects.size > 0 ? (this.refresh(), this.place(docId, suspects)) : this.placement(docId)
     const follow = placement.follow
     const parent = follow === undefined ? undefined : follow.parent === AUTHORITY_PARENT ? this.authorityOf(docId, suspects) : follow.parent
     return { tree: placement.tree, role: placement.role, parent }
+  }
+
+  /** The cached placement (computed if missing), without looking up the authority. */
+  private placement (docId: string): Placement {
+    this.refresh()
+    let placement = this.placements.get(docId)
+    if (placement === undefined) {
+      placement = this.place(docId, new Set())
+      this.placements.set(docId, placement)
+    }
+    return placement
   }
 
   /** Bring the cache up to date with what changed since it was last read; drops what may have moved. */
@@ -314,7 +316,7 @@ export class Tiers extends EventTarget {
   proxyScopes (): string[] {
     const scopes: string[] = []
     for (const docId of this.components.carried()) {
-      const role = this.standing(docId).role
+      const role = this.placement(docId).role
       if (role?.role === 'proxy') scopes.push(role.scope)
     }
     return scopes
