@@ -125,6 +125,22 @@ async function main (): Promise<void> {
     const quietMs = await cpuMs(a.child.pid!) - quietBefore
     console.log(`quiet: ${quietMs} ms CPU in ${WINDOW_S} s (${fmt(quietMs / WINDOW_S / 10)} % of one core: per-document timers)`)
 
+    // Frames: the source appends round-robin at RATE; what the super-peer applies per second.
+    const appliedBefore = (await status(a)).counters.frames_applied ?? 0
+    const sentBefore = sent
+    source.send({ rate: RATE })
+    const framesCpuBefore = await cpuMs(a.child.pid!)
+    const t0 = performance.now()
+    await sleep(WINDOW_S * 1000)
+    source.send({ rate: 0 })
+    const elapsedS = (performance.now() - t0) / 1000
+    const framesCpu = await cpuMs(a.child.pid!) - framesCpuBefore
+    const sentFrames = sent - sentBefore
+    await sleep(2_000)
+    const applied = ((await status(a)).counters.frames_applied ?? 0) - appliedBefore
+    const framesPerS = applied / elapsedS
+    console.log(`frames: source appended ~${sentFrames} in ${fmt(elapsedS)} s; super-peer applied ${applied} (${fmt(framesPerS, 0)} frames/s), ${fmt(framesCpu / elapsedS / 10)} % of one core`)
+
     // A membership change: a second super-peer joins the region (it carries nothing), then leaves.
     const computed = async (): Promise<number> => (await status(a)).counters.tier_trees_computed ?? 0
     const accepted = async (): Promise<number> => (await status(a)).counters.membership_accepted ?? 0
@@ -144,22 +160,6 @@ async function main (): Promise<void> {
     const leaveMs = await cpuMs(a.child.pid!) - leaveCpuBefore - quietMs
     const treesOnLeave = await computed() - leaveTreesBefore
     console.log(`leave: ${leaveMs} ms CPU over quiet, ${treesOnLeave} trees recomputed`)
-
-    // Frames: the source appends round-robin at RATE; what the super-peer applies per second.
-    const appliedBefore = (await status(a)).counters.frames_applied ?? 0
-    const sentBefore = sent
-    source.send({ rate: RATE })
-    const framesCpuBefore = await cpuMs(a.child.pid!)
-    const t0 = performance.now()
-    await sleep(WINDOW_S * 1000)
-    source.send({ rate: 0 })
-    const elapsedS = (performance.now() - t0) / 1000
-    const framesCpu = await cpuMs(a.child.pid!) - framesCpuBefore
-    const sentFrames = sent - sentBefore
-    await sleep(2_000)
-    const applied = ((await status(a)).counters.frames_applied ?? 0) - appliedBefore
-    const framesPerS = applied / elapsedS
-    console.log(`frames: source appended ~${sentFrames} in ${fmt(elapsedS)} s; super-peer applied ${applied} (${fmt(framesPerS, 0)} frames/s), ${fmt(framesCpu / elapsedS / 10)} % of one core`)
 
     await a.kill()
     await source.stop()

@@ -109,7 +109,12 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   const started = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region,
     // While joining, it announces itself full, so that no one elects it before it has looked around.
-    local: () => ({ docs: carriers.demanded(), roles: tiers?.proxyScopes() ?? [], load: tiers?.joining() === true ? DEFAULT_CAPACITY : carriers.size })
+    // Load is the roles it holds (docs/architecture.md, "Capacity and hysteresis"), not the
+    // documents it carries: a host carrying 10,000 documents as a member has room to proxy.
+    local: () => {
+      const roles = tiers?.proxyScopes() ?? []
+      return { docs: carriers.demanded(), roles, load: tiers?.joining() === true ? DEFAULT_CAPACITY : roles.length }
+    }
   })
   membership = started.service
   if (config.topology === 'tiers') tiers = new Tiers({
