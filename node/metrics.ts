@@ -76,7 +76,9 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   input_origin_fenced: 'Times this super-peer found its origin fenced and started a new boot',
   partials_sent: 'Partials sent to the parent (tier proxy or authority)',
   partial_sends_failed: 'Partial sends to the parent that failed (everything unacknowledged goes again)',
-  partial_parent_changes: 'Times partials went to a new parent'
+  partial_parent_changes: 'Times partials went to a new parent',
+  tier_trees_computed: 'Document trees computed (a change recomputes only the documents whose tree it can move)',
+  gossip_fallback_full: 'Times a document with no tier parent could not take the gossip fallback: MAX_FALLBACK_DOCS were on it already'
 }
 
 /** Counters each kind of node has from the start (so a scrape shows them at 0). */
@@ -92,7 +94,7 @@ export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'fra
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', ...SUPER_PEER_INPUT_COUNTERS]
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'gossip_fallback_full', ...SUPER_PEER_INPUT_COUNTERS]
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

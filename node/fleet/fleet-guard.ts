@@ -14,7 +14,8 @@
  *
  * Without trusted operators the guard does not enforce (dev mode): everyone is admitted.
  */
-import { parseDocId, docIdOfTopic } from '../../src/log/index.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { DOC_ID_SEPARATOR, parseDocId, docIdOfTopic } from '../../src/log/index.ts'
 import { encodePublicKey, verifyFleetCert } from '../../src/identity/index.ts'
 import { answerPresentation, FLEET_PROTOCOL, presentCert } from './handshake.ts'
 import { isFleetHookable, rescore } from './gossip-hooks.ts'
@@ -43,6 +44,11 @@ export interface FleetGuardOptions {
   trustedOperators: Uint8Array[]
   /** Doc ids this node carries: their authorities may present doc-key certificates. */
   docIds: string[]
+  /**
+   * Admit an authority certified by any doc key, as the source of that key's documents only:
+   * a super-peer that carries documents on demand (tiers) cannot list their keys in advance.
+   */
+  anyDocKey: boolean
   /** A connected peer must be certified within this long. */
   handshakeTimeoutMs: number
   /** How long a refused peer id stays denied by the connection gater. */
@@ -52,15 +58,18 @@ export interface FleetGuardOptions {
   counters?: { inc (name: string): void }
 }
 
-export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 * 60_000, now: Date.now }
+export const FLEET_GUARD_DEFAULTS = { handshakeTimeoutMs: 10_000, denyTtlMs: 5 * 60_000, now: Date.now, anyDocKey: false }
 
 interface Denial { reason: string, until: number }
 
-export class FleetGuard {
+/** Emits 'certified' (a CustomEvent with the FleetCert) when a peer is admitted. */
+export class FleetGuard extends EventTarget {
   readonly enforcing: boolean
   private readonly options: FleetGuardOptions
   private readonly docKeys: Uint8Array[]
   private readonly certified = new Map<string, FleetCert>()
+  /** Document-scope certificates by signing key (base32): each key's sources, by peer id. */
+  private readonly documentSources = new Map<string, Map<string, PeerId>>()
   private readonly denied = new Map<string, Denial>()
   private readonly expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private node: BackboneNode | undefined
@@ -69,6 +78,7 @@ export class FleetGuard {
   private readonly stopController = new AbortController()
 
   constructor (options: Partial<FleetGuardOptions> & Pick<FleetGuardOptions, 'trustedOperators' | 'docIds'>) {
+    super()
     this.options = { ...FLEET_GUARD_DEFAULTS, ...options }
     this.enforcing = this.options.trustedOperators.length > 0
     this.docKeys = this.options.docIds.map(docId => {
@@ -125,6 +135,21 @@ export class FleetGuard {
     return parsed.ok && encodePublicKey(parsed.value.publicKey) === cert.operator
   }
 
+  /**
+   * Connected peers certified by the document's own key: its authority, known from the
+   * handshake alone (no gossipsub subscription to find it by). Cheap: called for every carried
+   * document whenever the tier trees are looked at.
+   */
+  sourcesOf (docId: string): string[] {
+    // A doc id is base32(key) "." name, the same spelling as a certificate's op (a malformed id matches none).
+    const dot = docId.indexOf(DOC_ID_SEPARATOR)
+    const holders = dot < 0 ? undefined : this.documentSources.get(docId.slice(0, dot))
+    if (holders === undefined || this.node === undefined) return []
+    const sources: string[] = []
+    for (const peerId of holders.values()) if (this.node.getConnections(peerId).length > 0) sources.push(peerId.toString())
+    return sources
+  }
+
   isDenied (peerId: string): boolean {
     const denial = this.denied.get(peerId)
     if (denial === undefined) return false
@@ -174,7 +199,7 @@ export class FleetGuard {
     if (this.isDenied(peerId)) return { ok: false, code: 'denied', error: this.denied.get(peerId)?.reason ?? 'denied' }
     const result = cert === ''
       ? { ok: false as const, code: 'no-certificate', error: 'no fleet certificate presented' }
-      : verifyFleetCert(cert, { peerId, trustedOperators: this.options.trustedOperators, docKeys: this.docKeys, now: this.options.now() })
+      : verifyFleetCert(cert, { peerId, trustedOperators: this.options.trustedOperators, docKeys: this.docKeys, anyDocKey: this.options.anyDocKey, now: this.options.now() })
     if (result.ok) {
       this.certify(result.cert)
       return { ok: true }
@@ -185,11 +210,28 @@ export class FleetGuard {
   }
 
   private certify (cert: FleetCert): void {
+    this.uncertify(cert.peerId)
     this.certified.set(cert.peerId, cert)
+    if (cert.scope === 'document') {
+      const holders = this.documentSources.get(cert.operator) ?? new Map<string, PeerId>()
+      holders.set(cert.peerId, peerIdFromString(cert.peerId))
+      this.documentSources.set(cert.operator, holders)
+    }
     this.denied.delete(cert.peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, cert.peerId)
     this.armExpiry(cert)
+    this.dispatchEvent(new CustomEvent('certified', { detail: cert }))
     this.log?.info({ peer: cert.peerId, region: cert.region, scope: cert.scope, expires: new Date(cert.expires).toISOString() }, 'fleet peer certified')
+  }
+
+  /** Forget a peer's certificate (it expired, or the peer was refused). */
+  private uncertify (peerId: string): void {
+    const cert = this.certified.get(peerId)
+    if (cert === undefined) return
+    this.certified.delete(peerId)
+    const holders = this.documentSources.get(cert.operator)
+    holders?.delete(peerId)
+    if (holders?.size === 0) this.documentSources.delete(cert.operator)
   }
 
   /** A certificate ran out: the peer must reconnect with a new one. */
@@ -208,7 +250,7 @@ export class FleetGuard {
       this.armExpiry(cert)
       return
     }
-    this.certified.delete(peerId)
+    this.uncertify(peerId)
     this.expiryTimers.delete(peerId)
     if (this.pubsub !== undefined) rescore(this.pubsub, peerId)
     if (this.enforcing) {
@@ -220,7 +262,7 @@ export class FleetGuard {
   /** Deny the peer id for a while and hang up on it; `code` names the reason in the counters. */
   private refuse (peerId: string, reason: string, code: string): void {
     this.options.counters?.inc(`backbone_denied_${code.replaceAll('-', '_')}`)
-    this.certified.delete(peerId)
+    this.uncertify(peerId)
     const now = this.options.now()
     for (const [id, denial] of this.denied) if (denial.until <= now) this.denied.delete(id) // keep the map bounded by live denials
     this.denied.set(peerId, { reason, until: now + this.options.denyTtlMs })

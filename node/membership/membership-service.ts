@@ -276,6 +276,7 @@ export class MembershipService extends EventTarget {
     // Our own announcement goes into our table too, so our view matches everyone else's.
     const own = this.table.offer(bytes, this.init.now())
     if (!own.ok) this.components.log.error({ reason: own.reason, error: own.error }, 'membership: own announcement refused')
+    else if (own.change !== 'refreshed') this.dispatchEvent(new Event('change')) // our own entry is in the view too
     this.lastSentAt = this.init.now()
     this.components.pubsub.publish(this.topic, bytes).then(
       () => { this.components.counters.inc('membership_announced') },

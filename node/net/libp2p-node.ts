@@ -45,6 +45,9 @@ export type BackboneServices = {
 
 export type BackboneNode = Libp2p<BackboneServices>
 
+/** Streams one backbone connection may hold each way: every relay stream (one per document) plus the few others. */
+export const MAX_STREAMS_PER_CONNECTION = 10_240
+
 export interface BackboneNodeOptions {
   /** The node's identity; the peer id derives from it. Keep it stable across restarts. */
   privateKey: PrivateKey
@@ -154,7 +157,9 @@ export async function createBackboneNode (opts: BackboneNodeOptions): Promise<Ba
     },
     transports: [tcp(), webSockets(), webRTCDirect()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // One relay stream per document a tier child follows from its parent: a host carrying
+    // 10,000 documents from one parent needs that many on one connection (yamux's default is 1,000).
+    streamMuxers: [yamux({ maxInboundStreams: MAX_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_STREAMS_PER_CONNECTION })],
     peerDiscovery: peerDiscovery(opts.bootstrap),
     connectionManager: {
       maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,

@@ -8,7 +8,6 @@ import { ParentLink } from './parent-link.ts'
 import { serveReduce } from './reduce-server.ts'
 import type { WriterLink } from './doc-input.ts'
 import type { Json } from '../../src/json.ts'
-import type { AppliedFrame } from '../../src/replica/index.ts'
 import type { DocCarrier } from '../super-peer/doc-carrier.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -105,11 +104,8 @@ export class InputHub {
       counters: this.c.counters,
       log: this.c.log
     })
-    const onApplied = (frames: AppliedFrame[]): void => { input.applied(frames) }
-    const onReset = (): void => { input.reset() }
-    carrier.on('applied', onApplied)
-    carrier.on('reset', onReset)
-    this.docs.set(docId, { input, carrier, off: () => { carrier.off('applied', onApplied); carrier.off('reset', onReset) } })
+    const off = carrier.tap(applied => { input.applied([applied]) }, () => { input.reset() })
+    this.docs.set(docId, { input, carrier, off })
     return input
   }
 

@@ -45,7 +45,12 @@ export async function serveRelay (libp2p: Libp2p, lookup: RelayLookup, log: Logg
   options: Partial<RelayServerOptions> = {}): Promise<void> {
   await libp2p.handle(RELAY_PROTOCOL, async (stream, connection) => {
     await handleRelayStream(stream, connection.remotePeer, lookup, log, counters, options)
-  }, { maxInboundStreams: options.maxInboundStreams ?? RELAY_SERVER_DEFAULTS.maxInboundStreams })
+  }, {
+    maxInboundStreams: options.maxInboundStreams ?? RELAY_SERVER_DEFAULTS.maxInboundStreams,
+    // The same node follows its own parents on this protocol, one outbound stream per document
+    // (libp2p's default allows 64 per connection).
+    maxOutboundStreams: options.maxInboundStreams ?? RELAY_SERVER_DEFAULTS.maxInboundStreams
+  })
 }
 
 /**

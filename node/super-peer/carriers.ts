@@ -1,6 +1,6 @@
 import { parseDocId } from '../../src/log/index.ts'
 import { DocCarrier } from './doc-carrier.ts'
-import { Uplink } from '../tiers/uplink.ts'
+import { FollowLimiter, Uplink } from '../tiers/uplink.ts'
 import type { DocCarrierOptions } from './doc-carrier.ts'
 import type { ObservableCarrier } from './observable-carrier.ts'
 import type { RelaySource } from '../relay/relay-server.ts'
@@ -24,6 +24,13 @@ export interface CarrierSetOptions {
   carrier: Partial<DocCarrierOptions>
 }
 
+/**
+ * Most documents on the flat topic at once under tiers (each takes two topics: frames and
+ * heads). Gossipsub ignores a peer's subscriptions past its per-peer topic budget (1 MiB at
+ * about 1 KiB a topic: roughly 1,000 topics), silently, so the fallback stays well under it.
+ */
+export const MAX_FALLBACK_DOCS = 400
+
 export const CARRIER_SET_DEFAULTS = {
   maxDocs: 10_000,
   lingerMs: 30_000
@@ -37,8 +44,11 @@ export interface CarrierSetComponents {
   readonly tiers?: Tiers
   /** Viewers this node serves for a document now (its edge). */
   viewers (docId: string): number
-  /** What this node carries or proxies changed: tell the region (membership announcement). */
-  changed (): void
+  /**
+   * What this node carries or proxies changed: tell the region (membership announcement).
+   * `docId` names the one document concerned, when it is one (trees are recomputed for it alone).
+   */
+  changed (docId?: string): void
 }
 
 /** Why a document could not be carried. */
@@ -68,6 +78,9 @@ export class CarrierSet {
   private sweeper: ReturnType<typeof setInterval> | undefined
   private readonly carryListeners: Array<(carrier: DocCarrier) => void> = []
   private lastDemand = ''
+  /** Documents that took the flat topic for want of a tier parent (at most MAX_FALLBACK_DOCS). */
+  private readonly fallback = new Set<string>()
+  private readonly followLimiter = new FollowLimiter()
 
   constructor (components: CarrierSetComponents, options: CarrierSetOptions) {
     this.components = components
@@ -109,6 +122,15 @@ export class CarrierSet {
    */
   demanded (): string[] {
     return [...this.carried.keys()].filter(docId => this.pinned.has(docId) || this.components.viewers(docId) > 0)
+  }
+
+  /** demanded() for one document. */
+  demands (docId: string): boolean {
+    return this.carried.has(docId) && (this.pinned.has(docId) || this.components.viewers(docId) > 0)
+  }
+
+  has (docId: string): boolean {
+    return this.carried.has(docId)
   }
 
   get (docId: string): DocCarrier | undefined {
@@ -200,15 +222,16 @@ export class CarrierSet {
         carrier,
         log,
         counters,
+        limiter: this.followLimiter,
         parentOf: suspects => {
           const { parent } = tiers.standing(docId, suspects)
           // No one to follow (no tree yet, or a region proxy with no direct link to the
           // authority): take the flat topic meanwhile, so frames keep coming.
-          if (parent === undefined) carrier.joinTopic()
+          if (parent === undefined) this.fallBack(carrier)
           return parent
         },
         crossesRegion: parent => tiers.crossesRegion(parent),
-        moved: () => { this.components.changed() }
+        moved: () => { this.components.changed(docId) }
       })
       : undefined
     const c: Carried = { carrier, observable, uplink, children: new Map(), neededAt: Date.now() }
@@ -218,17 +241,29 @@ export class CarrierSet {
     uplink?.start()
     counters.inc('docs_carried')
     log.info({ docId, topology: this.options.topology }, 'carrying document')
-    this.components.changed()
+    this.components.changed(docId)
     return c
+  }
+
+  /** Take the flat topic for a document with no tier parent, while the fallback has room. */
+  private fallBack (carrier: DocCarrier): void {
+    if (carrier.onTopic) return
+    if (this.fallback.size >= MAX_FALLBACK_DOCS) {
+      this.components.counters.inc('gossip_fallback_full')
+      return
+    }
+    this.fallback.add(carrier.docId)
+    carrier.joinTopic()
   }
 
   private async drop (docId: string): Promise<void> {
     const c = this.carried.get(docId)
     if (c === undefined) return
     this.carried.delete(docId)
+    this.fallback.delete(docId)
     await c.uplink?.stop()
     c.carrier.stop()
-    this.components.changed()
+    this.components.changed(docId)
   }
 
   /** Drop documents that no viewer, no child and no --doc has needed for a linger. */
@@ -239,6 +274,8 @@ export class CarrierSet {
       this.lastDemand = demand
       this.components.changed()
     }
+    // Uplinks leave the topic once level with a parent: their fallback places are free again.
+    for (const docId of this.fallback) if (this.carried.get(docId)?.carrier.onTopic !== true) this.fallback.delete(docId)
     for (const [docId, c] of this.carried) {
       // A safety net under the change events: an uplink that follows a parent its view no
       // longer names moves (cheap: standings are cached until something changes).

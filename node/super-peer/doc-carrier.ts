@@ -93,6 +93,7 @@ export class DocCarrier {
   private readonly catchUp: CatchUp
   private readonly relayFollowers = new Set<RelayFollower>()
   private readonly taps = new Set<AppliedTap>()
+  private readonly jumpTaps = new Set<() => void>()
   /** Set when the replica was rebuilt from genesis: downstream gets the whole state once level. */
   private rebuilt = false
   private upstreamTimer: ReturnType<typeof setInterval> | undefined
@@ -258,6 +259,7 @@ export class DocCarrier {
   private jumped (): void {
     this.observable?.jumped()
     for (const follower of this.relayFollowers) follower.reset()
+    for (const jumped of this.jumpTaps) jumped()
   }
 
   /** A verified snapshot with its checkpoint frame: the replica starts over from it. */
@@ -386,9 +388,16 @@ export class DocCarrier {
     }
   }
 
-  /** Calls `tap` after each applied frame was handed on; returns the function that stops it. */
-  tap (tap: AppliedTap): () => void {
+  /**
+   * Calls `tap` after each applied frame was handed on, and `jumped` after the replica jumped (no
+   * frame leads to its new state); returns the function that stops both.
+   */
+  tap (tap: AppliedTap, jumped?: () => void): () => void {
     this.taps.add(tap)
-    return () => { this.taps.delete(tap) }
+    if (jumped !== undefined) this.jumpTaps.add(jumped)
+    return () => {
+      this.taps.delete(tap)
+      if (jumped !== undefined) this.jumpTaps.delete(jumped)
+    }
   }
 }

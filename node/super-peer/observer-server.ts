@@ -135,7 +135,7 @@ export function startObserverServer (
   refusals?: RefusalCounter,
   writers?: WriterHub
 ): ObserverServer {
-  const streams = observerStreams(docs, options, log, refusals)
+  const streams = observerStreams(docs, options, log, refusals, writers)
   const maxStreamsPerConnection = options.maxStreamsPerConnection ?? DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection
   const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream, connection) => {
     streams.handle(stream, connection).catch((err: Error) => {
@@ -173,7 +173,8 @@ export function observerStreams (
   docs: DocLookup,
   options: Partial<ObserverServerOptions> = {},
   log?: ObserverLog,
-  refusals?: RefusalCounter
+  refusals?: RefusalCounter,
+  writers?: WriterHub
 ): ObserverStreams {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
   const counters: SessionCounters & { accepted: number, refused: number } = {

@@ -6,6 +6,7 @@ import { DirLock } from '../dir-lock.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
+import type { FleetCert } from '../../src/identity/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
 import { topologyPageRoute } from '../topology/admin-page.ts'
@@ -77,7 +78,8 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
   const privateKey = await loadOrCreateKey(config.keyFile ?? join(config.dataDir, 'peer.key'))
   const fleetSettings = await loadFleetSettings(config, peerIdFromPrivateKey(privateKey).toString(), Date.now())
   const counters = metrics.counters
-  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs, counters })
+  // Under tiers documents are carried on demand: their authorities' keys come with the doc ids asked for.
+  const fleet = new FleetGuard({ ...fleetSettings, docIds: config.docs, anyDocKey: config.topology === 'tiers', counters })
   const node = await createBackboneNode({
     privateKey,
     metricsRegistry: metrics.registry,
@@ -102,8 +104,8 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
     counters,
     get tiers () { return tiers },
     viewers: docId => edge?.server.viewers(docId) ?? 0,
-    changed: () => {
-      tiers?.invalidate()
+    changed: docId => {
+      tiers?.invalidate(docId)
       membership?.changed()
     }
   }, {
@@ -122,10 +124,27 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
   const started = await startBackboneMembership(node, {
     privateKey, counters, log, fleet, fleetSettings, region: config.region,
     // While joining, it announces itself full, so that no one elects it before it has looked around.
-    local: () => ({ docs: carriers.demanded(), roles: tiers?.proxyScopes() ?? [], load: tiers?.joining() === true ? DEFAULT_CAPACITY : carriers.size })
+    // Load is the roles it holds (docs/architecture.md, "Capacity and hysteresis"), not the
+    // documents it carries: a host carrying 10,000 documents as a member has room to proxy.
+    local: () => {
+      const roles = tiers?.proxyScopes() ?? []
+      return { docs: carriers.demanded(), roles, load: tiers?.joining() === true ? DEFAULT_CAPACITY : roles.length }
+    }
   })
   membership = started.service
-  if (config.topology === 'tiers') tiers = new Tiers({ node, membership: started.service, carried: () => carriers.docIds(), demanded: () => carriers.demanded() }, { fanout: config.fanout })
+  if (config.topology === 'tiers') tiers = new Tiers({
+      node,
+      membership: started.service,
+      counters,
+      carried: () => carriers.docIds(),
+      demanded: () => carriers.demanded(),
+      carries: docId => carriers.has(docId),
+      demands: docId => carriers.demands(docId),
+      sourcesOf: docId => fleet.sourcesOf(docId)
+    }, { fanout: config.fanout })
+    fleet.addEventListener('certified', event => {
+      if ((event as CustomEvent<FleetCert>).detail.scope === 'document') tiers?.sourcesChanged()
+    })
   const members = membersOnly(node, fleet)
   await serveSync(members, docId => carriers.get(docId)?.replica, log, counters)
   await serveRelay(members, (docId, child) => carriers.relaySource(docId, child), log, counters)

@@ -1,8 +1,11 @@
-import { AUTHORITY_PARENT, computeDocTree, rolesOf } from '../../src/elect/index.ts'
+import { AUTHORITY_PARENT, changesMoveTree, computeDocTree, rolesOf } from '../../src/elect/index.ts'
+import { sameForElections } from '../../src/membership/index.ts'
+import { bytesEqual } from '../../src/log/bytes.ts'
 import { topicFor } from '../../src/log/index.ts'
 
 const DOC_TOPIC_PREFIX = topicFor('')
-import type { DocTree, Role, TreeMember } from '../../src/elect/index.ts'
+import type { DocTree, MemberChange, Role, TreeMember } from '../../src/elect/index.ts'
+import type { Counters } from '../metrics.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import { parseUserAgent } from '../node-info.ts'
 import type { MembershipService } from '../membership/index.ts'
@@ -21,8 +24,16 @@ export interface TiersComponents {
   carried (): Iterable<string>
   /** The documents it wants for itself (viewers here, or --doc): its demand in the tree. */
   demanded (): Iterable<string>
+  /** demanded() and carried() for one document (after invalidate(docId)). */
+  demands (docId: string): boolean
+  carries (docId: string): boolean
+  /**
+   * Connected peers that proved they hold the document's key (a fleet handshake certificate
+   * signed by it, node/fleet/): its authority, found without a gossipsub subscription.
+   */
+  sourcesOf? (docId: string): string[]
+  readonly counters?: Counters
 }
-
 export interface TiersOptions {
   fanout: number
   /**
@@ -45,6 +56,46 @@ export interface Standing {
   readonly parent: string | undefined
 }
 
+/** A document's place as last computed: everything but the authority lookup, which is live. */
+interface Placement {
+  readonly tree: DocTree
+  readonly role: Role | undefined
+  /** The role whose parent this node follows (its own, or the one it would have as a carrier). */
+  readonly follow: Role | undefined
+  /** Computed as if it carried the document (it relays for children only): recomputed on any change. */
+  readonly asCarrier: boolean
+}
+
+/** This node's own entry in its trees: its announcement, with its live demand and join grace. */
+class SelfEntry implements TreeMember {
+  readonly member: Member
+  /** During the join grace it takes no role it does not hold: no room. */
+  readonly joining: boolean
+  private readonly demand: ReadonlySet<string>
+
+  constructor (member: Member, joining: boolean, demand: ReadonlySet<string>) {
+    this.member = member
+    this.joining = joining
+    this.demand = demand
+  }
+
+  /** The same entry reading another demand set. */
+  withDemand (demand: ReadonlySet<string>): SelfEntry {
+    return new SelfEntry(this.member, this.joining, demand)
+  }
+
+  get capacity (): number { return this.joining ? 0 : this.member.capacity }
+
+  get peerId (): string { return this.member.peerId }
+  get region (): string { return this.member.region }
+  get weight (): number { return this.member.weight }
+  get load (): number { return this.member.load }
+  holds (scope: string): boolean { return this.member.holds(scope) }
+  carries (docId: string): boolean { return this.demand.has(docId) }
+}
+
+type ViewEntry = Member | SelfEntry
+
 /**
  * A super-peer's view of the tier trees: from the region's membership (node/membership/) and
  * the pure election (src/elect/), where this node takes each document it carries from.
@@ -52,14 +103,28 @@ export interface Standing {
  * The tree is pulled into being: each node follows the parent its view names and a parent
  * serves whoever asks. So nodes whose views briefly differ still get every frame (frames are
  * self-certifying and de-duplicated); they only take a longer path until the views agree.
+ *
+ * With thousands of documents, trees are cached per document and a change recomputes only the
+ * ones it can move (src/elect/incremental.ts): a member's announcement, join or departure is
+ * judged against each cached tree (a few hashes), a document this node starts or stops
+ * wanting is recomputed alone.
  */
 export class Tiers extends EventTarget {
   private readonly components: TiersComponents
   private readonly options: TiersOptions
   private readonly authorities = new Set<string>()
   private readonly joinedAt: number
-  /** Standings without suspects, valid until the next invalidate(): trees cost a hash per member. */
-  private readonly standings = new Map<string, Standing>()
+  private readonly placements = new Map<string, Placement>()
+  /** The members the cached placements were computed from (self as a SelfEntry). */
+  private view = new Map<string, ViewEntry>()
+  private demand = new Set<string>()
+  private carrying = new Set<string>()
+  /** The membership (or the join grace) changed since the view was taken. */
+  private viewStale = true
+  /** What this node carries or wants changed, for documents unknown: take both sets afresh. */
+  private demandStale = true
+  /** Documents whose demand or carrying changed (invalidate(docId)). */
+  private readonly staleDocs = new Set<string>()
 
   /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
   constructor (components: TiersComponents, options: Partial<TiersOptions> = {}) {
@@ -68,14 +133,21 @@ export class Tiers extends EventTarget {
     this.options = { fanout: DEFAULT_FANOUT, joinGraceMs: DEFAULT_JOIN_GRACE_MS, ...options }
     this.joinedAt = Date.now()
     const changed = (): void => {
-      this.invalidate()
       this.dispatchEvent(new Event('change'))
     }
     // When the grace ends, this node may take roles: look again, and say so in an announcement.
-    setTimeout(changed, this.options.joinGraceMs).unref()
+    setTimeout(() => {
+      this.viewStale = true
+      changed()
+    }, this.options.joinGraceMs).unref()
     // Registered before anyone else's listener: the cache is stale before they look.
-    components.membership.addEventListener('change', () => { this.invalidate() })
+    // Viewers come and go unannounced: demand is taken afresh with the view (O(documents), no hashing).
+    components.membership.addEventListener('change', () => {
+      this.viewStale = true
+      this.demandStale = true
+    })
     const { node } = components
+    // Authorities only change where a region root follows from, which is looked up live.
     node.addEventListener('peer:identify', event => {
       const { peerId, agentVersion } = event.detail
       // Authorities say so in identify's agent version (node-info.ts); a liar gains nothing:
@@ -93,6 +165,11 @@ export class Tiers extends EventTarget {
     })
   }
 
+  /** A peer proved it holds some document's key (sourcesOf may name it now): region roots look again. */
+  sourcesChanged (): void {
+    this.dispatchEvent(new Event('change'))
+  }
+
   get fanout (): number {
     return this.options.fanout
   }
@@ -107,51 +184,125 @@ export class Tiers extends EventTarget {
     return this.components.membership.members()
   }
 
-  /** Something a tree depends on changed (membership, what this node carries): compute afresh. */
-  invalidate (): void {
-    this.standings.clear()
+  /**
+   * What this node carries or wants changed: for `docId` alone, or (without it) for documents
+   * unknown. Membership changes need no call: the service's 'change' event marks them.
+   */
+  invalidate (docId?: string): void {
+    if (docId === undefined) this.demandStale = true
+    else this.staleDocs.add(docId)
   }
 
   /** The document's tree as this node sees it, with itself as a carrier of what it carries. */
   standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
-    if (suspects.size > 0) return this.compute(docId, suspects)
-    let standing = this.standings.get(docId)
-    if (standing === undefined) {
-      standing = this.compute(docId, suspects)
-      this.standings.set(docId, standing)
-    }
-    return standing
+    const placement = suspects.size > 0 ? (this.refresh(), this.place(docId, suspects)) : this.placement(docId)
+    const follow = placement.follow
+    const parent = follow === undefined ? undefined : follow.parent === AUTHORITY_PARENT ? this.authorityOf(docId, suspects) : follow.parent
+    return { tree: placement.tree, role: placement.role, parent }
   }
 
-  private compute (docId: string, suspects: ReadonlySet<string>): Standing {
-    const demanded = new Set(this.components.demanded())
-    let standing = this.place(docId, suspects, demanded)
-    // Carried only for tier children and no role in the tree: keep following where it would as
-    // a carrier, until its children move on (they will: it is no longer in their trees).
-    if (standing.role === undefined && !demanded.has(docId) && new Set(this.components.carried()).has(docId)) {
-      const asCarrier = this.place(docId, suspects, new Set([...demanded, docId]))
-      standing = { tree: standing.tree, role: undefined, parent: asCarrier.parent }
+  /** The cached placement (computed if missing), without looking up the authority. */
+  private placement (docId: string): Placement {
+    this.refresh()
+    let placement = this.placements.get(docId)
+    if (placement === undefined) {
+      placement = this.place(docId, new Set())
+      this.placements.set(docId, placement)
     }
-    return standing
+    return placement
   }
 
-  /** The tree with this node's own entry as fresh as its state (not its last announcement). */
-  private place (docId: string, suspects: ReadonlySet<string>, demanded: ReadonlySet<string>): Standing {
+  /** Bring the cache up to date with what changed since it was last read; drops what may have moved. */
+  private refresh (): void {
+    if (this.demandStale) {
+      this.demandStale = false
+      this.staleDocs.clear()
+      const demand = new Set(this.components.demanded())
+      const carrying = new Set(this.components.carried())
+      for (const docId of this.placements.keys()) {
+        if (demand.has(docId) !== this.demand.has(docId) || carrying.has(docId) !== this.carrying.has(docId)) this.placements.delete(docId)
+      }
+      this.demand = demand
+      this.carrying = carrying
+      this.rebuildSelf()
+    } else if (this.staleDocs.size > 0) {
+      for (const docId of this.staleDocs) {
+        if (this.components.demands(docId)) this.demand.add(docId)
+        else this.demand.delete(docId)
+        if (this.components.carries(docId)) this.carrying.add(docId)
+        else this.carrying.delete(docId)
+        this.placements.delete(docId)
+      }
+      this.staleDocs.clear()
+    }
+    if (!this.viewStale) return
+    this.viewStale = false
+    const next = this.takeView()
+    const changes: MemberChange[] = []
+    for (const [peerId, after] of next) {
+      const before = this.view.get(peerId)
+      if (before === undefined || !sameEntry(before, after)) changes.push({ peerId, before, after })
+    }
+    for (const [peerId, before] of this.view) if (!next.has(peerId)) changes.push({ peerId, before, after: undefined })
+    this.view = next
+    if (changes.length === 0) return
+    const current = (peerId: string): TreeMember | undefined => next.get(peerId)
+    for (const [docId, placement] of this.placements) {
+      if (placement.asCarrier || changesMoveTree(placement.tree, changes, current)) this.placements.delete(docId)
+    }
+  }
+
+  /** The region's live members, this node's own entry with its live demand and join grace. */
+  private takeView (): Map<string, ViewEntry> {
     const self = this.components.membership.peerId
     const joining = this.joining()
-    const members: TreeMember[] = this.components.membership.members().map(member => member.peerId !== self
-      ? member
-      : { peerId: member.peerId, region: member.region, weight: member.weight, capacity: joining ? 0 : member.capacity, load: member.load, holds: scope => member.holds(scope), carries: doc => demanded.has(doc) })
+    const view = new Map<string, ViewEntry>()
+    for (const member of this.components.membership.members()) {
+      view.set(member.peerId, member.peerId === self ? new SelfEntry(member, joining, this.demand) : member)
+    }
+    return view
+  }
+
+  /** The demand set was replaced: the own entry reads the new one (it differs only for documents dropped above). */
+  private rebuildSelf (): void {
+    const self = this.view.get(this.components.membership.peerId)
+    if (self instanceof SelfEntry) this.view.set(self.peerId, self.withDemand(this.demand))
+  }
+
+  private place (docId: string, suspects: ReadonlySet<string>): Placement {
+    this.components.counters?.inc('tier_trees_computed')
+    const own = this.view.get(this.components.membership.peerId)
+    const placement = this.placeWith(docId, suspects, own)
+    // Carried only for tier children and no role in the tree: keep following where it would as
+    // a carrier, until its children move on (they will: it is no longer in their trees).
+    if (placement.role === undefined && own instanceof SelfEntry && !this.demand.has(docId) && this.carrying.has(docId)) {
+      const asCarrier = this.placeWith(docId, suspects, own.withDemand(new Set([docId])))
+      return { tree: placement.tree, role: undefined, follow: asCarrier.follow, asCarrier: true }
+    }
+    return placement
+  }
+
+  private placeWith (docId: string, suspects: ReadonlySet<string>, own: ViewEntry | undefined): Placement {
+    const self = this.components.membership.peerId
+    const members: TreeMember[] = []
+    for (const entry of this.view.values()) members.push(entry.peerId === self && own !== undefined ? own : entry)
     const tree = computeDocTree(docId, members, { fanout: this.options.fanout, exclude: suspects })
     const roles = rolesOf(tree, self)
     const role = roles.find(r => r.role === 'proxy') ?? roles.find(r => r.role === 'member')
-    const parent = role === undefined ? undefined : role.parent === AUTHORITY_PARENT ? this.authorityOf(docId, suspects) : role.parent
-    return { tree, role, parent }
+    return { tree, role, follow: role, asCarrier: false }
   }
 
-  /** The document's authority among this node's connections, if it is connected to it. */
+  /**
+   * The document's authority among this node's connections, if it is connected to it: a peer
+   * that proved it holds the document's key (no gossipsub subscription needed, so a host can
+   * follow thousands of authorities), else a subscriber of the document's topic that says it
+   * is an authority.
+   */
   authorityOf (docId: string, suspects: ReadonlySet<string> = new Set()): string | undefined {
-    const subscribers = this.components.node.services.pubsub.getSubscribers(topicFor(docId)).map(String)
+    const node = this.components.node
+    const proven = this.components.sourcesOf?.(docId).find(peer => !suspects.has(peer))
+    if (proven !== undefined) return proven
+    const subscribers = node.services.pubsub.getSubscribers(topicFor(docId)).map(String)
     return subscribers.find(peer => this.authorities.has(peer) && !suspects.has(peer))
   }
 
@@ -165,9 +316,19 @@ export class Tiers extends EventTarget {
   proxyScopes (): string[] {
     const scopes: string[] = []
     for (const docId of this.components.carried()) {
-      const role = this.standing(docId).role
+      const role = this.placement(docId).role
       if (role?.role === 'proxy') scopes.push(role.scope)
     }
     return scopes
   }
+}
+
+/** True if nothing a tree reads differs (a SelfEntry's demand is tracked per document instead). */
+function sameEntry (a: ViewEntry, b: ViewEntry): boolean {
+  if (a instanceof SelfEntry || b instanceof SelfEntry) {
+    if (!(a instanceof SelfEntry && b instanceof SelfEntry)) return false
+    return a.capacity === b.capacity && a.region === b.region && a.weight === b.weight && a.load === b.load &&
+      a.member.roles.probes === b.member.roles.probes && bytesEqual(a.member.roles.bits, b.member.roles.bits)
+  }
+  return sameForElections(a, b)
 }

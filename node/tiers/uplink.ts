@@ -13,11 +13,60 @@ export const SUSPECT_MS = 30_000
 export const FIRST_RETRY_MS = 50
 export const MAX_RETRY_MS = 2_000
 
+/** Relay streams being opened and caught up at once, per host (see FollowLimiter). */
+export const MAX_CONCURRENT_FOLLOWS = 64
+
+/**
+ * Bounds how many uplinks open and catch up their relay streams at once. A host starting with
+ * 10,000 documents would otherwise open 10,000 streams on one connection in the same instant;
+ * their protocol negotiations then outlast libp2p's negotiation timeout, every one fails and
+ * is retried together. In waves, each is answered in milliseconds; once caught up a stream
+ * costs only its frames, so the slot is given back.
+ */
+export class FollowLimiter {
+  private active = 0
+  private readonly waiting: Array<() => void> = []
+  private readonly max: number
+
+  constructor (max = MAX_CONCURRENT_FOLLOWS) {
+    this.max = max
+  }
+
+  /** Resolves with a release function once a slot is free, or with undefined if `signal` aborts first. */
+  async acquire (signal: AbortSignal): Promise<(() => void) | undefined> {
+    if (this.active >= this.max) {
+      const admitted = await new Promise<boolean>(resolve => {
+        const go = (): void => { signal.removeEventListener('abort', cancel); resolve(true) }
+        const cancel = (): void => {
+          const i = this.waiting.indexOf(go)
+          if (i >= 0) this.waiting.splice(i, 1)
+          resolve(false)
+        }
+        this.waiting.push(go)
+        signal.addEventListener('abort', cancel, { once: true })
+      })
+      if (!admitted) return undefined
+    } else {
+      this.active++
+    }
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = this.waiting.shift()
+      if (next !== undefined) next() // the slot passes straight on
+      else this.active--
+    }
+  }
+}
+
 export interface UplinkComponents {
   readonly node: Libp2p
   readonly carrier: DocCarrier
   readonly log: Logger
   readonly counters: Counters
+  /** Shared by the host's uplinks: how many may be opening their streams at once. */
+  readonly limiter: FollowLimiter
   /**
    * The peer to follow the document from now, passing over `suspects`; undefined when there is
    * none to follow (then the uplink waits for reconsider()).
@@ -106,10 +155,16 @@ export class Uplink {
       let end: RelayEnd | 'switched' | Error
       const after = carrier.replica.diverged ? 0 : carrier.replica.head.seq
       const peer = peerIdFromString(parent)
+      const release = await this.components.limiter.acquire(switching.signal)
+      if (release === undefined) {
+        if (this.stopped) break
+        continue // switched while waiting for a slot
+      }
       try {
         counters.inc('uplink_follows')
         end = await followRelay(node, peer, carrier.docId, after, {
           caughtUp: messages => {
+            release()
             counters.inc(crossing, messages.filter(m => m.type === 'frame').length)
             carrier.applyCatchUp(peer, messages)
             this.retryMs = FIRST_RETRY_MS // a working stream resets the backoff
@@ -125,6 +180,8 @@ export class Uplink {
         }, { signal: switching.signal })
       } catch (err) {
         end = switching.signal.aborted ? 'switched' : err as Error
+      } finally {
+        release()
       }
       if (this.stopped) break
       if (end === 'switched') continue

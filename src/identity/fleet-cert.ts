@@ -58,6 +58,12 @@ export interface VerifyFleetCertOptions {
   trustedOperators: Uint8Array[]
   /** Doc keys (raw 32 bytes) of documents this node carries: their authorities may certify themselves. */
   docKeys?: Uint8Array[]
+  /**
+   * Take any other signing key as a doc key (scope 'document'): for a node that carries
+   * documents on demand, whose keys it cannot list in advance. The holder is still only the
+   * source of documents under that key, never a fleet member.
+   */
+  anyDocKey?: boolean
   /** ms since the Unix epoch. */
   now: number
   clockSkewMs?: number
@@ -126,7 +132,7 @@ function checkBeforeSignature (cert: unknown, options: VerifyFleetCertOptions): 
   const key = decodePublicKey(payload.op)
   if (!key.ok) return malformed(`op: ${key.error}`)
   const has = (keys: Uint8Array[] | undefined): boolean => keys?.some(k => bytesEqual(k, key.value)) === true
-  const scope: FleetCertScope | undefined = has(options.trustedOperators) ? 'fleet' : has(options.docKeys) ? 'document' : undefined
+  const scope: FleetCertScope | undefined = has(options.trustedOperators) ? 'fleet' : options.anyDocKey === true || has(options.docKeys) ? 'document' : undefined
   if (scope === undefined) return { ok: false, code: 'untrusted-operator', error: `certificate signed by ${payload.op}, which is neither a trusted operator nor the key of a document carried here` }
   return { ok: true, envelope: decoded.value, payload, key: key.value, scope }
 }

@@ -10,7 +10,7 @@ export {
 export type { Announcement, AnnouncementDecode, AnnouncementFields } from './announcement.ts'
 export { DIGEST_CONTEXT, DIGEST_PROBES, Digest, MAX_DIGEST_BYTES, digestKey } from './digest.ts'
 export type { DigestKey } from './digest.ts'
-export { MEMBERSHIP_TABLE_DEFAULTS, Member, MembershipTable, REFUSAL_REASONS } from './table.ts'
+export { MEMBERSHIP_TABLE_DEFAULTS, Member, MembershipTable, REFUSAL_REASONS, sameForElections } from './table.ts'
 export type { MemberChange, MembershipTableOptions, OfferResult, RefusalReason } from './table.ts'
 export { changeIntervalMs, leaseMs, refreshPeriodMs, regionAnnouncementRate } from './schedule.ts'
 export { MAX_MEMBERSHIP_MESSAGE_BYTES, MAX_SNAPSHOT_ANNOUNCEMENTS, MEMBERSHIP_PROTOCOL } from './protocol.ts'

@@ -198,7 +198,8 @@ export class MembershipTable {
   }
 }
 
-function sameForElections (a: Member, b: Member): boolean {
+/** True if nothing an election reads differs (region, weight, capacity, load, docs, roles). */
+export function sameForElections (a: Member, b: Member): boolean {
   return a.region === b.region && a.weight === b.weight && a.capacity === b.capacity && a.load === b.load &&
     sameDigest(a.docs, b.docs) && sameDigest(a.roles, b.roles)
 }

@@ -61,6 +61,22 @@ describe('identity/fleet-cert', () => {
     assert.equal(both.ok && both.cert.scope, 'fleet')
   })
 
+  it('anyDocKey: any other key certifies its holder with scope "document" (on-demand carriers), still only with a valid signature', async () => {
+    const docKey = await generateKeyPair('Ed25519')
+    const cert = signFleetCertSync(docKey, claims, NOW)
+    const accepted = verifyFleetCert(cert, { ...options, anyDocKey: true })
+    assert.ok(accepted.ok)
+    assert.equal(accepted.cert.scope, 'document')
+    assert.equal(accepted.cert.operator, encodePublicKey(docKey.publicKey.raw))
+    // The operator stays an operator; a forged signature or another peer is still refused.
+    const member = verifyFleetCert(signFleetCertSync(operator, claims, NOW), { ...options, anyDocKey: true })
+    assert.equal(member.ok && member.cert.scope, 'fleet')
+    const [payload] = cert.split('.')
+    const forged = `${payload}.${signFleetCertSync(operator, claims, NOW).split('.')[1]}`
+    assert.equal(failure(verifyFleetCert(forged, { ...options, anyDocKey: true })).code, 'bad-signature')
+    assert.equal(failure(verifyFleetCert(cert, { ...options, anyDocKey: true, peerId: 'QmOther' })).code, 'wrong-peer')
+  })
+
   it('refuses an untrusted operator, another peer, expired and future certificates', async () => {
     const stranger = await generateKeyPair('Ed25519')
     const untrusted = failure(verifyFleetCert(signFleetCertSync(stranger, claims, NOW), options))
