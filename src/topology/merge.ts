@@ -15,7 +15,7 @@ export interface EndpointSnapshot {
   /** From /metrics: observer streams by transport, and privacy classes, when it serves observers. */
   readonly observers?: Readonly<Record<string, number>>
   readonly classes?: number
-  /** The node's reducer_partials_sent counter (partials sent up its tier parent), when it has one. */
+  /** The node's partials_sent counter (partials sent up its tier parent), when it has one. */
   readonly partialsSent?: number
 }
 
@@ -217,19 +217,19 @@ function partialRates (before: Memory['partials'], snapshots: readonly EndpointS
   return next
 }
 
-/** The counter the page shows as partials/s going up: reducer_partials_sent. */
-export const PARTIALS_SENT_COUNTER = 'reducer_partials_sent'
+/** The counter the page shows as partials/s going up: partials_sent. */
+export const PARTIALS_SENT_COUNTER = 'partials_sent'
 
 /**
- * A node's reducer_partials_sent: from /status counters, else from /metrics
- * (deltacast_reducer_partials_sent_total, summed over its label sets); undefined when it has none.
+ * A node's partials_sent: from /status counters, else from /metrics
+ * (deltacast_partials_sent_total, summed over its label sets); undefined when it has none.
  */
 export function partialsSentFrom (status: any, metricsText: string): number | undefined {
   const counted = status?.counters?.[PARTIALS_SENT_COUNTER]
   if (typeof counted === 'number' && Number.isFinite(counted)) return counted
   let sum: number | undefined
   for (const line of metricsText.split('\n')) {
-    const match = /^deltacast_reducer_partials_sent_total(?:\{[^}]*\})? (\S+)$/.exec(line)
+    const match = /^deltacast_partials_sent_total(?:\{[^}]*\})? (\S+)$/.exec(line)
     if (match === null) continue
     const value = Number(match[1])
     if (Number.isFinite(value)) sum = (sum ?? 0) + value

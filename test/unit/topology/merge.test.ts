@@ -81,7 +81,7 @@ describe('topology page model (mergeTopology)', () => {
     assert.deepEqual(observersFromMetrics('deltacast_seq{document="d"} 1\n'), { observers: undefined, classes: undefined })
   })
 
-  it('reducer partials/s going up: the reducer_partials_sent delta between polls, none without the counter', () => {
+  it('reducer partials/s going up: the partials_sent delta between polls, none without the counter', () => {
     const withPartials = (id: string, sent: number): EndpointSnapshot => ({ ...superPeer(id, { parent: AUTH, role: 'proxy', seq: 1 }), partialsSent: sent })
     const first = mergeTopology(undefined, [withPartials('a', 100), superPeer('b', { parent: 'a', seq: 1 })], 1000)
     const second = mergeTopology(first, [withPartials('a', 130), superPeer('b', { parent: 'a', seq: 1 })], 3000)
@@ -95,9 +95,9 @@ describe('topology page model (mergeTopology)', () => {
     assert.equal(mergeTopology(restarted, [withPartials('a', 14), superPeer('b', { parent: 'a', seq: 1 })], 7000).nodes[0].partialsPerSecond, 5)
   })
 
-  it('reads reducer_partials_sent from /status counters, else from /metrics summed over labels', () => {
-    assert.equal(partialsSentFrom({ counters: { reducer_partials_sent: 7 } }, 'deltacast_reducer_partials_sent_total 9\n'), 7)
-    assert.equal(partialsSentFrom({ counters: {} }, 'deltacast_reducer_partials_sent_total{channel="a"} 2\ndeltacast_reducer_partials_sent_total{channel="b"} 3\n'), 5)
+  it('reads partials_sent from /status counters, else from /metrics summed over labels', () => {
+    assert.equal(partialsSentFrom({ counters: { partials_sent: 7 } }, 'deltacast_partials_sent_total 9\n'), 7)
+    assert.equal(partialsSentFrom({ counters: {} }, 'deltacast_partials_sent_total{channel="a"} 2\ndeltacast_partials_sent_total{channel="b"} 3\n'), 5)
     assert.equal(partialsSentFrom({ counters: { frames_applied: 3 } }, 'deltacast_frames_applied_total 3\n'), undefined)
     assert.equal(partialsSentFrom(undefined, ''), undefined)
   })
