@@ -29,7 +29,7 @@
  * BENCH_FANOUT_MODES (default "webrtc-direct,websockets,ws,wss"), BENCH_FANOUT_RATE (frames/s,
  * default 20), BENCH_FANOUT_SECONDS (measured window, default 8), BENCH_FANOUT_CONNECT_S (cap on
  * connecting N observers, default 90), BENCH_FANOUT_CONCURRENCY (dials in flight, default 32),
- * BENCH_FANOUT_LIVENESS_MS (observers' connection probe interval, default 15000 as observe()),
+ * BENCH_FANOUT_LIVENESS_MS (observers' libp2p probe interval, default 60000 as observe()),
  * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them).
  *
  * Saturation mode (BENCH_FANOUT_SATURATE=1): after the runs above, each mode climbs a ladder of N
@@ -68,7 +68,7 @@ const CONCURRENCY = intEnv('BENCH_FANOUT_CONCURRENCY', 32)
 const WARMUP_S = 2
 const IDLE_S = 3
 /** observe()'s default liveness probe interval (each probe opens a stream to the super-peer). */
-const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 15_000)
+const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 60_000)
 
 const SATURATE = process.env.BENCH_FANOUT_SATURATE === '1'
 const LADDER = (process.env.BENCH_FANOUT_LADDER ?? '1500,2000,3000,4000,6000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0).sort((a, b) => a - b)

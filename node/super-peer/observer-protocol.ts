@@ -112,6 +112,10 @@ export class ObserverSession {
   private waitingForDrain = false
   private stallTimer: ReturnType<typeof setTimeout> | undefined
   private resyncPending = false
+  /** Highest frame seq queued for this session (resets not included: their seq is not known here). */
+  private sentThrough = 0
+  /** When the stream was last handed bytes (ms, Date.now()); a heartbeat follows a quiet spell. */
+  private lastSentAt = Date.now()
   private resetSource: () => Uint8Array = () => { throw new Error('resetSource not set') }
   private readonly onClosed: (session: ObserverSession) => void
 
@@ -189,7 +193,23 @@ export class ObserverSession {
     }
     this.queue.push(bytes)
     this.queuedBytes += bytes.byteLength
+    if (seq > this.sentThrough) this.sentThrough = seq
     if (!this.waitingForDrain) scheduleFlush(this)
+  }
+
+  /**
+   * Sends a frame message without data for the last frame seq this session was sent (or the one
+   * the browser said it holds), a duplicate and so a no-op for the browser, when nothing was
+   * sent for `quietMs`: the browser's proof that this super-peer is alive. Only with nothing
+   * queued or waiting to drain; the seq is never above one the browser was sent, so it is never
+   * a gap, whatever the document's head did meanwhile. (After a reset the seq may be lower than
+   * the browser's: still a duplicate.)
+   */
+  heartbeat (now: number, quietMs: number, encode: (seq: number) => Uint8Array): boolean {
+    if (!this.joined || this.closed || this.resyncPending || this.waitingForDrain || this.queue.length > 0) return false
+    if (now - this.lastSentAt < quietMs) return false
+    this.deliver(0, encode(Math.max(this.sentThrough, this.skipThrough)))
+    return true
   }
 
   /** Writes what is queued now (normally called once per event-loop turn by the shared flush). */
@@ -246,6 +266,7 @@ export class ObserverSession {
         } else {
           next = this.takeBatch()
         }
+        this.lastSentAt = Date.now()
         if (!this.stream.send(next)) break
       }
     } catch (err: any) {
