@@ -307,11 +307,18 @@ export class LiveView extends EventTarget {
     let heartbeats = false
     let lastMessageAt = Date.now()
     let silent = false
+    const checkMs = Math.max(25, Math.round(heartbeatTimeoutMs / 10))
+    let lastCheckAt = lastMessageAt
     const watchdog = setInterval(() => {
-      if (!heartbeats || Date.now() - lastMessageAt <= heartbeatTimeoutMs) return
+      const now = Date.now()
+      // A late check means this page was busy (its own lag, not the super-peer's silence): what
+      // arrived meanwhile is still unread, so that time does not count as silence.
+      if (now - lastCheckAt > 2 * checkMs) lastMessageAt = Math.max(lastMessageAt, now - checkMs)
+      lastCheckAt = now
+      if (!heartbeats || now - lastMessageAt <= heartbeatTimeoutMs) return
       silent = true
       stream.abort(new Error(`no message from the super-peer for ${heartbeatTimeoutMs} ms after its heartbeats`))
-    }, Math.max(25, Math.round(heartbeatTimeoutMs / 10)))
+    }, checkMs)
     try {
       await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
       this.writer = { write: async (data) => { await lp.write(data, { signal: this.stopping.signal }) } }
