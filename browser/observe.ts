@@ -134,6 +134,8 @@ export class LiveView extends EventTarget {
   private readonly pendingSends: Array<{ reject: (err: Error) => void }> = []
   /** Transports this browser refused to use (WebRTC-Direct v1 where SDP munging is forbidden): not dialed again. */
   private readonly refusedTransports = new Set<BrowserTransport>()
+  /** How the last session that had worked ended (the `reconnecting` event's error after it). */
+  private lastLoss?: { code: string, message: string }
   private readonly done: Promise<void>
 
   constructor (docId: string, options: ObserveOptions) {
@@ -231,6 +233,7 @@ export class LiveView extends EventTarget {
         if (end === 'live') {
           failures = 0
           hopeless.clear()
+          lastError = this.lastLoss
         } else if (end !== undefined) {
           if (end.kind === 'refused' && !end.retryable) {
             this.setConnection({ state: 'closed', error: { code: end.code, message: end.message } })
@@ -283,7 +286,9 @@ export class LiveView extends EventTarget {
         // a shared node may carry other views over the same connection
         await connection.close().catch(() => {})
       }
-      return session.becameLive && session.end.kind === 'lost' ? 'live' : session.end
+      if (!session.becameLive || session.end.kind !== 'lost') return session.end
+      this.lastLoss = { code: session.end.silent === true ? 'silent' : 'lost', message: session.end.message }
+      return 'live'
     }
     return end
   }

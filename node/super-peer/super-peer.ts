@@ -145,7 +145,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     }, {
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
-      stallTimeoutMs: config.observeStallTimeoutMs
+      stallTimeoutMs: config.observeStallTimeoutMs,
+      heartbeatMs: config.observeHeartbeatMs
     }, log, counters)
     await server.ready
     edge = { node: edgeNode, server }
