@@ -33,9 +33,10 @@
  * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them).
  *
  * Saturation mode (BENCH_FANOUT_SATURATE=1): after the runs above, each mode climbs a ladder of N
- * (BENCH_FANOUT_LADDER, default "1500,2000,3000,4000,6000") from above its largest fixed N until a
- * run no longer keeps up; the largest N that kept up is max_n_<mode>. Keeping up: every observer
- * connected, every frame delivered, none left behind, p99 <= BENCH_FANOUT_MAX_P99_MS (default 250).
+ * (BENCH_FANOUT_LADDER, default "50,100,200,300,500,700,1000,1500,2000,3000,4000") from the bottom
+ * until a run no longer keeps up (a step already run above is not run again); the largest N that
+ * kept up is max_n_<mode>. Keeping up: every observer connected, every frame delivered, none left
+ * behind, p99 <= BENCH_FANOUT_MAX_P99_MS (default 250).
  * BENCH_FANOUT_MEMORY_N (e.g. 10000) adds one WebSockets and one ws run at that N for memory.
  */
 import { spawn } from 'node:child_process'
@@ -71,7 +72,7 @@ const IDLE_S = 3
 const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 60_000)
 
 const SATURATE = process.env.BENCH_FANOUT_SATURATE === '1'
-const LADDER = (process.env.BENCH_FANOUT_LADDER ?? '1500,2000,3000,4000,6000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0).sort((a, b) => a - b)
+const LADDER = (process.env.BENCH_FANOUT_LADDER ?? '50,100,200,300,500,700,1000,1500,2000,3000,4000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0).sort((a, b) => a - b)
 const MAX_P99_MS = intEnv('BENCH_FANOUT_MAX_P99_MS', 250)
 const MEMORY_N = process.env.BENCH_FANOUT_MEMORY_N === undefined ? undefined : intEnv('BENCH_FANOUT_MEMORY_N', 10_000)
 
@@ -442,17 +443,11 @@ async function main (): Promise<void> {
     const saturation = new Map<LoadMode, Saturation>()
     if (SATURATE) {
       for (const mode of MODES) {
-        const fixed = results.filter(r => r.mode === mode).sort((a, b) => a.n - b.n)
-        const kept = fixed.filter(keepsUp)
-        // fixed runs that all kept up: climb from the largest; otherwise the fixed runs decide
-        let found: Saturation = { maxN: kept.at(-1)?.n ?? null, capped: false, failedAt: fixed.find(r => !keepsUp(r))?.n }
-        if (fixed.length > 0 && fixed.every(keepsUp)) {
-          found = { ...found, capped: true }
-          for (const n of LADDER.filter(n => n > fixed[fixed.length - 1].n)) {
-            const result = await attempt(mode, n)
-            if (result === undefined || !keepsUp(result)) { found = { maxN: found.maxN, capped: false, failedAt: n }; break }
-            found = { maxN: n, capped: true }
-          }
+        let found: Saturation = { maxN: null, capped: true }
+        for (const n of LADDER) {
+          const result = results.find(r => r.mode === mode && r.n === n) ?? await attempt(mode, n)
+          if (result === undefined || !keepsUp(result)) { found = { maxN: found.maxN, capped: false, failedAt: n }; break }
+          found = { maxN: n, capped: true }
         }
         saturation.set(mode, found)
       }
