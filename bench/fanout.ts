@@ -30,7 +30,8 @@
  * default 20), BENCH_FANOUT_SECONDS (measured window, default 8), BENCH_FANOUT_CONNECT_S (cap on
  * connecting N observers, default 90), BENCH_FANOUT_CONCURRENCY (dials in flight, default 32),
  * BENCH_FANOUT_LIVENESS_MS (observers' libp2p probe interval, default 60000 as observe()),
- * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them).
+ * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them),
+ * BENCH_FANOUT_SUPER_PEER_ARGS (extra super-peer flags, e.g. "--observe-heartbeat-ms 0").
  *
  * Saturation mode (BENCH_FANOUT_SATURATE=1): after the runs above, each mode climbs a ladder of N
  * (BENCH_FANOUT_LADDER, default "50,100,200,300,500,700,1000,1500,2000,3000,4000") from the bottom
@@ -75,6 +76,9 @@ const SATURATE = process.env.BENCH_FANOUT_SATURATE === '1'
 const LADDER = (process.env.BENCH_FANOUT_LADDER ?? '50,100,200,300,500,700,1000,1500,2000,3000,4000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0).sort((a, b) => a - b)
 const MAX_P99_MS = intEnv('BENCH_FANOUT_MAX_P99_MS', 250)
 const MEMORY_N = process.env.BENCH_FANOUT_MEMORY_N === undefined ? undefined : intEnv('BENCH_FANOUT_MEMORY_N', 10_000)
+
+/** Extra `deltacast super-peer` flags, e.g. "--observe-heartbeat-ms 0" to compare keep-alive costs. */
+const SUPER_PEER_ARGS = (process.env.BENCH_FANOUT_SUPER_PEER_ARGS ?? '').split(' ').filter(arg => arg !== '')
 
 /** Extra node flags for the server and load processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_FLAGS = (process.env.BENCH_FANOUT_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')
@@ -220,7 +224,7 @@ class Bench {
       // every observer comes from 127.0.0.1: the per-address limits would refuse all but 64
       '--observe-max-connections-per-address', '100000', '--observe-new-connections-per-address', '100000',
       ...this.authorityNode.node.getMultiaddrs().flatMap(addr => ['--bootstrap', addr.toString()]),
-      '--doc', this.authority.docId, '--admin', '127.0.0.1:0'])
+      '--doc', this.authority.docId, '--admin', '127.0.0.1:0', ...SUPER_PEER_ARGS])
     const ready = await peer.next('super-peer ready', 30_000)
     const status = async (): Promise<{ docs: Record<string, { seq: number }> }> => await (await fetch(`${ready.admin as string}/status`)).json()
     // warm: frames reach the super-peer by gossip (not the periodic catch-up) 3 times in a row
@@ -477,9 +481,23 @@ interface Saturation {
   failedAt?: number
 }
 
+/** Every observer connected and every frame delivered (latency aside). */
+function complete (r: Result): boolean {
+  return r.connected === r.n && r.deliveries >= r.expected
+}
+
+/**
+ * The largest N at which both `mode` and plain ws ran complete: ratios from a run where the load
+ * process could not connect or feed every observer would compare different work.
+ */
+function largestComplete (results: Result[], mode: LoadMode): number | undefined {
+  const ns = results.filter(r => r.mode === mode && complete(r) && results.some(b => b.mode === 'ws' && b.n === r.n && complete(b))).map(r => r.n)
+  return ns.length === 0 ? undefined : Math.max(...ns)
+}
+
 /** Every observer connected and got every frame, none left behind, p99 within MAX_P99_MS. */
 function keepsUp (r: Result): boolean {
-  return r.connected === r.n && r.deliveries >= r.expected && r.behind === 0 && r.p99 <= MAX_P99_MS
+  return complete(r) && r.behind === 0 && r.p99 <= MAX_P99_MS
 }
 
 function whyBehind (r: Result): string {
@@ -494,10 +512,7 @@ function whyBehind (r: Result): string {
 /** Issue 10's goals, each beside the plain ws figure of the same run. */
 function goals (results: Result[], saturation: Map<LoadMode, Saturation>, memory: Result[]): void {
   const at = (mode: LoadMode, n: number, from = results): Result | undefined => from.find(r => r.mode === mode && r.n === n && r.deliveries > 0)
-  const shared = (mode: LoadMode): number | undefined => {
-    const ns = results.filter(r => r.mode === mode && r.deliveries > 0 && at('ws', r.n) !== undefined).map(r => r.n)
-    return ns.length === 0 ? undefined : Math.max(...ns)
-  }
+  const shared = (mode: LoadMode): number | undefined => largestComplete(results, mode)
   const verdict = (ok: boolean | undefined): string => ok === undefined ? '' : ok ? ' — met' : ' — NOT met'
   const ratioLine = (label: string, mode: LoadMode, figure: (r: Result) => number, unit: (v: number) => string, target: number): void => {
     const n = shared(mode)
@@ -551,15 +566,15 @@ function goals (results: Result[], saturation: Map<LoadMode, Saturation>, memory
  */
 function headline (results: Result[], saturation: Map<LoadMode, Saturation>): Record<string, number | null> {
   const at = (mode: LoadMode, n: number): Result | undefined => results.find(r => r.mode === mode && r.n === n && r.deliveries > 0)
-  const largestShared = (mode: LoadMode): number | undefined => Math.max(...results.filter(r => r.mode === mode && at('ws', r.n) !== undefined).map(r => r.n))
+  const largestShared = (mode: LoadMode): number | undefined => largestComplete(results, mode)
   const ratio = (mode: LoadMode, figure: (r: Result) => number): number | null => {
     const n = largestShared(mode)
     const a = n === undefined || !Number.isFinite(n) ? undefined : at(mode, n)
     const b = n === undefined || !Number.isFinite(n) ? undefined : at('ws', n)
     return a === undefined || b === undefined ? null : Math.round(figure(a) / figure(b) * 100) / 100
   }
-  const webrtcN = Math.max(...results.filter(r => r.mode === 'webrtc-direct' && r.deliveries > 0).map(r => r.n))
-  const webrtc = Number.isFinite(webrtcN) ? at('webrtc-direct', webrtcN) : undefined
+  const webrtcN = largestComplete(results, 'webrtc-direct')
+  const webrtc = webrtcN === undefined ? undefined : at('webrtc-direct', webrtcN)
   const n1000 = at('websockets', 1000)
   const webrtc1000 = at('webrtc-direct', 1000)
   return {
