@@ -29,8 +29,16 @@
  * BENCH_FANOUT_MODES (default "webrtc-direct,websockets,ws,wss"), BENCH_FANOUT_RATE (frames/s,
  * default 20), BENCH_FANOUT_SECONDS (measured window, default 8), BENCH_FANOUT_CONNECT_S (cap on
  * connecting N observers, default 90), BENCH_FANOUT_CONCURRENCY (dials in flight, default 32),
- * BENCH_FANOUT_LIVENESS_MS (observers' connection probe interval, default 15000 as observe()),
- * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them).
+ * BENCH_FANOUT_LIVENESS_MS (observers' libp2p probe interval, default 60000 as observe()),
+ * BENCH_FANOUT_NODE_FLAGS (node flags for the server and load processes, e.g. to profile them),
+ * BENCH_FANOUT_SUPER_PEER_ARGS (extra super-peer flags, e.g. "--observe-heartbeat-ms 0").
+ *
+ * Saturation mode (BENCH_FANOUT_SATURATE=1): after the runs above, each mode climbs a ladder of N
+ * (BENCH_FANOUT_LADDER, default "50,100,200,300,500,700,1000,1500,2000,3000,4000") from the bottom
+ * until a run no longer keeps up (a step already run above is not run again); the largest N that
+ * kept up is max_n_<mode>. Keeping up: every observer connected, every frame delivered, none left
+ * behind, p99 <= BENCH_FANOUT_MAX_P99_MS (default 250).
+ * BENCH_FANOUT_MEMORY_N (e.g. 10000) adds one WebSockets and one ws run at that N for memory.
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -62,7 +70,15 @@ const CONCURRENCY = intEnv('BENCH_FANOUT_CONCURRENCY', 32)
 const WARMUP_S = 2
 const IDLE_S = 3
 /** observe()'s default liveness probe interval (each probe opens a stream to the super-peer). */
-const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 15_000)
+const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 60_000)
+
+const SATURATE = process.env.BENCH_FANOUT_SATURATE === '1'
+const LADDER = (process.env.BENCH_FANOUT_LADDER ?? '50,100,200,300,500,700,1000,1500,2000,3000,4000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0).sort((a, b) => a - b)
+const MAX_P99_MS = intEnv('BENCH_FANOUT_MAX_P99_MS', 250)
+const MEMORY_N = process.env.BENCH_FANOUT_MEMORY_N === undefined ? undefined : intEnv('BENCH_FANOUT_MEMORY_N', 10_000)
+
+/** Extra `deltacast super-peer` flags, e.g. "--observe-heartbeat-ms 0" to compare keep-alive costs. */
+const SUPER_PEER_ARGS = (process.env.BENCH_FANOUT_SUPER_PEER_ARGS ?? '').split(' ').filter(arg => arg !== '')
 
 /** Extra node flags for the server and load processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_FLAGS = (process.env.BENCH_FANOUT_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')
@@ -205,8 +221,10 @@ class Bench {
       '--listen', '/ip4/127.0.0.1/tcp/0',
       '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws',
       '--max-observers', '100000', '--max-connections', '100000',
+      // every observer comes from 127.0.0.1: the per-address limits would refuse all but 64
+      '--observe-max-connections-per-address', '100000', '--observe-new-connections-per-address', '100000',
       ...this.authorityNode.node.getMultiaddrs().flatMap(addr => ['--bootstrap', addr.toString()]),
-      '--doc', this.authority.docId, '--admin', '127.0.0.1:0'])
+      '--doc', this.authority.docId, '--admin', '127.0.0.1:0', ...SUPER_PEER_ARGS])
     const ready = await peer.next('super-peer ready', 30_000)
     const status = async (): Promise<{ docs: Record<string, { seq: number }> }> => await (await fetch(`${ready.admin as string}/status`)).json()
     // warm: frames reach the super-peer by gossip (not the periodic catch-up) 3 times in a row
@@ -412,44 +430,151 @@ async function main (): Promise<void> {
       `${WARMUP_S} s warm-up then ${SECONDS} s measured per run; a fresh server and load process per run; all on 127.0.0.1`)
     out()
     const results: Result[] = []
-    for (const n of NS) {
+    const attempt = async (mode: LoadMode, n: number): Promise<Result | undefined> => {
+      note(`${mode} N=${n}: starting`)
+      try {
+        const result = await bench.run(mode, n)
+        results.push(result)
+        note(`${mode} N=${n}: ${fmt(result.deliveriesPerS)} deliveries/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)}, ${kib(result.rssPerObserver)}/observer, server CPU ${fmt(result.serverCpu * 100)}%${keepsUp(result) ? '' : ` — does not keep up: ${whyBehind(result)}`}`)
+        return result
+      } catch (err) {
+        note(`${mode} N=${n} failed: ${(err as Error).message}`)
+        out(`${LABEL[mode]} N=${n}: failed: ${(err as Error).message.split('\n')[0]}`)
+        return undefined
+      }
+    }
+    for (const n of NS) for (const mode of MODES) await attempt(mode, n)
+    const saturation = new Map<LoadMode, Saturation>()
+    if (SATURATE) {
       for (const mode of MODES) {
-        note(`${mode} N=${n}: starting`)
-        try {
-          const result = await bench.run(mode, n)
-          results.push(result)
-          note(`${mode} N=${n}: ${fmt(result.deliveriesPerS)} deliveries/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)}, ${kib(result.rssPerObserver)}/observer, server CPU ${fmt(result.serverCpu * 100)}%`)
-        } catch (err) {
-          note(`${mode} N=${n} failed: ${(err as Error).message}`)
-          out(`${LABEL[mode]} N=${n}: failed: ${(err as Error).message.split('\n')[0]}`)
+        let found: Saturation = { maxN: null, capped: true }
+        for (const n of LADDER) {
+          const result = results.find(r => r.mode === mode && r.n === n) ?? await attempt(mode, n)
+          if (result === undefined || !keepsUp(result)) { found = { maxN: found.maxN, capped: false, failedAt: n }; break }
+          found = { maxN: n, capped: true }
         }
+        saturation.set(mode, found)
+      }
+    }
+    const memory: Result[] = []
+    if (MEMORY_N !== undefined) {
+      for (const mode of ['websockets', 'ws'] as const) {
+        const result = await attempt(mode, MEMORY_N)
+        if (result !== undefined) memory.push(result)
       }
     }
     out()
     table(results)
     if (results.every(r => r.deliveries === 0)) throw new Error('nothing was delivered')
-    out('RESULT ' + JSON.stringify(headline(results)))
+    goals(results, saturation, memory)
+    out('RESULT ' + JSON.stringify(headline(results, saturation)))
   } finally {
     await cleanup()
   }
 }
 
+/** The largest N a mode kept up with, from the saturation ladder. */
+interface Saturation {
+  maxN: number | null
+  /** The largest N tried kept up too (the real limit is higher). */
+  capped: boolean
+  failedAt?: number
+}
+
+/** Every observer connected and every frame delivered (latency aside). */
+function complete (r: Result): boolean {
+  return r.connected === r.n && r.deliveries >= r.expected
+}
+
+/**
+ * The largest N at which both `mode` and plain ws ran complete: ratios from a run where the load
+ * process could not connect or feed every observer would compare different work.
+ */
+function largestComplete (results: Result[], mode: LoadMode): number | undefined {
+  const ns = results.filter(r => r.mode === mode && complete(r) && results.some(b => b.mode === 'ws' && b.n === r.n && complete(b))).map(r => r.n)
+  return ns.length === 0 ? undefined : Math.max(...ns)
+}
+
+/** Every observer connected and got every frame, none left behind, p99 within MAX_P99_MS. */
+function keepsUp (r: Result): boolean {
+  return complete(r) && r.behind === 0 && r.p99 <= MAX_P99_MS
+}
+
+function whyBehind (r: Result): string {
+  const reasons: string[] = []
+  if (r.connected < r.n) reasons.push(`${fmt(r.n - r.connected)} of ${fmt(r.n)} did not connect`)
+  if (r.deliveries < r.expected) reasons.push(`${fmt(100 * r.deliveries / r.expected, 1)}% delivered`)
+  if (r.behind > 0) reasons.push(`${fmt(r.behind)} behind`)
+  if (r.p99 > MAX_P99_MS) reasons.push(`p99 ${ms(r.p99)} > ${MAX_P99_MS} ms`)
+  return reasons.join(', ')
+}
+
+/** Issue 10's goals, each beside the plain ws figure of the same run. */
+function goals (results: Result[], saturation: Map<LoadMode, Saturation>, memory: Result[]): void {
+  const at = (mode: LoadMode, n: number, from = results): Result | undefined => from.find(r => r.mode === mode && r.n === n && r.deliveries > 0)
+  const shared = (mode: LoadMode): number | undefined => largestComplete(results, mode)
+  const verdict = (ok: boolean | undefined): string => ok === undefined ? '' : ok ? ' — met' : ' — NOT met'
+  const ratioLine = (label: string, mode: LoadMode, figure: (r: Result) => number, unit: (v: number) => string, target: number): void => {
+    const n = shared(mode)
+    const a = n === undefined ? undefined : at(mode, n)
+    const b = n === undefined ? undefined : at('ws', n)
+    if (a === undefined || b === undefined) { out(`- ${label}: not measured (needs ${mode} and ws at the same N)`); return }
+    const ratio = figure(a) / figure(b)
+    out(`- ${label} (N=${fmt(n!)}): ${unit(figure(a))} vs plain ws ${unit(figure(b))} = ${fmt(ratio, 2)}× (goal ≤ ${target}×)${verdict(ratio <= target)}`)
+  }
+  const us = (v: number): string => `${fmt(v, 1)} µs`
+  out('Goals (issue 10), each beside plain ws in this run:')
+  out()
+  ratioLine('WebSockets server CPU per delivery', 'websockets', r => r.serverUsPerDelivery, us, 2)
+  ratioLine('WebSockets server memory per observer', 'websockets', r => r.rssPerObserver, kib, 3)
+  ratioLine('WebRTC-Direct server CPU per delivery', 'webrtc-direct', r => r.serverUsPerDelivery, us, 3)
+  const webrtcN = shared('webrtc-direct')
+  const webrtc = webrtcN === undefined ? undefined : at('webrtc-direct', webrtcN)
+  if (webrtc !== undefined) out(`- WebRTC-Direct memory per observer (N=${fmt(webrtc.n)}): ${kib(webrtc.rssPerObserver)} vs plain ws ${kib(at('ws', webrtc.n)!.rssPerObserver)} (goal ≤ 128 KiB)${verdict(webrtc.rssPerObserver <= 128 * 1024)}`)
+  const idle = at('webrtc-direct', 1000)
+  out(idle === undefined
+    ? '- WebRTC-Direct idle keep-alive CPU with 1,000 observers: not measured (no WebRTC-Direct run at N=1000)'
+    : `- WebRTC-Direct idle keep-alive CPU with 1,000 observers: ${fmt(idle.serverIdleCpu * 100, 1)}% of a core vs plain ws ${at('ws', 1000) === undefined ? '–' : `${fmt(at('ws', 1000)!.serverIdleCpu * 100, 1)}%`} (goal ≤ 5%)${verdict(idle.serverIdleCpu <= 0.05)}`)
+  const n1000 = at('websockets', 1000)
+  const ws1000 = at('ws', 1000)
+  out(n1000 === undefined
+    ? '- N=1,000 WebSockets latency: not measured'
+    : `- N=1,000 WebSockets at ${RATE} frames/s: p50 ${ms(n1000.p50)}, p99 ${ms(n1000.p99)} vs plain ws p50 ${ms(ws1000?.p50 ?? NaN)}, p99 ${ms(ws1000?.p99 ?? NaN)} (goal p50 ≤ 20 ms, p99 ≤ 100 ms)${verdict(n1000.p50 <= 20 && n1000.p99 <= 100)}`)
+  const rtc1000 = at('webrtc-direct', 1000)
+  if (rtc1000 !== undefined) out(`- N=1,000 WebRTC-Direct at ${RATE} frames/s: p50 ${ms(rtc1000.p50)}, p99 ${ms(rtc1000.p99)}`)
+  if (saturation.size > 0) {
+    const describe = (mode: LoadMode): string => {
+      const s = saturation.get(mode)
+      if (s === undefined) return 'not run'
+      return s.maxN === null ? `none kept up (from N=${fmt(s.failedAt ?? NaN)})` : `${s.capped ? '≥ ' : ''}${fmt(s.maxN)}${s.failedAt !== undefined ? ` (N=${fmt(s.failedAt)} did not)` : ''}`
+    }
+    out(`- Largest N that keeps up (p99 ≤ ${MAX_P99_MS} ms, all delivered): ${MODES.map(mode => `${LABEL[mode]} ${describe(mode)}`).join('; ')}`)
+  } else {
+    out('- Largest N that keeps up: run with BENCH_FANOUT_SATURATE=1')
+  }
+  for (const r of memory) {
+    const base = memory.find(b => b.mode === 'ws')
+    out(`- Memory at N=${fmt(r.n)} (${LABEL[r.mode]}): ${fmt(r.connected)} connected, ${kib(r.rssPerObserver)} per observer${r.mode !== 'ws' && base !== undefined ? ` vs plain ws ${kib(base.rssPerObserver)} = ${fmt(r.rssPerObserver / base.rssPerObserver, 2)}×` : ''}`)
+  }
+  out('- Every core and failover: not measured here (see docs/benchmarks.md and test/browser/real-network.test.ts)')
+  out()
+}
+
 /**
  * The headline figures under issue 10's keys, each ratio against plain ws at the same N in the
- * same run (the largest N both ran). The max_n_* keys need a saturation mode, which this bench
- * does not have yet: they are null.
+ * same run (the largest N both ran); max_n_* come from the saturation ladder (null without it).
  */
-function headline (results: Result[]): Record<string, number | null> {
+function headline (results: Result[], saturation: Map<LoadMode, Saturation>): Record<string, number | null> {
   const at = (mode: LoadMode, n: number): Result | undefined => results.find(r => r.mode === mode && r.n === n && r.deliveries > 0)
-  const largestShared = (mode: LoadMode): number | undefined => Math.max(...results.filter(r => r.mode === mode && at('ws', r.n) !== undefined).map(r => r.n))
+  const largestShared = (mode: LoadMode): number | undefined => largestComplete(results, mode)
   const ratio = (mode: LoadMode, figure: (r: Result) => number): number | null => {
     const n = largestShared(mode)
     const a = n === undefined || !Number.isFinite(n) ? undefined : at(mode, n)
     const b = n === undefined || !Number.isFinite(n) ? undefined : at('ws', n)
     return a === undefined || b === undefined ? null : Math.round(figure(a) / figure(b) * 100) / 100
   }
-  const webrtcN = Math.max(...results.filter(r => r.mode === 'webrtc-direct' && r.deliveries > 0).map(r => r.n))
-  const webrtc = Number.isFinite(webrtcN) ? at('webrtc-direct', webrtcN) : undefined
+  const webrtcN = largestComplete(results, 'webrtc-direct')
+  const webrtc = webrtcN === undefined ? undefined : at('webrtc-direct', webrtcN)
   const n1000 = at('websockets', 1000)
   const webrtc1000 = at('webrtc-direct', 1000)
   return {
@@ -460,9 +585,9 @@ function headline (results: Result[]): Record<string, number | null> {
     webrtc_idle_cpu_1000: webrtc1000 === undefined ? null : Math.round(webrtc1000.serverIdleCpu * 1000) / 1000,
     n1000_websockets_p50_ms: n1000 === undefined ? null : Math.round(n1000.p50 * 10) / 10,
     n1000_websockets_p99_ms: n1000 === undefined ? null : Math.round(n1000.p99 * 10) / 10,
-    max_n_websockets: null,
-    max_n_webrtc: null,
-    max_n_ws: null
+    max_n_websockets: saturation.get('websockets')?.maxN ?? null,
+    max_n_webrtc: saturation.get('webrtc-direct')?.maxN ?? null,
+    max_n_ws: saturation.get('ws')?.maxN ?? null
   }
 }
 

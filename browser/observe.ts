@@ -5,7 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { parseDocId } from '../src/log/doc-id.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isAckMessage, isErrorMessage, isWindowsMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
-import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate } from './candidates.ts'
+import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate, transportOf } from './candidates.ts'
 import { createObserverNode } from './node.ts'
 import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
 import type { ObserverNode } from './node.ts'
@@ -28,9 +28,19 @@ export interface ObserveOptions {
   /** Limit on one dial (connection plus protocol negotiation). */
   dialTimeoutMs?: number
   backoff?: Partial<BackoffOptions>
-  /** Connection probe interval and minimum timeout (how fast a silently dead super-peer is noticed). */
+  /**
+   * libp2p's connection probe interval and minimum timeout: how fast a silently dead super-peer
+   * that sends no heartbeats (an older release) is noticed. Each probe opens a stream, which
+   * costs the super-peer, so the default is rare (60 s, timeout 10 s).
+   */
   livenessIntervalMs?: number
   livenessTimeoutMs?: number
+  /**
+   * Once a super-peer has sent a heartbeat (it sends one after a second with nothing else to
+   * send), this long without any message means it is gone: the view moves to the next one.
+   * Default 1,500 ms.
+   */
+  heartbeatTimeoutMs?: number
   /** Use this libp2p node instead of creating one (it is not stopped by close()). */
   node?: ObserverNode
   /** A viewer token from the document's authority (identified viewers); anonymous without one. */
@@ -64,6 +74,8 @@ export interface ConnectionInfo {
   /** The super-peer serving (or being dialed), when known. */
   peerId?: string
   addr?: string
+  /** The transport of `addr`: which one serves the view (while live or stale) or is being dialed. */
+  transport?: BrowserTransport
   /** Why the view closed, or why the last attempt failed. */
   error?: { code: string, message: string }
   /** While stale: ms since the super-peer last heard from upstream (updated about every second). */
@@ -80,17 +92,20 @@ export interface ChangeDetail {
 
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000
 /**
- * A closed connection is noticed at once; these only bound how long a silently dead super-peer
- * goes unnoticed. Each probe opens a stream (on WebRTC-Direct a data channel), which costs the
- * super-peer CPU for every browser, so probes stay rare.
+ * A closed connection is noticed at once, and a silently dead super-peer by the silence after
+ * its heartbeats (DEFAULT_HEARTBEAT_TIMEOUT_MS). libp2p's probes are only the backstop for
+ * super-peers that send none: each opens a stream (on WebRTC-Direct a data channel), which costs
+ * the super-peer CPU for every browser, so they stay rare.
  */
-const DEFAULT_LIVENESS_INTERVAL_MS = 15_000
+const DEFAULT_LIVENESS_INTERVAL_MS = 60_000
 const DEFAULT_LIVENESS_TIMEOUT_MS = 10_000
+/** A super-peer with nothing to send sends a heartbeat every second (about): 1.5 s of silence is death. */
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 1_500
 /** A session open this long resets the backoff even if no frame came (documents can be quiet). */
 const STABLE_SESSION_MS = 5_000
 
 type SessionEnd =
-  | { kind: 'lost', message: string }
+  | { kind: 'lost', message: string, silent?: boolean }
   | { kind: 'refused', code: string, message: string, retryable: boolean }
 
 const encoder = new TextEncoder()
@@ -117,6 +132,10 @@ export class LiveView extends EventTarget {
   private viewVersion = 0
   private heldViewVersion = 0
   private readonly pendingSends: Array<{ reject: (err: Error) => void }> = []
+  /** Transports this browser refused to use (WebRTC-Direct v1 where SDP munging is forbidden): not dialed again. */
+  private readonly refusedTransports = new Set<BrowserTransport>()
+  /** How the last session that had worked ended (the `reconnecting` event's error after it). */
+  private lastLoss?: { code: string, message: string }
   private readonly done: Promise<void>
 
   constructor (docId: string, options: ObserveOptions) {
@@ -134,6 +153,10 @@ export class LiveView extends EventTarget {
   get state (): JsonObject { return this.observed.state }
   get seq (): number | null { return this.observed.seq }
   get connection (): ConnectionInfo { return this.info }
+  /** The transport serving the view now, or undefined while it is not live or stale. */
+  get transport (): BrowserTransport | undefined {
+    return this.info.state === 'live' || this.info.state === 'stale' ? this.info.transport : undefined
+  }
 
   /**
    * Changes the view state (e.g. which room to watch); the super-peer answers with this viewer's
@@ -205,7 +228,8 @@ export class LiveView extends EventTarget {
     const hopeless = new Map<string, { code: string, message: string }>()
     try {
       while (!this.stopping.signal.aborted) {
-        const candidates = candidatesFrom(await this.bootstrap(), transports)
+        const usable = transports.filter(transport => !this.refusedTransports.has(transport))
+        const candidates = candidatesFrom(await this.bootstrap(), usable.length > 0 ? usable : transports)
         const candidate = nextCandidate(candidates, lastKey)
         if (candidate === undefined) {
           this.setConnection({ state: 'closed', error: { code: 'no-address', message: 'no usable super-peer address' } })
@@ -216,6 +240,7 @@ export class LiveView extends EventTarget {
         if (end === 'live') {
           failures = 0
           hopeless.clear()
+          lastError = this.lastLoss
         } else if (end !== undefined) {
           if (end.kind === 'refused' && !end.retryable) {
             this.setConnection({ state: 'closed', error: { code: end.code, message: end.message } })
@@ -245,7 +270,8 @@ export class LiveView extends EventTarget {
     let end: SessionEnd | undefined
     for (const addr of candidate.addrs) {
       if (this.stopping.signal.aborted) return undefined
-      this.setConnection({ state: this.observed.seq === null && this.info.state === 'connecting' ? 'connecting' : 'reconnecting', addr })
+      const transport = transportOf(addr)
+      this.setConnection({ state: this.observed.seq === null && this.info.state === 'connecting' ? 'connecting' : 'reconnecting', addr, transport })
       let connection: Connection
       let stream: Stream
       try {
@@ -253,20 +279,28 @@ export class LiveView extends EventTarget {
         connection = await (this.node as ObserverNode).dial(multiaddr(addr), { signal })
         stream = await connection.newStream(OBSERVE_PROTOCOL, { signal })
       } catch (err: any) {
+        if (transport !== undefined && isTransportRefusal(err)) this.refusedTransports.add(transport)
         end = this.options.allowPrivateAddresses !== true && isGaterDenial(err)
           ? { kind: 'refused', code: 'private-address', retryable: true, message: `dial ${addr}: this browser's libp2p refuses loopback/LAN addresses and plain ws:// unless observe() is given allowPrivateAddresses: true (development, tests and LAN only)` }
           : { kind: 'lost', message: `dial ${addr}: ${err?.message ?? err}` }
         continue
       }
-      const session = await this.session(stream, connection.remotePeer.toString(), addr)
-      // a shared node may carry other views over the same connection
-      if (this.options.node === undefined) await connection.close().catch(() => {})
-      return session.becameLive && session.end.kind === 'lost' ? 'live' : session.end
+      const session = await this.session(stream, { peerId: connection.remotePeer.toString(), addr, transport })
+      if (session.end.kind === 'lost' && session.end.silent === true) {
+        // the super-peer is gone: closing politely would wait on it
+        connection.abort(new Error(session.end.message))
+      } else if (this.options.node === undefined) {
+        // a shared node may carry other views over the same connection
+        await connection.close().catch(() => {})
+      }
+      if (!session.becameLive || session.end.kind !== 'lost') return session.end
+      this.lastLoss = { code: session.end.silent === true ? 'silent' : 'lost', message: session.end.message }
+      return 'live'
     }
     return end
   }
 
-  private async session (stream: Stream, peerId: string, addr: string): Promise<{ becameLive: boolean, end: SessionEnd }> {
+  private async session (stream: Stream, where: { peerId: string, addr: string, transport?: BrowserTransport }): Promise<{ becameLive: boolean, end: SessionEnd }> {
     this.stream = stream
     const maxMessageBytes = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     // the read loop drains the buffer in microtasks between network events, so it never holds much
@@ -279,6 +313,25 @@ export class LiveView extends EventTarget {
     Object.assign(request, this.requestExtras())
     let becameLive = false
     let stable: ReturnType<typeof setTimeout> | undefined
+    // Silence watchdog, armed by the first heartbeat (a super-peer that sends none is left to
+    // libp2p's probes): no message for heartbeatTimeoutMs means the super-peer is gone.
+    const heartbeatTimeoutMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS
+    let accepted = false
+    let heartbeats = false
+    let lastMessageAt = Date.now()
+    let silent = false
+    const checkMs = Math.max(25, Math.round(heartbeatTimeoutMs / 10))
+    let lastCheckAt = lastMessageAt
+    const watchdog = setInterval(() => {
+      const now = Date.now()
+      // A late check means this page was busy (its own lag, not the super-peer's silence): what
+      // arrived meanwhile is still unread, so that time does not count as silence.
+      if (now - lastCheckAt > 2 * checkMs) lastMessageAt = Math.max(lastMessageAt, now - checkMs)
+      lastCheckAt = now
+      if (!heartbeats || now - lastMessageAt <= heartbeatTimeoutMs) return
+      silent = true
+      stream.abort(new Error(`no message from the super-peer for ${heartbeatTimeoutMs} ms after its heartbeats`))
+    }, checkMs)
     try {
       await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
       this.writer = { write: async (data) => { await lp.write(data, { signal: this.stopping.signal }) } }
@@ -287,6 +340,7 @@ export class LiveView extends EventTarget {
       stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
       while (true) {
         const payload = await lp.read({ signal: this.stopping.signal })
+        lastMessageAt = Date.now()
         const parsed = parseServerMessage(payload.subarray())
         if (!parsed.ok) return { becameLive, end: { kind: 'refused', code: 'bad-message', message: parsed.error, retryable: true } }
         const message = parsed.value
@@ -299,13 +353,16 @@ export class LiveView extends EventTarget {
           continue
         }
         if (isStaleMessage(message)) {
-          this.setConnection(message.stale ? { state: 'stale', peerId, addr, upstreamAgeMs: message.age } : { state: 'live', peerId, addr })
+          this.setConnection(message.stale ? { state: 'stale', ...where, upstreamAgeMs: message.age } : { state: 'live', ...where })
           continue
         }
         // Live only once the super-peer has accepted the request (its first frame, snapshot or
         // head), so a refused token or unknown doc never shows as live.
-        if (this.info.state !== 'live') this.setConnection({ state: 'live', peerId, addr })
+        if (this.info.state !== 'live') this.setConnection({ state: 'live', ...where })
         const applied = this.observed.apply(message)
+        // after the first message, a duplicate seq is a heartbeat: this super-peer sends them
+        if (applied.kind === 'duplicate' && accepted) heartbeats = true
+        accepted = true
         if (applied.kind === 'gap') {
           return { becameLive, end: { kind: 'lost', message: `gap: got seq ${applied.seq}, expected ${applied.expected}` } }
         }
@@ -314,13 +371,14 @@ export class LiveView extends EventTarget {
         if (applied.kind === 'reset' && this.viewVersion === viewVersion) this.heldViewVersion = viewVersion
         becameLive = true
         // a new frame comes from upstream, so it is not silent any more
-        if (applied.kind === 'frame' && this.info.state === 'stale') this.setConnection({ state: 'live', peerId, addr })
+        if (applied.kind === 'frame' && this.info.state === 'stale') this.setConnection({ state: 'live', ...where })
         this.dispatchEvent(new CustomEvent<ChangeDetail>('change', { detail: { seq: applied.seq, data: applied.data, reset: applied.kind === 'reset' } }))
       }
     } catch (err: any) {
-      return { becameLive, end: { kind: 'lost', message: String(err?.message ?? err) } }
+      return { becameLive, end: { kind: 'lost', message: String(err?.message ?? err), silent } }
     } finally {
       clearTimeout(stable)
+      clearInterval(watchdog)
       this.stream = undefined
       this.writer = undefined
       this.sessionEnded()
@@ -340,6 +398,17 @@ function finalError (docId: string, answers: Array<{ code: string, message: stri
     return { code: 'unknown-doc', message: `no listed super-peer carries ${docId} (each refused it as unknown)` }
   }
   return answers.find(answer => answer.code === 'private-address') ?? answers[0]
+}
+
+/**
+ * The browser itself refused the transport, not the super-peer: Chrome forbidding the SDP munging
+ * WebRTC-Direct v1 relies on ("InvalidModificationError: SDP is modified in a non-acceptable
+ * way"). Every later dial over it would fail the same way. Looks through causes and aggregates.
+ */
+function isTransportRefusal (err: any, depth = 0): boolean {
+  if (err == null || depth > 4) return false
+  if (err.name === 'InvalidModificationError' || /SDP is modified/i.test(String(err.message ?? ''))) return true
+  return isTransportRefusal(err.cause, depth + 1) || (Array.isArray(err.errors) && err.errors.some((inner: any) => isTransportRefusal(inner, depth + 1)))
 }
 
 /** libp2p's connection gater refused every address of the dial (DialDeniedError). */

@@ -105,6 +105,8 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
     // Browsers probe their own connection; probing thousands of them from here every 10 s (a new
     // stream, on WebRTC a new data channel, each time) costs more CPU than the frames (bench:fanout).
     connectionMonitor: { pingInterval: EDGE_PING_INTERVAL_MS },
-    services: { identify: identify(), keychain: keychain() }
+    // Browsers identify us; we never identify them (their protocols and addresses are of no use
+    // here): one stream fewer per connection, and no peer store record written per browser.
+    services: { identify: identify({ runOnConnectionOpen: false }), keychain: keychain() }
   })
 }

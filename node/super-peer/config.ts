@@ -27,6 +27,7 @@ export interface SuperPeerConfig extends FleetConfig {
   observeMaxSockets: number
   observeMaxStreamsPerConnection: number
   observeStallTimeoutMs: number
+  observeHeartbeatMs: number
   bootstrap: string[]
   region: string
   docs: string[]
@@ -59,6 +60,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'observe-max-sockets': { type: 'number', default: EDGE_LIMITS.maxSockets, help: 'WebSockets: raw sockets open at once, upgraded or not; more are refused at accept' },
   'observe-max-streams-per-connection': { type: 'number', default: DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection, help: 'Observe streams one connection may hold open; the next is refused with "too-many-streams"' },
   'observe-stall-timeout-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.stallTimeoutMs, help: 'An observer whose stream accepts nothing for this long (it stopped reading) is dropped' },
+  'observe-heartbeat-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.heartbeatMs, help: 'An observer sent nothing for this long gets a heartbeat, so its browser notices a dead super-peer within 1.5 s; keep it below the browsers\' heartbeatTimeoutMs minus 100 (0: none; browsers then rely on their 60 s probes)' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry always; under tiers others are carried while viewers or tier children ask for them' },
@@ -108,6 +110,7 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
       'observe-max-connections-per-address', 'observe-new-connections-per-address', 'observe-http-timeout-ms', 'observe-upgrade-timeout-ms',
       'observe-max-sockets', 'observe-max-streams-per-connection', 'observe-stall-timeout-ms'], 1),
     ...integerProblems(flags, ['fanout'], 2),
+    ...integerProblems(flags, ['observe-heartbeat-ms'], 0),
     ...logLevelProblems(label('log-level'), config.logLevel)
   ])
   return { ...config, docs, observeListen, peerAdmin: peerAdmin.origins, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }

@@ -1,5 +1,11 @@
 // One observer stream on a super-peer: reads the request, then view-state updates; writes through a
 // bounded queue so a slow viewer costs its own memory and never delays anyone else.
+//
+// Writes are coalesced: deliver() only queues, and every session with something queued is flushed
+// once per turn of the event loop (one setImmediate for all of them), its queued messages in one
+// stream write. Idle, that is one write per frame as before; when frames arrive faster than the
+// process keeps up, each observer gets one write (one muxer frame, one Noise or SCTP message, one
+// syscall) for all the frames it is behind by, instead of one per frame.
 
 import { lpStream } from '@libp2p/utils'
 import { encodeMessage, errorMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
@@ -54,6 +60,39 @@ export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_M
   return parsed.ok ? { ...parsed, lp } : { ok: false, error: parsed.error, code: ErrorCode.badRequest }
 }
 
+/** Largest single coalesced write; bigger backlogs go out in several. */
+export const MAX_COALESCED_BYTES = 64 * 1024
+
+/** Sessions with queued messages, flushed together on the next turn of the event loop. */
+const dirty = new Set<ObserverSession>()
+let flushScheduled = false
+
+function scheduleFlush (session: ObserverSession): void {
+  dirty.add(session)
+  if (flushScheduled) return
+  flushScheduled = true
+  setImmediate(flushDirty)
+}
+
+function flushDirty (): void {
+  flushScheduled = false
+  for (const session of dirty) {
+    dirty.delete(session)
+    session.flush()
+  }
+}
+
+/** One buffer holding `parts` back to back (the observe protocol is length-prefixed, so boundaries need not survive). */
+function concat (parts: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes)
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.byteLength
+  }
+  return out
+}
+
 /**
  * The write side of one observer. Messages arrive already encoded (shared by every observer of
  * the document); past maxQueuedBytes the queue is dropped and the observer is resynced with a
@@ -73,6 +112,10 @@ export class ObserverSession {
   private waitingForDrain = false
   private stallTimer: ReturnType<typeof setTimeout> | undefined
   private resyncPending = false
+  /** Highest frame seq queued for this session (resets not included: their seq is not known here). */
+  private sentThrough = 0
+  /** When the stream was last handed bytes (ms, Date.now()); a heartbeat follows a quiet spell. */
+  private lastSentAt = Date.now()
   private resetSource: () => Uint8Array = () => { throw new Error('resetSource not set') }
   private readonly onClosed: (session: ObserverSession) => void
 
@@ -154,6 +197,27 @@ export class ObserverSession {
     }
     this.queue.push(bytes)
     this.queuedBytes += bytes.byteLength
+    if (seq > this.sentThrough) this.sentThrough = seq
+    if (!this.waitingForDrain) scheduleFlush(this)
+  }
+
+  /**
+   * Sends a frame message without data for the last frame seq this session was sent (or the one
+   * the browser said it holds), a duplicate and so a no-op for the browser, when nothing was
+   * sent for `quietMs`: the browser's proof that this super-peer is alive. Only with nothing
+   * queued or waiting to drain; the seq is never above one the browser was sent, so it is never
+   * a gap, whatever the document's head did meanwhile. (After a reset the seq may be lower than
+   * the browser's: still a duplicate.)
+   */
+  heartbeat (now: number, quietMs: number, encode: (seq: number) => Uint8Array): boolean {
+    if (!this.joined || this.closed || this.resyncPending || this.waitingForDrain || this.queue.length > 0) return false
+    if (now - this.lastSentAt < quietMs) return false
+    this.deliver(0, encode(Math.max(this.sentThrough, this.skipThrough)))
+    return true
+  }
+
+  /** Writes what is queued now (normally called once per event-loop turn by the shared flush). */
+  flush (): void {
     this.pump()
   }
 
@@ -161,6 +225,9 @@ export class ObserverSession {
   fail (code: ErrorCode, error: string): void {
     if (this.closed) return
     if (this.joined) this.counters.ejected++
+    // what was queued before the error still goes first, as far as the stream takes it
+    if (!this.resyncPending) this.pump()
+    if (this.closed) return
     this.queue.length = 0
     this.queuedBytes = 0
     this.resyncPending = false
@@ -190,8 +257,8 @@ export class ObserverSession {
     if (this.waitingForDrain || this.closed) return
     try {
       while (true) {
-        let next = this.queue.shift()
-        if (next === undefined) {
+        let next: Uint8Array | undefined
+        if (this.queue.length === 0) {
           if (!this.resyncPending) return
           this.resyncPending = false
           next = this.resetSource()
@@ -199,10 +266,11 @@ export class ObserverSession {
             this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
             return
           }
+          this.counters.sent++
         } else {
-          this.queuedBytes -= next.byteLength
+          next = this.takeBatch()
         }
-        this.counters.sent++
+        this.lastSentAt = Date.now()
         if (!this.stream.send(next)) break
       }
     } catch (err: any) {
@@ -219,6 +287,18 @@ export class ObserverSession {
     }, () => { this.finish() })
   }
 
+  /** Removes the queued messages that fit in one write (at least one) and returns them as one buffer. */
+  private takeBatch (): Uint8Array {
+    let count = 1
+    let bytes = this.queue[0].byteLength
+    while (count < this.queue.length && bytes + this.queue[count].byteLength <= MAX_COALESCED_BYTES) bytes += this.queue[count++].byteLength
+    const batch = count === 1 ? this.queue[0] : concat(this.queue.slice(0, count), bytes)
+    this.queue.splice(0, count)
+    this.queuedBytes -= bytes
+    this.counters.sent += count
+    return batch
+  }
+
   /** Nothing left the stream for stallTimeoutMs: the reader is gone or frozen, and holds memory. */
   private dropFrozen (): void {
     if (this.closed) return
@@ -232,6 +312,7 @@ export class ObserverSession {
   private finish (): void {
     if (this.closed) return
     this.closed = true
+    dirty.delete(this)
     clearTimeout(this.stallTimer)
     this.queue.length = 0
     this.queuedBytes = 0

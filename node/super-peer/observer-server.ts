@@ -1,6 +1,6 @@
 // Serves the observe protocol: browsers follow documents this super-peer holds, read-only.
 
-import { ErrorCode, DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import { ErrorCode, DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, encodeMessage, frameMessage } from '../../src/observe/protocol.ts'
 import { ObserverSession, readRequest } from './observer-protocol.ts'
 import { DocChannel } from './doc-channel.ts'
 import { viewerOf } from './viewer-identity.ts'
@@ -31,7 +31,15 @@ export interface ObserverServerOptions {
   maxStreamsPerConnection: number
   /** How long a browser may take to send its request. */
   requestTimeoutMs: number
+  /**
+   * An observer sent nothing for this long gets a heartbeat (its head seq again, a no-op), so a
+   * browser notices a dead super-peer from silence within about HEARTBEAT_TIMEOUT_MS; 0 = none.
+   */
+  heartbeatMs: number
 }
+
+/** How often sessions are checked for a due heartbeat: a heartbeat is at most this late. */
+export const HEARTBEAT_CHECK_MS = 100
 
 export const DEFAULT_OBSERVER_SERVER_OPTIONS: ObserverServerOptions = Object.freeze({
   maxObservers: 10_000,
@@ -39,7 +47,8 @@ export const DEFAULT_OBSERVER_SERVER_OPTIONS: ObserverServerOptions = Object.fre
   stallTimeoutMs: 20_000,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   maxStreamsPerConnection: 4,
-  requestTimeoutMs: 10_000
+  requestTimeoutMs: 10_000,
+  heartbeatMs: 1_000
 })
 
 /**
@@ -75,8 +84,10 @@ export interface ObserverServerStats {
   refusedSends: number
   /** Privacy classes across documents (viewers who see the same thing share one). */
   classes: number
-  /** Messages handed to streams. */
+  /** Messages handed to streams (heartbeats included). */
   sent: number
+  /** Heartbeats sent to observers that had been sent nothing for heartbeatMs. */
+  heartbeats: number
 }
 
 export interface ObserverServer {
@@ -177,8 +188,8 @@ export function observerStreams (
   writers?: WriterHub
 ): ObserverStreams {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
-  const counters: SessionCounters & { accepted: number, refused: number } = {
-    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0, frozen: 0
+  const counters: SessionCounters & { accepted: number, refused: number, heartbeats: number } = {
+    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0, frozen: 0, heartbeats: 0
   }
   /** Observe streams open per connection id. */
   const streamsOf = new Map<string, number>()
@@ -186,6 +197,23 @@ export function observerStreams (
   const channels = new Map<string, DocChannel>()
   const channelOf = new Map<ObserverSession, DocChannel>()
   let stopped = false
+
+  // Heartbeats: each seq encoded once per check for all the quiet observers that hold it.
+  const heartbeats = opts.heartbeatMs > 0
+    ? setInterval(() => {
+      const now = Date.now()
+      const encoded = new Map<number, Uint8Array>()
+      const encode = (seq: number): Uint8Array => {
+        let bytes = encoded.get(seq)
+        if (bytes === undefined) encoded.set(seq, bytes = encodeMessage(frameMessage(seq, null)))
+        return bytes
+      }
+      for (const session of channelOf.keys()) {
+        if (session.heartbeat(now, opts.heartbeatMs, encode)) counters.heartbeats++
+      }
+    }, HEARTBEAT_CHECK_MS)
+    : undefined
+  heartbeats?.unref()
 
   const onSessionClosed = (session: ObserverSession): void => {
     sessions.delete(session)
@@ -277,6 +305,7 @@ export function observerStreams (
     handle,
     async stop (beforeClosing) {
       stopped = true
+      clearInterval(heartbeats)
       await beforeClosing?.()
       await Promise.all([...sessions].map(async session => { await session.close() }))
       for (const channel of channels.values()) channel.close()
@@ -294,6 +323,7 @@ export function observerStreams (
         resyncs: counters.resyncs,
         frozen: counters.frozen,
         sent: counters.sent,
+        heartbeats: counters.heartbeats,
         refusedSends: counters.refusedSends ?? 0,
         classes: [...channels.values()].reduce((sum, channel) => sum + channel.classCount, 0)
       }

@@ -194,7 +194,8 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
     }, {
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
-      stallTimeoutMs: config.observeStallTimeoutMs
+      stallTimeoutMs: config.observeStallTimeoutMs,
+      heartbeatMs: config.observeHeartbeatMs
     }, log, counters, input)
     await server.ready
     edge = { node: edgeNode, server }
@@ -312,6 +313,7 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
   metrics.total('observer_resyncs', 'Times a slow observer\'s queue was dropped and replaced by a fresh view', () => stats().resyncs)
   metrics.total('observer_refused_sends', 'Messages observers tried to send (every one refused: observe is read-only)', () => stats().refusedSends)
   metrics.total('observer_messages_sent', 'Messages handed to observer streams', () => stats().sent)
+  metrics.total('observer_heartbeats', 'Heartbeats sent to observers that had been sent nothing for a second (how browsers notice a dead super-peer)', () => stats().heartbeats)
   metrics.total('observer_frozen_dropped', 'Observers dropped because their stream accepted nothing for --observe-stall-timeout-ms (they stopped reading)', () => stats().frozen)
 }
 

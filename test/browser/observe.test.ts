@@ -29,6 +29,7 @@ async function observingPage (browser: Browser, site: TestSite, options: PageOpt
     g.peers = options.peers
     g.seen = []
     g.states = []
+    g.startedAt = performance.now()
     g.view = g.deltacast.observe(doc, {
       bootstrap: () => g.peers,
       transports: options.transports,
@@ -38,7 +39,7 @@ async function observingPage (browser: Browser, site: TestSite, options: PageOpt
       backoff: { initialMs: 100, maxMs: 1000 }
     })
     g.view.addEventListener('change', (event: CustomEvent) => { g.seen.push([event.detail.seq, event.detail.reset]) })
-    g.view.addEventListener('state', (event: CustomEvent) => { g.states.push(event.detail) })
+    g.view.addEventListener('state', (event: CustomEvent) => { g.states.push({ ...event.detail, ms: performance.now() - g.startedAt }) })
   }, { doc: DOC, options })
   return page
 }
@@ -119,19 +120,35 @@ describe('observe() in Chromium', function () {
     })
   }
 
-  it('falls back to WebSockets when the browser refuses WebRTC-Direct (no SDP munging)', async function () {
+  it('falls back to WebSockets within 2 s when the browser refuses WebRTC-Direct (no SDP munging), and says so', async function () {
     // Chrome plans to forbid the ufrag munging WebRTC-Direct v1 relies on; this field trial does it now
     const strict = await launchChromium(['--force-fieldtrials=WebRTC-NoSdpMangleUfrag/Enabled/'])
     try {
-      const peer = await superPeer()
-      await peer.frames(DOC, [{ seq: 1, data: { title: 'hello' } }])
-      const page = await observingPage(strict, site, { transports: ['webrtc-direct', 'websockets'], peers: peer.addrs })
+      const first = await superPeer()
+      await first.frames(DOC, [{ seq: 1, data: { title: 'hello' } }])
+      const page = await observingPage(strict, site, { transports: ['webrtc-direct', 'websockets'], peers: first.addrs })
       await waitForSeq(page, 1)
       assert.deepEqual(await pageState(page), { title: 'hello' })
       const states = await page.evaluate(() => (globalThis as any).states)
       assert.match(states[0].addr, /\/webrtc-direct\//, 'WebRTC-Direct was tried first')
-      assert.match(states.at(-1).addr, /\/ws\//)
-      assert.equal(states.at(-1).state, 'live')
+      assert.equal(states[0].transport, 'webrtc-direct')
+      const live = states.at(-1)
+      assert.equal(live.state, 'live')
+      assert.match(live.addr, /\/ws\//)
+      assert.equal(live.transport, 'websockets', 'the state event names the transport serving the view')
+      assert.equal(await page.evaluate(() => (globalThis as any).view.transport), 'websockets')
+      console.log(`      live through the WebSockets fallback ${Math.round(live.ms)} ms after observe()`)
+      assert.ok(live.ms <= 2000, `live ${Math.round(live.ms)} ms after observe() (at most 2,000)`)
+
+      // after a failover this browser does not try WebRTC-Direct again
+      await first.kill('SIGKILL')
+      const second = await superPeer()
+      await second.frames(DOC, [{ seq: 1, data: { title: 'hello' } }, { seq: 2, data: { title: 'again' } }])
+      await page.evaluate(addrs => { (globalThis as any).peers.push(...addrs) }, second.addrs)
+      await waitForSeq(page, 2)
+      const after = (await page.evaluate(() => (globalThis as any).states)).slice(states.length)
+      assert.ok(after.every((state: { transport?: string }) => state.transport !== 'webrtc-direct'), `no WebRTC-Direct dial after the refusal: ${JSON.stringify(after.map((state: { addr?: string }) => state.addr))}`)
+      assert.equal(after.at(-1).transport, 'websockets')
     } finally {
       await strict.close()
     }

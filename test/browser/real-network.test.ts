@@ -49,24 +49,29 @@ describe('Chromium observing a live document through real super-peers', function
       .flatMap(p => (p.ready.observe.addrs as string[]).filter(a => a.includes(`/${transport}/`)))
   }
 
-  async function observingPage (transport: 'webrtc-direct' | 'websockets'): Promise<Page> {
+  /**
+   * A page observing over `transport`; with `defaults` it keeps observe()'s own liveness and
+   * backoff settings (as a real page would), else it probes every second. Every state event is
+   * recorded with its Date.now() (the same clock as this process's).
+   */
+  async function observingPage (transport: 'webrtc-direct' | 'websockets', defaults = false): Promise<Page> {
     const page = await browser.newPage()
     await page.goto(`${site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const addrs = observeAddrs(transport === 'websockets' ? 'ws' : 'webrtc-direct')
-    await page.evaluate(({ docId, transport, addrs }) => {
+    await page.evaluate(({ docId, transport, addrs, defaults }) => {
       const g = globalThis as any
       g.seen = []
+      g.states = []
       g.view = g.deltacast.observe(docId, {
         bootstrap: addrs,
         transports: [transport],
         allowPrivateAddresses: true,
-        livenessIntervalMs: 1000,
-        livenessTimeoutMs: 1000,
-        backoff: { initialMs: 100, maxMs: 1000 }
+        ...(defaults ? {} : { livenessIntervalMs: 1000, livenessTimeoutMs: 1000, backoff: { initialMs: 100, maxMs: 1000 } })
       })
       g.view.addEventListener('change', (event: CustomEvent) => { g.seen.push([event.detail.seq, event.detail.reset]) })
-    }, { docId, transport, addrs })
+      g.view.addEventListener('state', (event: CustomEvent) => { g.states.push({ ...event.detail, at: Date.now() }) })
+    }, { docId, transport, addrs, defaults })
     return page
   }
 
@@ -138,6 +143,49 @@ describe('Chromium observing a live document through real super-peers', function
       await assertPageMatches(page)
       const now = await page.evaluate(() => (globalThis as any).view.connection.peerId)
       assert.notEqual(now, servedBy, 'served by another super-peer')
+      await assertNoGapNoDuplicate(page)
+      await page.close()
+    })
+  }
+
+  for (const transport of ['webrtc-direct', 'websockets'] as const) {
+    it(`is live on the next super-peer within 2 s of its own being killed (SIGKILL, quiet document, default settings, ${transport})`, async () => {
+      for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
+      const first = await startSuperPeer(`failover-${transport}-1`, authority.ready.addrs)
+      await startSuperPeer(`failover-${transport}-2`, [...first.ready.addrs, ...authority.ready.addrs])
+      await waitFor('super-peers at the authority\'s head', async () => {
+        const truth = await authorityView()
+        const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
+        return heads.every(seq => seq === truth.seq) ? true : undefined
+      })
+      const page = await observingPage(transport, true)
+      await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
+      await change(20)
+      await assertPageMatches(page)
+      // the document goes quiet: only heartbeats tell the page its super-peer is alive
+      await page.waitForFunction(() => { const g = globalThis as any; return g.states.at(-1).at < Date.now() - 3000 }, undefined, { timeout: 10_000, polling: 100 })
+
+      const servedBy = await page.evaluate(() => (globalThis as any).view.connection.peerId)
+      const serving = superPeers.find(p => p.ready.observe.peerId === servedBy)
+      assert.ok(serving !== undefined, 'the page names the super-peer serving it')
+      const killedAt = Date.now()
+      await serving.kill('SIGKILL')
+      await page.waitForFunction(killed => {
+        const view = (globalThis as any).view
+        return view.connection.state === 'live' && view.connection.peerId !== killed
+      }, servedBy, { timeout: 30_000, polling: 20 })
+      const states = await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, peerId?: string, transport?: string, at: number }>
+      const noticed = states.find(s => s.at >= killedAt && s.state === 'reconnecting')
+      const liveAgain = states.find(s => s.at >= killedAt && s.state === 'live' && s.peerId !== servedBy)
+      assert.ok(noticed !== undefined && liveAgain !== undefined)
+      const failoverMs = liveAgain.at - killedAt
+      console.log(`      failover over ${transport}: noticed after ${noticed.at - killedAt} ms, live on the next super-peer after ${failoverMs} ms`)
+      assert.ok(failoverMs <= 2000, `live on the next super-peer ${failoverMs} ms after the kill (at most 2,000)`)
+      assert.equal(liveAgain.transport, transport, 'the state event names the transport serving the view')
+      assert.equal(await page.evaluate(() => (globalThis as any).view.transport), transport)
+
+      await change(20)
+      await assertPageMatches(page)
       await assertNoGapNoDuplicate(page)
       await page.close()
     })

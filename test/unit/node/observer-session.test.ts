@@ -1,0 +1,69 @@
+// ObserverSession's write side over an in-memory libp2p stream pair: coalesced writes, order, and
+// what is queued before an error still reaching the observer first.
+
+import assert from 'node:assert/strict'
+import { lpStream, streamPair } from '@libp2p/utils'
+import { DEFAULT_MAX_MESSAGE_BYTES, ErrorCode, encodeMessage, frameMessage, parseServerMessage } from '../../../src/observe/protocol.ts'
+import { MAX_COALESCED_BYTES, ObserverSession } from '../../../node/super-peer/observer-protocol.ts'
+import type { ServerMessage } from '../../../src/observe/protocol.ts'
+import type { Stream } from '@libp2p/interface'
+
+const LIMITS = { maxQueuedBytes: 4 * 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, stallTimeoutMs: 60_000 }
+
+interface Observed {
+  session: ObserverSession
+  /** Byte lengths of the server's stream.send() calls. */
+  writes: number[]
+  next: () => Promise<ServerMessage>
+}
+
+async function observed (): Promise<Observed> {
+  const [server, client]: Stream[] = await streamPair()
+  const writes: number[] = []
+  const send = server.send.bind(server)
+  server.send = (data) => { writes.push(data.byteLength); return send(data) }
+  const session = new ObserverSession(server, LIMITS, { sent: 0, resyncs: 0, ejected: 0, frozen: 0 }, () => {})
+  session.setResetSource(() => encodeMessage({ reset: true, seq: 0, data: {} }))
+  const lp = lpStream(client)
+  return {
+    session,
+    writes,
+    next: async () => {
+      const parsed = parseServerMessage((await lp.read({ signal: AbortSignal.timeout(5000) })).subarray())
+      if (!parsed.ok) assert.fail(parsed.error)
+      return parsed.value
+    }
+  }
+}
+
+describe('node/ObserverSession writes', () => {
+  it('sends the frames queued within one turn of the event loop as one write, in order', async () => {
+    const { session, writes, next } = await observed()
+    for (let seq = 1; seq <= 5; seq++) session.deliver(seq, encodeMessage(frameMessage(seq, { n: seq })))
+    assert.deepEqual(writes, [], 'nothing is written before the flush')
+    for (let seq = 1; seq <= 5; seq++) assert.deepEqual(await next(), { seq, data: { n: seq } })
+    assert.equal(writes.length, 1)
+    // a frame in a later turn is a write of its own
+    session.deliver(6, encodeMessage(frameMessage(6, null)))
+    assert.deepEqual(await next(), { seq: 6 })
+    assert.equal(writes.length, 2)
+  })
+
+  it('splits a backlog larger than one coalesced write', async () => {
+    const { session, writes, next } = await observed()
+    const filler = 'x'.repeat(10_000)
+    const count = Math.ceil(3 * MAX_COALESCED_BYTES / 10_000)
+    for (let seq = 1; seq <= count; seq++) session.deliver(seq, encodeMessage(frameMessage(seq, { filler })))
+    for (let seq = 1; seq <= count; seq++) assert.equal((await next() as { seq: number }).seq, seq)
+    assert.ok(writes.length >= 3 && writes.length < count, `${writes.length} writes for ${count} frames`)
+    assert.ok(writes.every(bytes => bytes <= MAX_COALESCED_BYTES), 'no write above MAX_COALESCED_BYTES')
+  })
+
+  it('still sends what was queued before an error, then the error', async () => {
+    const { session, next } = await observed()
+    session.deliver(1, encodeMessage(frameMessage(1, { a: 1 })))
+    session.fail(ErrorCode.unauthorized, 'viewer token expired')
+    assert.deepEqual(await next(), { seq: 1, data: { a: 1 } })
+    assert.deepEqual(await next(), { code: 'unauthorized', error: 'viewer token expired' })
+  })
+})
