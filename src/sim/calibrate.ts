@@ -75,7 +75,10 @@ export function predictSmall (input: SmallCase, costs: UnitCosts): SmallPredicti
   })
   const contextOf = (): ReturnType<typeof treeContext> => {
     const ctx = treeContext(fleet, costs, prng(1))
-    for (const { host, scope } of input.holding ?? []) ctx.state.held.set(position.get(host)!, new Set([...ctx.state.held.get(position.get(host)!) ?? [], scope]))
+    for (const { host, scope } of input.holding ?? []) {
+      const h = position.get(host)!
+      ctx.state.held.set(h, new Set([...ctx.state.held.get(h) ?? [], scope]))
+    }
     return ctx
   }
   const ctx = contextOf()
