@@ -4,6 +4,7 @@
 import { lpStream } from '@libp2p/utils'
 import { encodeMessage, errorMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
+import type { SwarmClientMessage } from '../../src/swarm/index.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -66,6 +67,8 @@ export class ObserverSession {
   closed = false
   /** Set once the request was accepted and the session joined a document. */
   joined = false
+  /** The browser's peer id (its swarm identity when its document relays between browsers). */
+  peer: string | undefined
   private readonly limits: SessionLimits
   private readonly counters: SessionCounters
   private readonly queue: Uint8Array[] = []
@@ -89,7 +92,7 @@ export class ObserverSession {
    * is refused (observers are read-only) and nothing reaches the document; anything else ends the
    * session. Returns when the stream ends.
    */
-  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void): Promise<void> {
+  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void, onSwarm?: (message: SwarmClientMessage) => string | undefined): Promise<void> {
     this.joined = true
     const updates: number[] = []
     while (!this.closed) {
@@ -111,6 +114,15 @@ export class ObserverSession {
       if ('send' in message.value) {
         this.counters.refusedSends = (this.counters.refusedSends ?? 0) + 1
         this.deliver(0, encodeMessage(refusedMessage(ErrorCode.readOnly, 'observe is read-only: this connection cannot send messages')))
+        continue
+      }
+      if (!('view' in message.value)) {
+        // a swarm message: an error means it makes no sense here, which ends the session
+        const refused = onSwarm === undefined ? 'this document does not relay between browsers' : onSwarm(message.value)
+        if (refused !== undefined) {
+          this.fail(ErrorCode.badRequest, refused)
+          return
+        }
         continue
       }
       const now = Date.now()

@@ -6,9 +6,22 @@ import { DocChannel } from './doc-channel.ts'
 import { viewerOf } from './viewer-identity.ts'
 import type { SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { DocSwarm } from './swarm-coordinator.ts'
+import type { ClassOffload, SwarmCounters } from './swarm-coordinator.ts'
+import type { SwarmLimits } from '../../src/swarm/index.ts'
+import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 
 export type { ObservableDoc }
+
+/** Relaying between browsers (documents whose policy says "relay": true); off without a key. */
+export interface SwarmServerOptions {
+  /** The edge node's key, which seals class messages. */
+  key: PrivateKey
+  limits?: Partial<SwarmLimits>
+  /** Whether the edge's signalling relay holds a reservation for a peer (only then can it have children). */
+  reachable?: (peer: string) => boolean
+  counters?: SwarmCounters
+}
 
 export interface ObserverServerOptions {
   /** Observer streams served at once, across all documents; more are refused with "busy". */
@@ -26,6 +39,7 @@ export interface ObserverServerOptions {
   maxStreamsPerConnection: number
   /** How long a browser may take to send its request. */
   requestTimeoutMs: number
+  swarm?: SwarmServerOptions
 }
 
 export const DEFAULT_OBSERVER_SERVER_OPTIONS: ObserverServerOptions = Object.freeze({
@@ -81,6 +95,10 @@ export interface ObserverServer {
   stats (): ObserverServerStats
   /** Viewers of one document served now. */
   viewers (docId: string): number
+  /** Per class of a relaying document: viewers fed directly and by relays, bytes each way. */
+  offload (docId: string): ClassOffload[]
+  /** The parent planned for a browser in a document's swarm (null: fed directly), if it has a seat. */
+  swarmParent (docId: string, peer: string): string | null | undefined
 }
 
 /** Why a document cannot be served here (e.g. the host's document cap), told to the viewer. */
@@ -151,6 +169,7 @@ export function startObserverServer (
   const handle = async (stream: Stream, connection: Connection): Promise<void> => {
     counters.accepted++
     const session = new ObserverSession(stream, opts, counters, onSessionClosed)
+    session.peer = connection.remotePeer.toString()
     if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return }
     const open = streamsOf.get(connection.id) ?? 0
     if (open >= opts.maxStreamsPerConnection) {
@@ -179,7 +198,9 @@ export function startObserverServer (
 
     let channel = channels.get(doc.docId)
     if (channel === undefined) {
-      channel = new DocChannel(doc)
+      const swarm = opts.swarm
+      const docId = doc.docId
+      channel = new DocChannel(doc, swarm === undefined ? {} : { swarm: resume => new DocSwarm(docId, swarm, resume) })
       channels.set(doc.docId, channel)
     }
     const joined = channel.join(session, identity.viewer, request.value.view, request.value.after, identity.signer)
@@ -191,7 +212,8 @@ export function startObserverServer (
     channelOf.set(session, channel)
     const joinedChannel = channel
     if (identity.expires !== undefined) expireAt(session, identity.expires, () => joinedChannel.identified(session))
-    await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
+    await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) },
+      joinedChannel.swarm === undefined ? undefined : message => joinedChannel.swarm?.handle(session, message))
   }
 
   const ready = libp2p.handle(OBSERVE_PROTOCOL, (stream, connection) => {
@@ -216,6 +238,12 @@ export function startObserverServer (
     },
     viewers (docId: string) {
       return channels.get(docId)?.size ?? 0
+    },
+    offload (docId: string) {
+      return channels.get(docId)?.swarm?.offload() ?? []
+    },
+    swarmParent (docId: string, peer: string) {
+      return channels.get(docId)?.swarm?.parentOf(peer)
     },
     stats () {
       return {

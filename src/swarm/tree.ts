@@ -33,8 +33,8 @@ export interface MemberInfo {
   quality: number
 }
 
-/** A viewer's new parent; null: fed directly by the super-peer. */
-export interface Assignment { readonly id: string, readonly parent: string | null }
+/** A viewer's new parent (null: fed directly by the super-peer) and the one it had before. */
+export interface Assignment { readonly id: string, readonly parent: string | null, readonly from: string | null }
 
 interface Member extends MemberInfo {
   readonly id: string
@@ -84,7 +84,7 @@ export class SwarmTree {
     const parent = this.placeFor(member, now)
     if (parent === null) return []
     this.attach(member, parent)
-    return [{ id, parent: parent.id }]
+    return [{ id, parent: parent.id, from: null }]
   }
 
   /** A viewer left (or moved to another class): its children get new parents. */
@@ -95,7 +95,7 @@ export class SwarmTree {
     this.members.delete(id)
     const orphans = [...member.children].map(child => this.members.get(child)!)
     for (const orphan of orphans) orphan.parent = null
-    return this.replace(orphans, now)
+    return this.replace(orphans, id, now)
   }
 
   /**
@@ -123,8 +123,9 @@ export class SwarmTree {
     member.quality = quality
     const moved = this.shed(member, member.children.size - this.slotsOf(member), now)
     if (capacity === 0 && member.parent !== null) {
+      const from = member.parent
       this.detach(member)
-      moved.push({ id, parent: null })
+      moved.push({ id, parent: null, from })
     }
     return moved
   }
@@ -134,11 +135,11 @@ export class SwarmTree {
     if (count <= 0) return []
     const moving = [...relay.children].slice(-count).map(child => this.members.get(child)!)
     for (const child of moving) this.detach(child)
-    return this.replace(moving, now)
+    return this.replace(moving, relay.id, now)
   }
 
   /** Places viewers that have no parent now (each keeping its subtree), reporting every one. */
-  private replace (orphans: Member[], now: number): Assignment[] {
+  private replace (orphans: Member[], from: string, now: number): Assignment[] {
     const out: Assignment[] = []
     // Until placed, an orphan is neither a root nor a parent for the others being placed.
     const pending = new Set(orphans)
@@ -146,7 +147,7 @@ export class SwarmTree {
       const parent = this.placeFor(orphan, now, pending)
       if (parent !== null) this.attach(orphan, parent)
       pending.delete(orphan)
-      out.push({ id: orphan.id, parent: parent?.id ?? null })
+      out.push({ id: orphan.id, parent: parent?.id ?? null, from })
     }
     return out
   }

@@ -65,7 +65,7 @@ describe('swarm tree', () => {
     const t = tree()
     t.join('a', { capacity: 3, quality: 0.2 }, 0)
     t.join('b', { capacity: 3, quality: 0.9 }, 0)
-    assert.deepEqual(t.join('c', RELAY, 0), [{ id: 'c', parent: 'b' }])
+    assert.deepEqual(t.join('c', RELAY, 0), [{ id: 'c', parent: 'b', from: null }])
   })
 
   it('re-parents the children of a relay that leaves, each keeping its own children', () => {
@@ -85,7 +85,7 @@ describe('swarm tree', () => {
     for (const id of ['a', 'b', 'c', 'd', 'e']) t.join(id, RELAY, 0)
     assert.deepEqual(t.childrenOf('a'), ['c', 'e'])
     const moved = t.report('c', 'a', 100)
-    assert.deepEqual(moved, [{ id: 'c', parent: 'b' }, { id: 'e', parent: 'b' }], 'moved under the other root, not under each other')
+    assert.deepEqual(moved, [{ id: 'c', parent: 'b', from: 'a' }, { id: 'e', parent: 'b', from: 'a' }], 'moved under the other root, not under each other')
     assert.deepEqual(t.childrenOf('a'), [])
     t.join('f', RELAY, 500)
     assert.notEqual(t.parentOf('f'), 'a', 'still demoted')
@@ -107,7 +107,7 @@ describe('swarm tree', () => {
     assert.deepEqual(t.childrenOf('a'), ['c'])
     assert.equal(t.parentOf('g'), 'c', 'the shed child went one level down, under c')
     const declined = t.update('c', DECLINES, 0)
-    assert.deepEqual(declined, [{ id: 'g', parent: 'd' }, { id: 'c', parent: null }], 'c sheds g and is fed directly')
+    assert.deepEqual(declined, [{ id: 'g', parent: 'd', from: 'c' }, { id: 'c', parent: null, from: 'a' }], 'c sheds g and is fed directly')
   })
 
   it('keeps its rules through any sequence of joins, leaves, reports and updates (property)', () => {
