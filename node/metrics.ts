@@ -61,7 +61,11 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   frames_relayed_within_region: 'Frames received from a tier parent inside this region',
   docs_carried: 'Documents this super-peer started carrying (pinned, or asked for by viewers or tier children)',
   docs_dropped_idle: 'Documents dropped after lingering with no viewer and no tier child',
-  docs_refused_full: 'Documents refused because --max-docs were carried already'
+  docs_refused_full: 'Documents refused because --max-docs were carried already',
+  swarm_bytes_direct: 'Bytes of class messages of relaying documents this super-peer sent to viewers itself',
+  swarm_bytes_relayed: 'Bytes of class messages of relaying documents that viewers received from a relaying browser instead',
+  swarm_relays_reported: 'Relaying browsers a child reported (bad or missing message) and that were demoted',
+  swarm_reassignments: 'Viewers given a new parent (or sent back to the super-peer) in a relaying document\'s swarm'
 }
 
 /** Counters each kind of node has from the start (so a scrape shows them at 0). */
@@ -74,7 +78,7 @@ export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'fra
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full']
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments']
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

@@ -3,7 +3,7 @@ import { parseDocId } from '../../src/log/index.ts'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import { loadOrCreateKey } from '../identity.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
 import { startAdminServer } from '../admin-http.ts'
@@ -121,8 +121,10 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
   })
 
   if (servesObservers) {
+    const edgeKey = await loadOrCreateKey(join(config.dataDir, 'edge.key'))
     const edgeNode = await createEdgeNode({
-      privateKey: await loadOrCreateKey(join(config.dataDir, 'edge.key')),
+      privateKey: edgeKey,
+      signalling: {},
       dataDir: config.dataDir,
       listen: config.observeListen,
       announce: config.observeAnnounce,
@@ -145,7 +147,8 @@ export async function startSuperPeer (config: SuperPeerConfig, log: Logger): Pro
     }, {
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
-      stallTimeoutMs: config.observeStallTimeoutMs
+      stallTimeoutMs: config.observeStallTimeoutMs,
+      swarm: { key: edgeKey, counters, reachable: peer => hasReservation(edgeNode, peer) }
     }, log, counters)
     await server.ready
     edge = { node: edgeNode, server }
@@ -340,4 +343,9 @@ function topologyOf (node: BackboneNode, carriers: CarrierSet, tiers: Tiers | un
       }]
     }))
   }
+}
+
+/** Whether a browser holds a signalling reservation on the edge (only then can its swarm children reach it). */
+function hasReservation (edge: EdgeNode, peer: string): boolean {
+  return edge.services.signalling?.reservations.has(peerIdFromString(peer)) ?? false
 }
