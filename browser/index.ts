@@ -10,6 +10,7 @@
 export { observe, LiveView, InvalidDocIdError, ReadOnlyError } from './observe.ts'
 export type { ObserveOptions, ConnectionInfo, ConnectionState, ChangeDetail } from './observe.ts'
 export type { BrowserTransport, BackoffOptions } from './candidates.ts'
+export type { SwarmOptions } from './swarm.ts'
 export { keysOf } from '../src/delta/index.ts'
 export { OBSERVE_PROTOCOL } from '../src/observe/protocol.ts'
 export type { Json, JsonObject } from '../src/json.ts'

@@ -7,7 +7,7 @@ import { viewerOf } from './viewer-identity.ts'
 import type { SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
 import { DocSwarm } from './swarm-coordinator.ts'
-import type { ClassOffload, SwarmCounters } from './swarm-coordinator.ts'
+import type { ClassOffload, SwarmCounters, SwarmSeat } from './swarm-coordinator.ts'
 import type { SwarmLimits } from '../../src/swarm/index.ts'
 import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 
@@ -97,8 +97,8 @@ export interface ObserverServer {
   viewers (docId: string): number
   /** Per class of a relaying document: viewers fed directly and by relays, bytes each way. */
   offload (docId: string): ClassOffload[]
-  /** The parent planned for a browser in a document's swarm (null: fed directly), if it has a seat. */
-  swarmParent (docId: string, peer: string): string | null | undefined
+  /** Each browser with a seat in one of the document's swarms: planned parent and feed in use. */
+  seats (docId: string): SwarmSeat[]
 }
 
 /** Why a document cannot be served here (e.g. the host's document cap), told to the viewer. */
@@ -242,8 +242,8 @@ export function startObserverServer (
     offload (docId: string) {
       return channels.get(docId)?.swarm?.offload() ?? []
     },
-    swarmParent (docId: string, peer: string) {
-      return channels.get(docId)?.swarm?.parentOf(peer)
+    seats (docId: string) {
+      return channels.get(docId)?.swarm?.seats() ?? []
     },
     stats () {
       return {

@@ -293,6 +293,12 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
       })
     }
   }
+  const swarm = /^\/docs\/([^/]+)\/swarm$/.exec(path)
+  if (swarm !== null) {
+    // relaying between browsers: per class, who is fed how and the bytes each way; each seat
+    const docId = decodeURIComponent(swarm[1])
+    return { body: JSON.stringify({ classes: edge?.server.offload(docId) ?? [], seats: edge?.server.seats(docId) ?? [] }) }
+  }
   const events = /^\/docs\/([^/]+)\/events$/.exec(path)
   if (events !== null) {
     const carrier = carriers.get(decodeURIComponent(events[1]))

@@ -34,6 +34,8 @@ export interface SwarmOptions {
 /** Per class: bytes of class messages the super-peer sent itself, and bytes relays carried for it. */
 export interface ClassOffload { class: string, viewers: number, direct: number, relayed: number, bytesDirect: number, bytesRelayed: number }
 
+export interface SwarmSeat { peer: string, class: string | null, capacity: number, parent: string | null, feed: string | null }
+
 interface Member {
   readonly session: SwarmSession
   readonly peer: string
@@ -225,6 +227,13 @@ export class DocSwarm {
       const relayed = viewers.filter(m => m.feed !== null).length
       return { class: cls.id, viewers: viewers.length, direct: viewers.length - relayed, relayed, bytesDirect: cls.bytesDirect, bytesRelayed: cls.bytesRelayed }
     })
+  }
+
+  /** Each swarm seat: the class, the planned parent and the feed in use (null: this super-peer). */
+  seats (): SwarmSeat[] {
+    return [...this.byPeer.values()].filter(m => m.capacity !== undefined).map(m => ({
+      peer: m.peer, class: this.classes.get(m.classKey)?.id ?? null, capacity: m.capacity ?? 0, parent: this.parentOf(m.peer) ?? null, feed: m.feed
+    }))
   }
 
   /** The parent planned for a viewer (null: fed by us), for tests and the topology page. */
