@@ -29,13 +29,13 @@ export interface SwarmOptions {
   rtcConfiguration?: RTCConfiguration
   /** A parent that lets the class head run ahead of it this long is reported (default 1000 ms). */
   stallMs?: number
-  /** Time to open a link to a new parent before going back to the super-peer (default 5000 ms). */
+  /** Time to open a link to a new parent before going back to the super-peer (default 10 s). */
   linkTimeoutMs?: number
 }
 
 export const DEFAULT_CAPACITY = 3
 const DEFAULT_STALL_MS = 1000
-const DEFAULT_LINK_TIMEOUT_MS = 5000
+const DEFAULT_LINK_TIMEOUT_MS = 10_000
 /** Frames a relay keeps to resume a new child from its seq. */
 const RELAY_RING = 128
 /** Bytes a child may leave unread before it is let go. */
@@ -174,11 +174,9 @@ export class SwarmMember {
     if (parent === (this.parent?.peer ?? null)) return
     const wasRelayed = this.parent?.attached === true
     this.dropParent()
-    if (parent === null) {
-      if (wasRelayed) this.goDirect()
-      return
-    }
-    void this.link(parent)
+    // fed again at once, by seq, from the super-peer; a new parent takes over once it has caught up
+    if (wasRelayed) this.goDirect()
+    if (parent !== null) void this.link(parent)
   }
 
   /** Feed me yourself after my seq; `report` names what the parent did. */

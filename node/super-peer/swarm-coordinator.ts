@@ -4,7 +4,7 @@
 
 import { randomBytes } from '@libp2p/crypto'
 import { encodeMessage, frameJsonBytes } from '../../src/observe/protocol.ts'
-import { signClassMessage, SwarmTree } from '../../src/swarm/index.ts'
+import { ReportReason, signClassMessage, SwarmTree } from '../../src/swarm/index.ts'
 import type { FrameMessage, ResetMessage } from '../../src/observe/protocol.ts'
 import type { Assignment, HeadNotice, SwarmAssignment, SwarmClientMessage, SwarmLimits } from '../../src/swarm/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -209,9 +209,15 @@ export class DocSwarm {
       return undefined
     }
     const cls = this.classOf(member.classKey)
-    if (message.report !== undefined && cls.tree.parentOf(member.peer) === message.report.peer) {
-      this.options.counters?.inc('swarm_relays_reported')
-      this.apply(cls.tree.report(member.peer, message.report.peer, this.now()), member.classKey)
+    const report = message.report
+    if (report !== undefined && cls.tree.parentOf(member.peer) === report.peer) {
+      if (report.reason === ReportReason.unreachable) {
+        // a link that never opened proves nothing against the parent: only the child moves
+        this.apply(cls.tree.unreachable(member.peer, report.peer, this.now()), member.classKey)
+      } else {
+        this.options.counters?.inc('swarm_relays_reported')
+        this.apply(cls.tree.report(member.peer, report.peer, this.now()), member.classKey)
+      }
     }
     if (member.feed !== null) {
       member.feed = null

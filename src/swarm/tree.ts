@@ -112,6 +112,18 @@ export class SwarmTree {
   }
 
   /**
+   * `child` could not reach its parent (the link never opened): it is placed elsewhere, without
+   * blaming the parent, whose own connectivity may be fine.
+   */
+  unreachable (child: string, relay: string, now: number): Assignment[] {
+    const member = this.members.get(child)
+    const parent = this.members.get(relay)
+    if (member === undefined || parent === undefined || member.parent !== relay) return []
+    this.detach(member)
+    return this.replace([member], relay, now, new Set([parent]))
+  }
+
+  /**
    * A viewer's declared capacity or measured quality changed. Children beyond the new capacity
    * move; a viewer that now declines relaying is fed directly.
    */
@@ -139,12 +151,12 @@ export class SwarmTree {
   }
 
   /** Places viewers that have no parent now (each keeping its subtree), reporting every one. */
-  private replace (orphans: Member[], from: string, now: number): Assignment[] {
+  private replace (orphans: Member[], from: string, now: number, avoid: ReadonlySet<Member> = new Set()): Assignment[] {
     const out: Assignment[] = []
     // Until placed, an orphan is neither a root nor a parent for the others being placed.
     const pending = new Set(orphans)
     for (const orphan of orphans) {
-      const parent = this.placeFor(orphan, now, pending)
+      const parent = this.placeFor(orphan, now, pending, avoid)
       if (parent !== null) this.attach(orphan, parent)
       pending.delete(orphan)
       out.push({ id: orphan.id, parent: parent?.id ?? null, from })
@@ -157,14 +169,14 @@ export class SwarmTree {
    * shallowest first (latency), then best quality, then most free slots, then oldest. Viewers
    * that decline relaying, and the first minRoots relaying viewers, are fed directly.
    */
-  private placeFor (member: Member, now: number, pending: ReadonlySet<Member> = new Set()): Member | null {
+  private placeFor (member: Member, now: number, pending: ReadonlySet<Member> = new Set(), avoid: ReadonlySet<Member> = new Set()): Member | null {
     if (member.capacity === 0) return null
     const roots = [...this.members.values()].filter(m => m.parent === null && m.capacity > 0 && m !== member && !pending.has(m))
     if (roots.length < this.limits.minRoots) return null
     const height = this.heightOf(member)
     let best: { relay: Member, depth: number } | undefined
     for (const relay of this.members.values()) {
-      if (relay === member || pending.has(relay) || relay.demotedUntil > now || relay.children.size >= this.slotsOf(relay)) continue
+      if (relay === member || pending.has(relay) || avoid.has(relay) || relay.demotedUntil > now || relay.children.size >= this.slotsOf(relay)) continue
       const depth = this.depthOf(relay.id)
       if (depth + 1 + height > this.limits.maxDepth || this.isBelow(relay, member)) continue
       if (best === undefined || better(relay, depth, best.relay, best.depth, this)) best = { relay, depth }

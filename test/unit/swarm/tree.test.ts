@@ -98,6 +98,14 @@ describe('swarm tree', () => {
     assert.deepEqual(t.report('d', 'a', 0), [], 'a report against a relay that is not the parent changes nothing')
   })
 
+  it('a child that cannot reach its parent moves elsewhere, and the parent is not demoted', () => {
+    const t = tree()
+    for (const id of ['a', 'b', 'c', 'd', 'e']) t.join(id, RELAY, 0)
+    assert.deepEqual(t.unreachable('c', 'a', 0), [{ id: 'c', parent: 'b', from: 'a' }])
+    t.join('f', RELAY, 0)
+    assert.equal(t.parentOf('f'), 'a', 'a still takes children')
+  })
+
   it('a relay lowering its capacity sheds its youngest children; declining makes it direct', () => {
     const t = tree()
     for (const id of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) t.join(id, RELAY, 0)
