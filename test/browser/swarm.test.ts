@@ -127,8 +127,9 @@ describe('relaying between browsers in Chromium', function () {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dc12-swarm-'))
     site = await startTestSite({ tamper: TAMPER_CLIENT })
-    // host candidates as IP addresses, not mDNS names: both ends are on this machine
-    browser = await launchChromium(['--disable-features=WebRtcHideLocalIpsWithMdns'])
+    // host candidates as IP addresses, not mDNS names, and only on the default interface: both
+    // ends are on this machine, whose other interfaces come and go with other tests
+    browser = await launchChromium(['--disable-features=WebRtcHideLocalIpsWithMdns', '--force-webrtc-ip-handling-policy=default_public_interface_only'])
     authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'swarm' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
@@ -190,7 +191,8 @@ describe('relaying between browsers in Chromium', function () {
       assert.ok(direct > 0 && relayed > 0)
       assert.ok(direct / (direct + relayed) <= 1 / 3, `super-peer sent ${direct} of ${direct + relayed} bytes itself`)
       for (const page of pages) await checkHistory(page, 0)
-      for (const page of pages) assert.ok(await page.evaluate(() => (globalThis as any).peerConnections) <= 4, 'few, long-lived peer connections')
+      // a parent and up to 3 children, plus a retry each when a link could not be opened in time
+      for (const page of pages) assert.ok(await page.evaluate(() => (globalThis as any).peerConnections) <= 8, 'few, long-lived peer connections')
     })
 
     it('killing a relay page re-parents its children within 2 s, with no gap', async () => {
