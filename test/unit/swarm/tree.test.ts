@@ -31,6 +31,7 @@ function checkInvariants (t: SwarmTree, limits: SwarmLimits, declining: Set<stri
 }
 
 describe('swarm tree', () => {
+  // every rule below is also checked after each step of random sequences (the property test)
   it('feeds minRoots viewers directly and hangs the rest below them, shallowest and least loaded first', () => {
     const t = tree()
     const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
@@ -124,6 +125,7 @@ describe('swarm tree', () => {
       fc.record({ kind: fc.constant('join' as const), id: fc.nat(19), capacity: fc.nat(5), quality: fc.double({ min: 0, max: 1, noNaN: true }) }),
       fc.record({ kind: fc.constant('leave' as const), id: fc.nat(19) }),
       fc.record({ kind: fc.constant('report' as const), id: fc.nat(19) }),
+      fc.record({ kind: fc.constant('unreachable' as const), id: fc.nat(19) }),
       fc.record({ kind: fc.constant('update' as const), id: fc.nat(19), capacity: fc.nat(5), quality: fc.double({ min: 0, max: 1, noNaN: true }) })
     )
     fc.assert(fc.property(fc.array(op, { maxLength: 80 }), ops => {
@@ -147,8 +149,13 @@ describe('swarm tree', () => {
         } else {
           const parent = t.parentOf(id)
           if (parent === null || parent === undefined) continue
-          moves = t.report(id, parent, now)
-          demoted.set(parent, now + limits.demotionMs)
+          if (o.kind === 'unreachable') {
+            moves = t.unreachable(id, parent, now)
+            assert.notEqual(t.parentOf(id), parent, 'not placed under the parent it could not reach')
+          } else {
+            moves = t.report(id, parent, now)
+            demoted.set(parent, now + limits.demotionMs)
+          }
         }
         for (const move of moves) assert.equal(t.parentOf(move.id), move.parent, 'each assignment says where the viewer is now')
         checkInvariants(t, limits, declining, demoted, now)
