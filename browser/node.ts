@@ -1,8 +1,10 @@
-// The browser's libp2p node: just enough to dial super-peers (no gossipsub, no listening).
+// The browser's libp2p node: just enough to dial super-peers (no gossipsub). A node that takes part
+// in swarms also listens for browser-to-browser WebRTC, signalled through its super-peer's relay.
 
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
-import { webRTCDirect } from '@libp2p/webrtc'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
@@ -18,15 +20,24 @@ export interface ObserverNodeOptions {
   livenessIntervalMs: number
   /** A probe taking longer than this (at least) marks the connection dead. */
   livenessTimeoutMs: number
+  /**
+   * Relay class streams to other browsers of a relaying document (browser/swarm.ts): adds the
+   * WebRTC transport and a reservation on the super-peer's signalling relay.
+   */
+  swarm?: { rtcConfiguration?: RTCConfiguration }
 }
 
 export type ObserverNode = Libp2p<{ identify: Identify }>
 
 export async function createObserverNode (options: ObserverNodeOptions): Promise<ObserverNode> {
+  const swarm = options.swarm
   return createLibp2p({
+    ...(swarm === undefined ? {} : { addresses: { listen: ['/p2p-circuit', '/webrtc'] } }),
     transports: [
       ...(options.transports.includes('webrtc-direct') ? [webRTCDirect()] : []),
-      ...(options.transports.includes('websockets') ? [webSockets()] : [])
+      ...(options.transports.includes('websockets') ? [webSockets()] : []),
+      // no STUN server unless one is configured: there is no public one we may rely on
+      ...(swarm === undefined ? [] : [webRTC({ rtcConfiguration: swarm.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport()])
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -7,11 +7,14 @@ import { ObservedState } from '../src/observe/observed-state.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isAckMessage, isErrorMessage, isWindowsMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate, transportOf } from './candidates.ts'
 import { createObserverNode } from './node.ts'
+import { SwarmMember, relays } from './swarm.ts'
+import type { SwarmOptions } from './swarm.ts'
+import type { FrameMessage, ResetMessage } from '../src/observe/protocol.ts'
 import type { BackoffOptions, BrowserTransport, Candidate } from './candidates.ts'
 import type { ObserverNode } from './node.ts'
 import type { Json, JsonObject } from '../src/json.ts'
 import type { ObserveRequest, ServerMessage } from '../src/observe/protocol.ts'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, PublicKey, Stream } from '@libp2p/interface'
 
 export interface ObserveOptions {
   /** Super-peer multiaddrs (webrtc-direct and/or ws, with /p2p/); a function is re-read before each connection. */
@@ -47,6 +50,11 @@ export interface ObserveOptions {
   token?: string
   /** Initial view state (e.g. { room: 'lobby' }); change it later with setViewState(). */
   viewState?: JsonObject
+  /**
+   * Take part in relaying between browsers where a document's policy allows it (browser/swarm.ts):
+   * receive the class stream from another viewer of the same class and pass it on. Off unless set.
+   */
+  swarm?: SwarmOptions
 }
 
 /** Thrown by observe() at once for a doc id that is not `<52 base32 chars>.<name>`. */
@@ -124,6 +132,7 @@ export class LiveView extends EventTarget {
   private stream?: Stream
   private writer?: { write: (data: Uint8Array) => Promise<void> }
   private viewState?: JsonObject
+  private swarm?: SwarmMember
   /**
    * Bumped by setViewState. `state` is known to be the view for `heldViewVersion`; when they
    * differ it may be another privacy class's view, whose deltas the super-peer does not have, so
@@ -165,6 +174,8 @@ export class LiveView extends EventTarget {
   async setViewState (viewState: JsonObject): Promise<void> {
     this.viewState = viewState
     this.viewVersion++
+    // stop relaying the old class at once: the super-peer moves this viewer to its new swarm
+    this.swarm?.leaveClass()
     await this.writer?.write(encoder.encode(JSON.stringify({ view: viewState })))
   }
 
@@ -218,7 +229,8 @@ export class LiveView extends EventTarget {
       transports,
       allowPrivateAddresses: this.options.allowPrivateAddresses ?? false,
       livenessIntervalMs: this.options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
-      livenessTimeoutMs: this.options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS
+      livenessTimeoutMs: this.options.livenessTimeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS,
+      ...(relays(this.options.swarm) ? { swarm: { rtcConfiguration: this.options.swarm?.rtcConfiguration } } : {})
     })
     let failures = 0
     let lastKey: string | undefined
@@ -285,7 +297,7 @@ export class LiveView extends EventTarget {
           : { kind: 'lost', message: `dial ${addr}: ${err?.message ?? err}` }
         continue
       }
-      const session = await this.session(stream, { peerId: connection.remotePeer.toString(), addr, transport })
+      const session = await this.session(stream, { peerId: connection.remotePeer.toString(), addr, transport }, connection.remotePeer.publicKey)
       if (session.end.kind === 'lost' && session.end.silent === true) {
         // the super-peer is gone: closing politely would wait on it
         connection.abort(new Error(session.end.message))
@@ -300,7 +312,8 @@ export class LiveView extends EventTarget {
     return end
   }
 
-  private async session (stream: Stream, where: { peerId: string, addr: string, transport?: BrowserTransport }): Promise<{ becameLive: boolean, end: SessionEnd }> {
+  private async session (stream: Stream, where: { peerId: string, addr: string, transport?: BrowserTransport }, superPeerKey?: PublicKey): Promise<{ becameLive: boolean, end: SessionEnd }> {
+    const { peerId, addr } = where
     this.stream = stream
     const maxMessageBytes = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     // the read loop drains the buffer in microtasks between network events, so it never holds much
@@ -338,9 +351,11 @@ export class LiveView extends EventTarget {
       this.sessionOpened(this.writer.write)
       // a quiet document sends nothing: a stream that stayed open long enough also counts as working
       stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
+      const swarm = this.startSwarm(peerId, addr, superPeerKey, viewVersion, () => { becameLive = true })
       while (true) {
         const payload = await lp.read({ signal: this.stopping.signal })
         lastMessageAt = Date.now()
+        if (swarm !== undefined && swarm.fromSuperPeerControl(parseObject(payload.subarray()))) continue
         const parsed = parseServerMessage(payload.subarray())
         if (!parsed.ok) return { becameLive, end: { kind: 'refused', code: 'bad-message', message: parsed.error, retryable: true } }
         const message = parsed.value
@@ -359,6 +374,11 @@ export class LiveView extends EventTarget {
         // Live only once the super-peer has accepted the request (its first frame, snapshot or
         // head), so a refused token or unknown doc never shows as live.
         if (this.info.state !== 'live') this.setConnection({ state: 'live', ...where })
+        if (swarm !== undefined) {
+          // two feeds (the super-peer and a parent): the swarm puts their frames in seq order
+          swarm.fromSuperPeer(message, payload.subarray())
+          continue
+        }
         const applied = this.observed.apply(message)
         // after the first message, a duplicate seq is a heartbeat: this super-peer sends them
         if (applied.kind === 'duplicate' && accepted) heartbeats = true
@@ -379,12 +399,52 @@ export class LiveView extends EventTarget {
     } finally {
       clearTimeout(stable)
       clearInterval(watchdog)
+      this.swarm?.close()
+      this.swarm = undefined
       this.stream = undefined
       this.writer = undefined
       this.sessionEnded()
       for (const pending of this.pendingSends.splice(0)) pending.reject(new ReadOnlyError('connection lost before the super-peer answered'))
       if (stream.status === 'open') stream.abort(new Error('observer session ended'))
     }
+  }
+
+  /** This session's place in its class's swarm, when the view relays (frames then go through it). */
+  private startSwarm (peerId: string, addr: string, superPeerKey: PublicKey | undefined, viewVersion: number, onFrame: () => void): SwarmMember | undefined {
+    if (!relays(this.options.swarm) || superPeerKey === undefined || this.node === undefined) return undefined
+    const writer = this.writer
+    this.swarm = new SwarmMember({
+      node: this.node,
+      docId: this.docId,
+      superPeerAddr: addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`,
+      superPeerKey,
+      tell: message => { writer?.write(encoder.encode(JSON.stringify(message))).catch(() => {}) },
+      integrate: message => {
+        this.integrate(message, viewVersion, peerId, addr)
+        onFrame()
+      },
+      note: text => { this.dispatchEvent(new CustomEvent<string>('swarm', { detail: text })) }
+    }, this.options.swarm ?? {}, this.heldViewVersion === viewVersion ? this.observed.seq : null)
+    return this.swarm
+  }
+
+  /** Integrates a message that is next in seq order (or a reset) and tells listeners. */
+  private integrate (message: FrameMessage | ResetMessage, viewVersion: number, peerId: string, addr: string): void {
+    const applied = this.observed.apply(message)
+    if (applied.kind === 'gap' || applied.kind === 'duplicate') return
+    if (applied.kind === 'reset' && this.viewVersion === viewVersion) this.heldViewVersion = viewVersion
+    if (applied.kind === 'frame' && this.info.state === 'stale') this.setConnection({ state: 'live', peerId, addr })
+    this.dispatchEvent(new CustomEvent<ChangeDetail>('change', { detail: { seq: applied.seq, data: applied.data, reset: applied.kind === 'reset' } }))
+  }
+}
+
+/** The message as a JSON object, or {} (parseServerMessage then says what is wrong with it). */
+function parseObject (payload: Uint8Array): JsonObject {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(payload))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}
+  } catch {
+    return {}
   }
 }
 

@@ -78,23 +78,27 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   partial_sends_failed: 'Partial sends to the parent that failed (everything unacknowledged goes again)',
   partial_parent_changes: 'Times partials went to a new parent',
   tier_trees_computed: 'Document trees computed (a change recomputes only the documents whose tree it can move)',
-  gossip_fallback_full: 'Times a document with no tier parent could not take the gossip fallback: MAX_FALLBACK_DOCS were on it already'
+  gossip_fallback_full: 'Times a document with no tier parent could not take the gossip fallback: MAX_FALLBACK_DOCS were on it already',
+  swarm_bytes_direct: 'Bytes of class messages of relaying documents this super-peer sent to viewers itself',
+  swarm_bytes_relayed: 'Bytes of class messages of relaying documents that viewers received from a relaying browser instead',
+  swarm_relays_reported: 'Relaying browsers a child reported (bad or missing message) and that were demoted',
+  swarm_reassignments: 'Viewers given a new parent (or sent back to the super-peer) in a relaying document\'s swarm'
 }
 
-/** Counters each kind of node has from the start (so a scrape shows them at 0). */
 /** Counters the membership relay or member has, and those of a relay parent (authorities and super-peers alike). */
 const MEMBERSHIP_COUNTERS = ['membership_accepted', 'membership_expired', 'membership_snapshots_served', 'membership_snapshot_refused', 'membership_snapshot_errors']
 const RELAY_COUNTERS = ['relay_subscriptions', 'relay_frames_sent', 'relay_snapshots_sent', 'relay_refused_not_carried', 'relay_bad_requests', 'relay_stream_errors']
 /** The authority's end of input, and a super-peer's (node/reduce/). */
 const AUTHORITY_INPUT_COUNTERS = ['partials_received', 'partial_windows_counted', 'partial_resent_counted', 'partial_duplicates', 'input_writes_failed']
 const SUPER_PEER_INPUT_COUNTERS = ['partials_received', 'input_accepted', 'input_resent_accepted', 'input_acked', 'input_origin_fenced', 'partials_sent', 'partial_sends_failed', 'partial_parent_changes']
+/** Counters each kind of node has from the start (so a scrape shows them at 0). */
 export const AUTHORITY_COUNTERS = [...AUTHORITY_INPUT_COUNTERS, 'frames_published', 'frames_publish_failed', 'heads_published', 'changes_rejected', 'input_lines_rejected',
   'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests', 'sync_unknown_doc', 'sync_stream_errors', ...MEMBERSHIP_COUNTERS, ...RELAY_COUNTERS]
 export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'frames_ahead_of_gap', 'replica_diverged', 'heads_received', 'heads_ahead',
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'gossip_fallback_full', ...SUPER_PEER_INPUT_COUNTERS]
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'gossip_fallback_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments', ...SUPER_PEER_INPUT_COUNTERS]
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

@@ -1,6 +1,7 @@
 // The libp2p node a super-peer serves browsers from: WebRTC-Direct and WebSockets only.
 
 import { join } from 'node:path'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { keychain } from '@libp2p/keychain'
 import { noise } from '@libp2p/noise'
@@ -11,6 +12,7 @@ import { createLibp2p } from 'libp2p'
 import { openNodeDatastore } from './datastore.ts'
 import { AddressLimiter } from './address-limits.ts'
 import type { AddressLimits, AddressRefusal } from './address-limits.ts'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Keychain } from '@libp2p/keychain'
@@ -25,7 +27,27 @@ import type { Keychain } from '@libp2p/keychain'
 /** How often the edge node probes a browser connection (libp2p's default is 10 s). */
 export const EDGE_PING_INTERVAL_MS = 60_000
 
-export type EdgeNode = Libp2p<{ identify: Identify, keychain: Keychain }>
+export type EdgeNode = Libp2p<{ identify: Identify, keychain: Keychain, signalling?: CircuitRelayService }>
+
+/**
+ * A circuit relay for signalling only: browsers of a relaying document open their
+ * browser-to-browser WebRTC connections through it (@libp2p/webrtc), and nothing else fits
+ * through its limits. Relay v2's data limits would make it unfit to carry the stream anyway.
+ */
+export interface SignallingRelayLimits {
+  /** Browsers holding a reservation at once (each can then be dialled by its swarm children). */
+  maxReservations: number
+  /** Bytes one relayed connection may carry: an SDP offer, an answer and ICE candidates. */
+  dataLimitBytes: number
+  /** How long one relayed connection may stay open. */
+  durationLimitMs: number
+}
+
+export const SIGNALLING_RELAY_LIMITS: SignallingRelayLimits = Object.freeze({
+  maxReservations: 4096,
+  dataLimitBytes: 64 * 1024,
+  durationLimitMs: 30_000
+})
 
 export interface EdgeNodeOptions {
   privateKey: PrivateKey
@@ -42,6 +64,8 @@ export interface EdgeNodeOptions {
   limits?: Partial<EdgeLimits>
   /** Called with the reason each time a connection is refused by the per-address limits. */
   onRefused?: (reason: AddressRefusal) => void
+  /** Serve a signalling relay for browser-to-browser connections (documents that relay). */
+  signalling?: Partial<SignallingRelayLimits>
 }
 
 /**
@@ -107,6 +131,21 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
     connectionMonitor: { pingInterval: EDGE_PING_INTERVAL_MS },
     // Browsers identify us; we never identify them (their protocols and addresses are of no use
     // here): one stream fewer per connection, and no peer store record written per browser.
-    services: { identify: identify({ runOnConnectionOpen: false }), keychain: keychain() }
+    services: {
+      identify: identify({ runOnConnectionOpen: false }),
+      keychain: keychain(),
+      ...(opts.signalling === undefined ? {} : { signalling: signallingRelay({ ...SIGNALLING_RELAY_LIMITS, ...opts.signalling }) })
+    }
+  })
+}
+
+function signallingRelay (limits: SignallingRelayLimits): ReturnType<typeof circuitRelayServer> {
+  return circuitRelayServer({
+    reservations: {
+      maxReservations: limits.maxReservations,
+      applyDefaultLimit: true,
+      defaultDataLimit: BigInt(limits.dataLimitBytes),
+      defaultDurationLimit: limits.durationLimitMs
+    }
   })
 }

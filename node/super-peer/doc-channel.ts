@@ -6,6 +6,11 @@ import type { Policy, Viewer, ViewState } from '../../src/privacy/index.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { ObserverSession } from './observer-protocol.ts'
+import type { DocSwarm, SwarmSession } from './swarm-coordinator.ts'
+import type { FrameMessage, ResetMessage } from '../../src/observe/protocol.ts'
+
+/** How a class's messages are encoded: plain, or sealed for relaying (swarm-coordinator.ts). */
+type ClassEncoder = (message: FrameMessage | ResetMessage) => Uint8Array
 
 /**
  * What one document keeps so that a viewer reconnecting a little behind resumes by deltas
@@ -46,17 +51,20 @@ class PrivacyClass {
   private readonly recent = new Map<number, Uint8Array>()
   private recentBytes = 0
   private cachedReset?: { seq: number, bytes: Uint8Array }
+  /** Encodes (and for a relaying document seals) one of this class's messages. */
+  readonly encode: ClassEncoder
 
-  constructor (key: string, view: ClassView | undefined, limits: RetentionLimits) {
+  constructor (key: string, view: ClassView | undefined, limits: RetentionLimits, encode: ClassEncoder = encodeMessage) {
     this.key = key
     this.view = view
     this.limits = limits
+    this.encode = encode
   }
 
   /** The class's delta for one frame, encoded once for all members. */
   frame (seq: number, delta: JsonObject | null, treeAfter: JsonObject): Uint8Array {
-    if (this.view === undefined) return encodeMessage(frameMessage(seq, delta))
-    const bytes = encodeMessage(frameMessage(seq, delta === null ? null : this.view.update(delta, treeAfter)))
+    if (this.view === undefined) return this.encode(frameMessage(seq, delta))
+    const bytes = this.encode(frameMessage(seq, delta === null ? null : this.view.update(delta, treeAfter)))
     this.recent.set(seq, bytes)
     this.recentBytes += bytes.byteLength
     while (this.recent.size > this.limits.classFrames || (this.recent.size > 0 && this.recentBytes > this.limits.classBytes)) {
@@ -80,7 +88,7 @@ class PrivacyClass {
 
   resetBytes (seq: number, tree: JsonObject): Uint8Array {
     if (this.cachedReset?.seq !== seq) {
-      this.cachedReset = { seq, bytes: encodeMessage(resetMessage(seq, this.view === undefined ? openView(tree) : this.view.view)) }
+      this.cachedReset = { seq, bytes: this.encode(resetMessage(seq, this.view === undefined ? openView(tree) : this.view.view)) }
     }
     return this.cachedReset.bytes
   }
@@ -107,6 +115,8 @@ export interface DocChannelOptions {
   retention?: Partial<RetentionLimits>
   /** Clock for lingering classes (ms). */
   now?: () => number
+  /** Relaying between browsers, for documents whose policy allows it (made with the channel). */
+  swarm?: (resume: (session: SwarmSession, after: number) => void) => DocSwarm
 }
 
 /** The observers of one document, grouped into privacy classes. */
@@ -125,11 +135,14 @@ export class DocChannel {
   private readonly unsubscribe: () => void
   private readonly unsubscribeReset: () => void
   private readonly unsubscribeUpstream: () => void
+  readonly swarm: DocSwarm | undefined
 
   constructor (doc: ObservableDoc, options: DocChannelOptions = {}) {
     this.doc = doc
     this.retention = { ...DEFAULT_RETENTION, ...options.retention }
     this.now = options.now ?? Date.now
+    // the swarm only ever names sessions the channel gave it
+    this.swarm = options.swarm?.((session, after) => { this.resumeDirect(session as ObserverSession, after) })
     this.readPolicy()
     this.unsubscribe = doc.onFrame((seq, data) => { this.onFrame(seq, data) })
     this.unsubscribeReset = doc.onReset?.(() => { this.rebuild() }) ?? (() => {})
@@ -202,7 +215,22 @@ export class DocChannel {
     if (upstream?.silent === true) session.deliver(0, encodeMessage(staleMessage(true, upstream.ageMs)))
     cls.members.add(session)
     this.members.set(session, { viewer, signer, viewState, cls })
+    this.swarm?.joined(session, cls.key)
     return { ok: true }
+  }
+
+  /**
+   * A member fed by a relay goes back to being fed here: it is sent the class messages after
+   * `after` (or its whole view when they are gone), then the class's frames as they come.
+   */
+  resumeDirect (session: ObserverSession, after: number): void {
+    const membership = this.members.get(session)
+    if (membership === undefined) return
+    const head = this.doc.head()
+    if (after >= head) return
+    const catchUp = this.catchUp(membership.cls, after, head)
+    if (catchUp === undefined) session.deliver(0, membership.cls.resetBytes(head, this.doc.snapshot().tree))
+    else catchUp.forEach((bytes, i) => { session.deliver(after + 1 + i, bytes) })
   }
 
   /**
@@ -218,6 +246,7 @@ export class DocChannel {
     const from = membership.cls
     if (cls === from) return
     this.move(session, membership, cls)
+    this.swarm?.moved(session, cls.key)
     // Both classes are at the head, so the member holds from's view once its queue drains.
     if (!jsonEqual(from.view!.view, cls.view!.view)) session.deliver(0, cls.resetBytes(this.doc.head(), this.doc.snapshot().tree))
   }
@@ -234,6 +263,7 @@ export class DocChannel {
       this.members.delete(session)
       membership.cls.members.delete(session)
       this.releaseIfEmpty(membership.cls)
+      this.swarm?.left(session)
     }
     return this.idle
   }
@@ -244,6 +274,7 @@ export class DocChannel {
     clearTimeout(this.lingerTimer)
     this.lingerTimer = undefined
     this.unsubscribeUpstream()
+    this.swarm?.close()
   }
 
   private onFrame (seq: number, delta: JsonObject | null): void {
@@ -253,9 +284,12 @@ export class DocChannel {
     }
     this.dropExpired()
     const tree = this.doc.snapshot().tree
+    const swarm = this.swarm
     for (const cls of this.classes.values()) {
       const bytes = cls.frame(seq, delta, tree)
-      for (const session of cls.members) session.deliver(seq, bytes)
+      // a member fed by a relay gets the class's frames from its parent
+      for (const session of cls.members) if (swarm === undefined || swarm.feedsDirectly(session)) session.deliver(seq, bytes)
+      swarm?.sent(cls.key, seq, bytes, cls.members)
     }
   }
 
@@ -286,6 +320,7 @@ export class DocChannel {
       cls.members.add(session)
       session.deliver(0, cls.resetBytes(head, tree))
     }
+    this.swarm?.rebuilt(session => this.members.get(session as ObserverSession)?.cls.key)
   }
 
   /** Re-checks a member under the current policy: falls back to anonymous, or says why it must go. */
@@ -315,7 +350,7 @@ export class DocChannel {
     const key = policy === undefined ? 'open' : classKeyOf(policy, viewer, viewState)
     let cls = this.classes.get(key)
     if (cls === undefined) {
-      cls = new PrivacyClass(key, policy === undefined ? undefined : new ClassView(policy, viewer, viewState, this.doc.snapshot().tree), this.retention)
+      cls = new PrivacyClass(key, policy === undefined ? undefined : new ClassView(policy, viewer, viewState, this.doc.snapshot().tree), this.retention, this.swarm?.encoderFor(key))
       this.classes.set(key, cls)
     }
     this.lingering.delete(cls)
@@ -368,7 +403,8 @@ export class DocChannel {
     if (cls.view !== undefined) return cls.framesAfter(after, head)
     const deltas = this.doc.deltasAfter(after)
     if (deltas === undefined || deltas.some(({ data }) => data !== null && policyChanged(data))) return undefined
-    return deltas.map(({ seq, data }) => encodeMessage(frameMessage(seq, data)))
+    // The class's encoder: a relaying viewer forwards these too, so they must be sealed like the rest.
+    return deltas.map(({ seq, data }) => cls.encode(frameMessage(seq, data)))
   }
 
   /** policy undefined: the document has no policy, so it is open. */
@@ -377,6 +413,7 @@ export class DocChannel {
     const open = tree[POLICY_FIELD] === undefined
     this.policy = open ? undefined : policyOfTree(tree)
     this.policyProblem = open ? undefined : policyProblemOfTree(tree)
+    this.swarm?.policyRead(this.policy?.relay === true && this.policyProblem === undefined)
   }
 }
 

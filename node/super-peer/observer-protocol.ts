@@ -10,6 +10,7 @@
 import { lpStream } from '@libp2p/utils'
 import { encodeMessage, errorMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
+import type { SwarmClientMessage } from '../../src/swarm/index.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -93,6 +94,14 @@ function concat (parts: Uint8Array[], bytes: number): Uint8Array {
   return out
 }
 
+/** What a session does with the messages beyond view-state updates; absent, they are refused. */
+export interface SessionHandlers {
+  /** A writer stream's `send` (node/reduce/); an observer's is refused as read-only. */
+  onSend?: (send: Json) => void
+  /** A swarm message of a relaying document; returns an error that ends the session, or undefined. */
+  onSwarm?: (message: SwarmClientMessage) => string | undefined
+}
+
 /**
  * The write side of one observer. Messages arrive already encoded (shared by every observer of
  * the document); past maxQueuedBytes the queue is dropped and the observer is resynced with a
@@ -105,6 +114,8 @@ export class ObserverSession {
   closed = false
   /** Set once the request was accepted and the session joined a document. */
   joined = false
+  /** The browser's peer id (its swarm identity when its document relays between browsers). */
+  peer: string | undefined
   private readonly limits: SessionLimits
   private readonly counters: SessionCounters
   private readonly queue: Uint8Array[] = []
@@ -132,7 +143,8 @@ export class ObserverSession {
    * goes to onSend on a writer stream, and is refused otherwise (observers are read-only) so
    * nothing reaches the document; anything else ends the session. Returns when the stream ends.
    */
-  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void, onSend?: (send: Json) => void): Promise<void> {
+  async listen (lp: LengthPrefixedStream<Stream>, onView: (view: JsonObject) => void, handlers: SessionHandlers = {}): Promise<void> {
+    const { onSend, onSwarm } = handlers
     this.joined = true
     const updates: number[] = []
     while (!this.closed) {
@@ -158,6 +170,15 @@ export class ObserverSession {
       if ('send' in message.value) {
         this.counters.refusedSends = (this.counters.refusedSends ?? 0) + 1
         this.deliver(0, encodeMessage(refusedMessage(ErrorCode.readOnly, 'observe is read-only: this connection cannot send messages')))
+        continue
+      }
+      if (!('view' in message.value)) {
+        // a swarm message: an error means it makes no sense here, which ends the session
+        const refused = onSwarm === undefined ? 'this document does not relay between browsers' : onSwarm(message.value)
+        if (refused !== undefined) {
+          this.fail(ErrorCode.badRequest, refused)
+          return
+        }
         continue
       }
       const now = Date.now()

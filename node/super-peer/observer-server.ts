@@ -6,14 +6,27 @@ import { DocChannel } from './doc-channel.ts'
 import { viewerOf } from './viewer-identity.ts'
 import type { SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
+import { DocSwarm } from './swarm-coordinator.ts'
+import type { ClassOffload, SwarmCounters, SwarmSeat } from './swarm-coordinator.ts'
+import type { SwarmClientMessage, SwarmLimits } from '../../src/swarm/index.ts'
 import { policyOfTree, sanitizeViewState } from '../../src/privacy/index.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
 import type { Sender } from '../../src/reduce/index.ts'
 import type { WriterLink } from '../reduce/doc-input.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 
 export type { ObservableDoc }
+
+/** Relaying between browsers (documents whose policy says "relay": true); off without a key. */
+export interface SwarmServerOptions {
+  /** The edge node's key, which seals class messages. */
+  key: PrivateKey
+  limits?: Partial<SwarmLimits>
+  /** Whether the edge's signalling relay holds a reservation for a peer (only then can it have children). */
+  reachable?: (peer: string) => boolean
+  counters?: SwarmCounters
+}
 
 export interface ObserverServerOptions {
   /** Observer streams served at once, across all documents; more are refused with "busy". */
@@ -36,6 +49,7 @@ export interface ObserverServerOptions {
    * browser notices a dead super-peer from silence within about HEARTBEAT_TIMEOUT_MS; 0 = none.
    */
   heartbeatMs: number
+  swarm?: SwarmServerOptions
 }
 
 /** How often sessions are checked for a due heartbeat: a heartbeat is at most this late. */
@@ -97,6 +111,10 @@ export interface ObserverServer {
   stats (): ObserverServerStats
   /** Viewers of one document served now. */
   viewers (docId: string): number
+  /** Per class of a relaying document: viewers fed directly and by relays, bytes each way. */
+  offload (docId: string): ClassOffload[]
+  /** Each browser with a seat in one of the document's swarms: planned parent and feed in use. */
+  seats (docId: string): SwarmSeat[]
 }
 
 /** Why a document cannot be served here (e.g. the host's document cap), told to the viewer. */
@@ -166,18 +184,22 @@ export function startObserverServer (
       })
     },
     viewers: docId => streams.viewers(docId),
-    stats: () => streams.stats()
+    stats: () => streams.stats(),
+    offload: docId => streams.offload(docId),
+    seats: docId => streams.seats(docId)
   }
 }
 
 /** The observe protocol's streams, served whichever way they arrive (a libp2p handler, or a test's stream pair). */
 export interface ObserverStreams {
   /** Serves one observer stream until it ends; `connection` is the one it arrived on. */
-  handle (stream: Stream, connection: Pick<Connection, 'id'>): Promise<void>
+  handle (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer'>): Promise<void>
   /** Refuses new streams, runs `beforeClosing` (e.g. unregistering the protocol), then closes every session. */
   stop (beforeClosing?: () => Promise<void>): Promise<void>
   stats (): ObserverServerStats
   viewers (docId: string): number
+  offload (docId: string): ClassOffload[]
+  seats (docId: string): SwarmSeat[]
 }
 
 export function observerStreams (
@@ -233,9 +255,10 @@ export function observerStreams (
     session.fail(code, error)
   }
 
-  const handle = async (stream: Stream, connection: Pick<Connection, 'id'>): Promise<void> => {
+  const handle = async (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer'>): Promise<void> => {
     counters.accepted++
     const session = new ObserverSession(stream, opts, counters, onSessionClosed)
+    session.peer = connection.remotePeer.toString()
     if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return }
     const open = streamsOf.get(connection.id) ?? 0
     if (open >= opts.maxStreamsPerConnection) {
@@ -270,7 +293,9 @@ export function observerStreams (
       channel = undefined
     }
     if (channel === undefined) {
-      channel = new DocChannel(doc)
+      const swarm = opts.swarm
+      const docId = doc.docId
+      channel = new DocChannel(doc, swarm === undefined ? {} : { swarm: resume => new DocSwarm(docId, swarm, resume) })
       channels.set(doc.docId, channel)
     }
     const joined = channel.join(session, identity.viewer, request.value.view, request.value.after, identity.signer)
@@ -282,8 +307,9 @@ export function observerStreams (
     channelOf.set(session, channel)
     const joinedChannel = channel
     if (identity.expires !== undefined) expireAt(session, identity.expires, () => joinedChannel.identified(session))
+    const onSwarm = joinedChannel.swarm === undefined ? undefined : (message: SwarmClientMessage) => joinedChannel.swarm?.handle(session, message)
     if (request.value.mode !== 'connect') {
-      await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) })
+      await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) }, { onSwarm })
       return
     }
     const link = {
@@ -298,7 +324,7 @@ export function observerStreams (
     await session.listen(request.lp!, view => {
       joinedChannel.setViewState(session, view)
       link.sender = senderOf(doc, identity.viewer, view)
-    }, json => { input.send(json) })
+    }, { onSend: json => { input.send(json) }, onSwarm })
   }
 
   return {
@@ -313,6 +339,12 @@ export function observerStreams (
     },
     viewers (docId: string) {
       return channels.get(docId)?.size ?? 0
+    },
+    offload (docId: string) {
+      return channels.get(docId)?.swarm?.offload() ?? []
+    },
+    seats (docId: string) {
+      return channels.get(docId)?.swarm?.seats() ?? []
     },
     stats () {
       return {

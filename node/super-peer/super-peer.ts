@@ -4,7 +4,7 @@ import { bytesToHex } from '@noble/hashes/utils.js'
 import { loadOrCreateKey } from '../identity.ts'
 import { DirLock } from '../dir-lock.ts'
 import { createBackboneNode } from '../net/libp2p-node.ts'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { FleetGuard, loadFleetSettings, membersOnly } from '../fleet/index.ts'
 import type { FleetCert } from '../../src/identity/index.ts'
 import { serveSync } from '../sync/sync-server.ts'
@@ -170,8 +170,10 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
   })
 
   if (servesObservers) {
+    const edgeKey = await loadOrCreateKey(join(config.dataDir, 'edge.key'))
     const edgeNode = await createEdgeNode({
-      privateKey: await loadOrCreateKey(join(config.dataDir, 'edge.key')),
+      privateKey: edgeKey,
+      signalling: {},
       dataDir: config.dataDir,
       listen: config.observeListen,
       announce: config.observeAnnounce,
@@ -195,7 +197,8 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
       maxObservers: config.maxObservers,
       maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
       stallTimeoutMs: config.observeStallTimeoutMs,
-      heartbeatMs: config.observeHeartbeatMs
+      heartbeatMs: config.observeHeartbeatMs,
+      swarm: { key: edgeKey, counters, reachable: peer => hasReservation(edgeNode, peer) }
     }, log, counters, input)
     await server.ready
     edge = { node: edgeNode, server }
@@ -345,6 +348,12 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
       })
     }
   }
+  const swarm = /^\/docs\/([^/]+)\/swarm$/.exec(path)
+  if (swarm !== null) {
+    // relaying between browsers: per class, who is fed how and the bytes each way; each seat
+    const docId = decodeURIComponent(swarm[1])
+    return { body: JSON.stringify({ classes: edge?.server.offload(docId) ?? [], seats: edge?.server.seats(docId) ?? [] }) }
+  }
   const events = /^\/docs\/([^/]+)\/events$/.exec(path)
   if (events !== null) {
     const carrier = carriers.get(decodeURIComponent(events[1]))
@@ -390,4 +399,9 @@ function topologyOf (node: BackboneNode, carriers: CarrierSet, tiers: Tiers | un
       }]
     }))
   }
+}
+
+/** Whether a browser holds a signalling reservation on the edge (only then can its swarm children reach it). */
+function hasReservation (edge: EdgeNode, peer: string): boolean {
+  return edge.services.signalling?.reservations.has(peerIdFromString(peer)) ?? false
 }

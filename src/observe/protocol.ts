@@ -8,6 +8,8 @@
 import { isJsonObject } from '../json.ts'
 import type { Json, JsonObject } from '../json.ts'
 import { decodeVarintPrefix, encodeVarint } from './varint.ts'
+import { parseSwarmClientMessage } from '../swarm/messages.ts'
+import type { SwarmClientMessage } from '../swarm/messages.ts'
 
 export const OBSERVE_PROTOCOL = '/deltacast/observe/1.0.0'
 
@@ -69,8 +71,11 @@ export interface ObserveRequest {
   writer?: string
 }
 
-/** After the request a browser may only update its view state, or try (and fail) to send. */
-export type ClientMessage = { view: JsonObject } | { send: Json }
+/**
+ * After the request a browser may only update its view state, or try (and fail) to send; in a
+ * document that relays between browsers, also swarm messages (docs/protocol.md, "Swarms").
+ */
+export type ClientMessage = { view: JsonObject } | { send: Json } | SwarmClientMessage
 
 /**
  * Non-fatal answer to a `send`; the stream stays open. Observers get it for every send; a writer
@@ -207,6 +212,8 @@ export function parseClientMessage (payload: Uint8Array): Parsed<ClientMessage> 
     return isJsonObject(value.view) ? { ok: true, value: { view: value.view } } : refuse('bad-field', '"view" must be an object')
   }
   if (keys.length === 1 && keys[0] === 'send') return { ok: true, value: { send: value.send } }
+  const swarm = parseSwarmClientMessage(value)
+  if (swarm !== undefined) return swarm.ok ? swarm : refuse('bad-field', swarm.error)
   return refuse('bad-field', 'expected {"view": {...}} or {"send": ...}')
 }
 

@@ -42,6 +42,11 @@ export interface ViewField {
 
 export interface Policy {
   readonly observe: { readonly anonymous: boolean, readonly identified: boolean }
+  /**
+   * May viewers of one class relay the class stream to each other, browser to browser? Off unless
+   * the policy says so: a WebRTC connection shows each browser the other's IP address.
+   */
+  readonly relay: boolean
   /** Field rules and requires by pattern. */
   readonly root: TrieNode
   readonly rules: readonly Rule[]
@@ -55,13 +60,14 @@ export interface Policy {
 export type CompileResult = { ok: true, policy: Policy } | { ok: false, error: string }
 
 // "input" declares input channels; src/reduce/channels.ts compiles it (privacy ignores it).
-const TOP_KEYS = ['version', 'observe', 'policies', 'fields', 'records', 'view', 'tokenKeys', 'input']
+const TOP_KEYS = ['version', 'observe', 'policies', 'fields', 'records', 'view', 'tokenKeys', 'input', 'relay']
 const VIEW_TYPES: readonly string[] = ['string', 'number', 'integer', 'boolean']
 const VIEW_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 function emptyPolicy (): Policy {
   return {
     observe: { anonymous: false, identified: false },
+    relay: false,
     root: newTrieNode(null),
     rules: [],
     view: new Map(),
@@ -124,6 +130,8 @@ function compile (json: Json): Policy {
   const policy = emptyPolicy() as { -readonly [K in keyof Policy]: Policy[K] }
   policy.observe = compileObserve(top.observe)
   policy.view = compileView(top.view)
+  if (top.relay !== undefined && typeof top.relay !== 'boolean') throw new PolicyProblem('"relay" must be true or false')
+  policy.relay = top.relay === true
 
   const policies = top.policies === undefined ? {} : objectAt(top.policies, 'policies')
   if (Object.keys(policies).length > MAX_NAMED_POLICIES) throw new PolicyProblem(`more than ${MAX_NAMED_POLICIES} named policies`)

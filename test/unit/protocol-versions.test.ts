@@ -13,6 +13,7 @@ import { ANNOUNCEMENT_CONTEXT, ANNOUNCEMENT_VERSION, MEMBERSHIP_PROTOCOL } from 
 import { ELECT_CONTEXT } from '../../src/elect/index.ts'
 import { PARTIAL_VERSION, REDUCE_PROTOCOL } from '../../src/reduce/index.ts'
 import { MEMBERSHIP_TOPIC_PREFIX } from '../../node/membership/index.ts'
+import { SWARM_LINK_PROTOCOL, SWARM_SIGNING_CONTEXT } from '../../src/swarm/index.ts'
 
 /** The "version today" column of the table, by its "format" column. */
 function versionsTable (): Map<string, string> {
@@ -44,7 +45,9 @@ describe('docs/protocol.md versions', function () {
       'announcement signing context': ANNOUNCEMENT_CONTEXT,
       'membership snapshot': MEMBERSHIP_PROTOCOL,
       'election hash': ELECT_CONTEXT,
-      'reducer partial': `0x${PARTIAL_VERSION.toString(16).padStart(2, '0')}`
+      'reducer partial': `0x${PARTIAL_VERSION.toString(16).padStart(2, '0')}`,
+      'swarm link protocol': SWARM_LINK_PROTOCOL,
+      'swarm signing context': SWARM_SIGNING_CONTEXT
     })
   })
 })

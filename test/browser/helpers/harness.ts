@@ -26,11 +26,15 @@ export async function launchChromium (extraArgs: string[] = []): Promise<Browser
 
 export interface TestSite { url: string, close: () => Promise<void> }
 
-/** Builds the library bundle and the raw test client, and serves them with one page each. */
-export async function startTestSite (): Promise<TestSite> {
+/**
+ * Builds the library bundle and the raw test client, and serves them with one page each; `extra`
+ * adds pages for more test entries (name -> entry file), served as /<name>.html.
+ */
+export async function startTestSite (extra: Record<string, string> = {}): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'deltacast-browser-'))
   const library = await buildBrowser({ outfile: join(dir, 'deltacast-browser.js') })
   const raw = await buildBrowser({ entry: RAW_CLIENT, outfile: join(dir, 'raw-client.js') })
+  const extras = await Promise.all(Object.entries(extra).map(async ([name, entry]) => ({ name, built: await buildBrowser({ entry, outfile: join(dir, `${name}.js`) }) })))
   const page = (script: string): string => `<!doctype html><meta charset="utf-8"><title>deltacast test</title>
 <script type="module">import * as lib from '/${script}'; globalThis.deltacast = lib; globalThis.loaded = true</script>`
   const files: Record<string, { type: string, body: string | Buffer }> = {
@@ -39,6 +43,10 @@ export async function startTestSite (): Promise<TestSite> {
     '/deltacast-browser.js': { type: 'text/javascript', body: readFileSync(library.outfile) },
     '/raw-client.js': { type: 'text/javascript', body: readFileSync(raw.outfile) },
     '/favicon.ico': { type: 'image/x-icon', body: '' }
+  }
+  for (const { name, built } of extras) {
+    files[`/${name}.html`] = { type: 'text/html', body: page(`${name}.js`) }
+    files[`/${name}.js`] = { type: 'text/javascript', body: readFileSync(built.outfile) }
   }
   const server = createServer((req, res) => {
     const file = files[new URL(req.url ?? '/', 'http://x').pathname]

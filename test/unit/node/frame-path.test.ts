@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { GENESIS_HASH, docIdFor, signFrameSync } from '../../../src/log/index.ts'
 import { POLICY_FIELD } from '../../../src/privacy/index.ts'
@@ -118,7 +119,8 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
 
   async function observe (request: Omit<ObserveRequest, 'doc'>): Promise<Viewer> {
     const [client, server] = await streamPair()
-    streams.handle(server, { id: `browser-${++connections}` }).catch((err: Error) => { server.abort(err) })
+    const remotePeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    streams.handle(server, { id: `browser-${++connections}`, remotePeer }).catch((err: Error) => { server.abort(err) })
     const lp = lpStream(client)
     client.send(encodeMessage({ doc: chain.docId, ...request })) // already length-prefixed
     return {

@@ -22,10 +22,18 @@ const anon = { roles: [] }
 const alice = { principal: 'alice', roles: [] }
 
 describe('privacy/policy', () => {
+  it('lets browsers relay a document\'s classes only when the policy says "relay": true', () => {
+    assert.equal(compiled(base({})).relay, false)
+    assert.equal(compiled(base({ relay: false })).relay, false)
+    assert.equal(compiled(base({ relay: true })).relay, true)
+    assert.equal(DENY_ALL.relay, false)
+  })
+
   it('refuses invalid policies with errors that say where and why', () => {
     assert.equal(errorOf(5), 'invalid policy: policy must be a JSON object')
     assert.equal(errorOf({ version: 2 }), 'invalid policy: "version" must be 1')
     assert.match(errorOf(base({ feilds: {} })), /unknown key "feilds"/)
+    assert.equal(errorOf(base({ relay: 'yes' })), 'invalid policy: "relay" must be true or false')
     assert.match(errorOf(base({ fields: { phase: 'public' } })), /fields\["phase"\]: "phase" must start with "\/"/)
     assert.match(errorOf(base({ fields: { '/a//b': 'public' } })), /empty segment/)
     assert.match(errorOf(base({ fields: { '/@policy': 'public' } })), /"@policy" is never visible/)

@@ -1,0 +1,6 @@
+export * from './messages.ts'
+export * from './signed-message.ts'
+export { SwarmTree, DEFAULT_SWARM_LIMITS } from './tree.ts'
+export type { SwarmLimits, MemberInfo, Assignment } from './tree.ts'
+export { ReorderBuffer } from './reorder.ts'
+export type { Offered } from './reorder.ts'
