@@ -61,11 +61,17 @@ function partialsText (info) {
   return info && typeof info.partialsPerSecond === 'number' ? info.partialsPerSecond.toFixed(1) + '/s' : '—'
 }
 
+function relayedText (info) {
+  if (!info || !info.swarm) return '—'
+  const { direct, relayed } = info.swarm
+  return Math.round(100 * relayed / (direct + relayed)) + '% relayed'
+}
+
 function viewersLine (info) {
   if (!info || !info.viewers) return 'viewers: n/a'
   const parts = Object.keys(info.viewers).sort().map(k => k + ' ' + info.viewers[k])
   const total = Object.values(info.viewers).reduce((a, b) => a + b, 0)
-  return 'viewers ' + total + (parts.length ? ' (' + parts.join(', ') + ')' : '') + (info.classes !== undefined ? ' · classes ' + info.classes : '')
+  return 'viewers ' + total + (parts.length ? ' (' + parts.join(', ') + ')' : '') + (info.classes !== undefined ? ' · classes ' + info.classes : '') + (info.swarm ? ' · ' + relayedText(info) : '')
 }
 
 /** Children by parent, from what each node follows now (a node that is down: what it followed last). */
@@ -177,12 +183,12 @@ function draw (view) {
   const table = document.getElementById('endpoints')
   table.replaceChildren()
   const head = table.insertRow()
-  for (const name of ['endpoint', 'kind', 'peer', 'region', 'state', 'partials ↑']) { const th = document.createElement('th'); th.textContent = name; head.appendChild(th) }
+  for (const name of ['endpoint', 'kind', 'peer', 'region', 'state', 'partials ↑', 'swarm']) { const th = document.createElement('th'); th.textContent = name; head.appendChild(th) }
   for (const n of view.nodes) {
     const row = table.insertRow()
     row.dataset.url = n.url
     row.dataset.up = String(n.up)
-    for (const value of [n.url, n.kind, n.id === n.url ? '?' : short(n.id), n.region || '', n.up ? 'up' : 'down: ' + (n.error || 'no answer'), partialsText(n)]) row.insertCell().textContent = value
+    for (const value of [n.url, n.kind, n.id === n.url ? '?' : short(n.id), n.region || '', n.up ? 'up' : 'down: ' + (n.error || 'no answer'), partialsText(n), relayedText(n)]) row.insertCell().textContent = value
     if (!n.up) row.cells[4].className = 'down'
   }
 }

@@ -15,9 +15,14 @@ export interface EndpointSnapshot {
   /** From /metrics: observer streams by transport, and privacy classes, when it serves observers. */
   readonly observers?: Readonly<Record<string, number>>
   readonly classes?: number
+  /** From /metrics: class-message bytes of relaying documents, sent by the node itself and relayed by its browsers. */
+  readonly swarm?: SwarmBytes
   /** The node's partials_sent counter (partials sent up its tier parent), when it has one. */
   readonly partialsSent?: number
 }
+
+/** What a super-peer's swarms carried: bytes it sent to viewers itself, and bytes browsers relayed for it. */
+export interface SwarmBytes { readonly direct: number, readonly relayed: number }
 
 export type Health = 'down' | 'silent' | 'lagging' | 'failed over' | 'gossip'
 
@@ -31,6 +36,8 @@ export interface NodeView {
   readonly error?: string
   readonly viewers?: Readonly<Record<string, number>>
   readonly classes?: number
+  /** Its swarms' offload so far, when it has relaying documents. */
+  readonly swarm?: SwarmBytes
   /** Reducer partials sent upward per second, between the last two polls (undefined: no such counter). */
   readonly partialsPerSecond?: number
 }
@@ -109,7 +116,8 @@ export function mergeTopology (previous: TopologyView | undefined, snapshots: re
       up: snapshot.ok,
       error: snapshot.ok ? undefined : snapshot.error,
       viewers: known?.observers,
-      classes: known?.classes
+      classes: known?.classes,
+      swarm: known?.swarm
     }
   })
   const superPeers = new Set(nodes.filter(n => n.kind === 'super-peer').map(n => n.id))
@@ -238,10 +246,11 @@ export function partialsSentFrom (status: any, metricsText: string): number | un
 }
 
 /** Observer streams by transport and the privacy-class count, from Prometheus text. */
-export function observersFromMetrics (text: string): { observers?: Record<string, number>, classes?: number } {
+export function observersFromMetrics (text: string): { observers?: Record<string, number>, classes?: number, swarm?: SwarmBytes } {
   const observers: Record<string, number> = {}
   let found = false
   let classes: number | undefined
+  const swarm = { direct: 0, relayed: 0 }
   for (const line of text.split('\n')) {
     const stream = /^deltacast_observers\{transport="([^"]+)"\} (\S+)$/.exec(line)
     if (stream !== null) {
@@ -250,6 +259,13 @@ export function observersFromMetrics (text: string): { observers?: Record<string
     }
     const classLine = /^deltacast_privacy_classes (\S+)$/.exec(line)
     if (classLine !== null) classes = Number(classLine[1])
+    const swarmLine = /^deltacast_swarm_bytes_(direct|relayed)_total(?:\{[^}]*\})? (\S+)$/.exec(line)
+    if (swarmLine !== null) swarm[swarmLine[1] as 'direct' | 'relayed'] += Number(swarmLine[2])
   }
-  return { observers: found || classes !== undefined ? observers : undefined, classes }
+  return {
+    observers: found || classes !== undefined ? observers : undefined,
+    classes,
+    // Counters are predeclared at 0: a node whose swarms never carried a byte has no offload to show.
+    ...(swarm.direct + swarm.relayed > 0 ? { swarm } : {})
+  }
 }

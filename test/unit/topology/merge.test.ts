@@ -81,6 +81,16 @@ describe('topology page model (mergeTopology)', () => {
     assert.deepEqual(observersFromMetrics('deltacast_seq{document="d"} 1\n'), { observers: undefined, classes: undefined })
   })
 
+  it('swarm offload: bytes sent directly and relayed by browsers, summed over labels, shown on the node; none while both are 0', () => {
+    const text = 'deltacast_swarm_bytes_direct_total 250\ndeltacast_swarm_bytes_relayed_total{class="a"} 600\ndeltacast_swarm_bytes_relayed_total{class="b"} 150\n'
+    const swarm = observersFromMetrics(text).swarm
+    assert.deepEqual(swarm, { direct: 250, relayed: 750 })
+    assert.equal(observersFromMetrics('deltacast_swarm_bytes_direct_total 0\ndeltacast_swarm_bytes_relayed_total 0\n').swarm, undefined)
+    const view = mergeTopology(undefined, [{ ...superPeer('a', { seq: 1 }), swarm }, superPeer('b', { seq: 1 })], 1000)
+    assert.deepEqual(view.nodes.find(n => n.id === 'a')?.swarm, { direct: 250, relayed: 750 })
+    assert.equal(view.nodes.find(n => n.id === 'b')?.swarm, undefined)
+  })
+
   it('reducer partials/s going up: the partials_sent delta between polls, none without the counter', () => {
     const withPartials = (id: string, sent: number): EndpointSnapshot => ({ ...superPeer(id, { parent: AUTH, role: 'proxy', seq: 1 }), partialsSent: sent })
     const first = mergeTopology(undefined, [withPartials('a', 100), superPeer('b', { parent: 'a', seq: 1 })], 1000)
