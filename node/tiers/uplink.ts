@@ -9,6 +9,11 @@ import type { Counters } from '../metrics.ts'
 
 /** How long a parent that failed us is passed over, unless the tree offers no one else. */
 export const SUSPECT_MS = 30_000
+/**
+ * How long a parent that answered "not carried" is passed over: it is alive, and carries the
+ * document as soon as it sees the role the tree gives it, so it is asked again soon.
+ */
+export const NOT_CARRIED_SUSPECT_MS = 2_000
 /** Pause after a failed attempt before the next, doubling up to MAX_RETRY_MS: no hot loop. */
 export const FIRST_RETRY_MS = 50
 export const MAX_RETRY_MS = 2_000
@@ -189,7 +194,8 @@ export class Uplink {
       // names the same one again (it is the only one), wait a little before asking again.
       const retry = !(end instanceof Error) && end.reason === 'refused' &&
         (end.code === RelayRefusal.TOO_SLOW || end.code === RelayRefusal.RESET)
-      if (!retry) this.suspects.set(parent, Date.now() + SUSPECT_MS)
+      const notCarried = !(end instanceof Error) && end.reason === 'refused' && end.code === RelayRefusal.NOT_CARRIED
+      if (!retry) this.suspects.set(parent, Date.now() + (notCarried ? NOT_CARRIED_SUSPECT_MS : SUSPECT_MS))
       counters.inc(`uplink_lost_${end instanceof Error ? 'error' : end.reason === 'closed' ? 'closed' : (end.code ?? 'refused').replaceAll('-', '_')}`)
       log.info({ docId: carrier.docId, parent, end: end instanceof Error ? end.message : end }, 'lost tier parent')
       if (retry) await this.pause()
