@@ -44,12 +44,19 @@ export async function startCli (args: string[], options: StartOptions = {}): Pro
     }
   })()
   const timeout = options.readyTimeoutMs ?? 30_000
-  const first = await Promise.race([
-    lines.next(),
-    exited.then(code => { throw new Error(`deltacast ${args[0]} exited (${code}) before ready:\n${stderr}`) }),
-    new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error(`deltacast ${args[0]} not ready after ${timeout} ms:\n${stderr}`)) }, timeout).unref())
-  ])
-  if (first.done === true) throw new Error(`deltacast ${args[0]} closed stdout before ready:\n${stderr}`)
+  let first: IteratorResult<Record<string, any>>
+  try {
+    first = await Promise.race([
+      lines.next(),
+      exited.then(code => { throw new Error(`deltacast ${args[0]} exited (${code}) before ready:\n${stderr}`) }),
+      new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error(`deltacast ${args[0]} not ready after ${timeout} ms:\n${stderr}`)) }, timeout).unref())
+    ])
+    if (first.done === true) throw new Error(`deltacast ${args[0]} closed stdout before ready:\n${stderr}`)
+  } catch (err) {
+    // a process that missed its ready line is not handed out, so nothing else would stop it
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    throw err
+  }
   const ready = first.value
   const proc: Running = {
     child,
