@@ -5,18 +5,23 @@
  *
  *   {"@input": {"<channel>": {"counted": {"<origin>": [[first, last], ...]},
  *                              "fenced": ["<origin>", ...],
- *                              "resent": ["<writer> <id>", ...]}}}
+ *                              "resent": ["<writer> <id>", ...],
+ *                              "resentIds": {"<writer>": [[first, last], ...]},
+ *                              "kind": <code>, "state": "<base64url>"}}}
  *
  * `counted` holds, for each origin that counted a window in this frame, all its counted windows
  * as ranges (an array is a leaf of the delta format, so it is replaced whole); `fenced` is every
  * fenced origin of the channel, present when it changed; `resent` the resent messages counted or
  * recognised in this frame. Read the frame's change, not the tree: the tree keeps the last
- * `resent` list until the next one replaces it.
+ * `resent` list until the next one replaces it. `resentIds` (every settled resent id of each
+ * writer named in this frame) and `kind` with `state` (the total's bytes, when it changed) make
+ * the tree's record the ledger's durable copy: restoreLedger (ledger.ts) reads it back.
  */
 import type { Json, JsonObject } from '../json.ts'
 import { isJsonObject } from '../json.ts'
 import { INPUT_STATE_FIELD } from './channels.ts'
 import type { ChannelLedger, LedgerOutcome } from './ledger.ts'
+import { stateText } from './ledger.ts'
 import { resentKey } from './partial.ts'
 
 /** The change to write for one channel after `ledger.apply` gave `outcome`; null when nothing to say. */
@@ -29,8 +34,15 @@ export function acksChange (ledger: ChannelLedger<unknown>, outcome: LedgerOutco
     record.counted = counted
   }
   if (outcome.newlyFenced.length > 0) record.fenced = ledger.fencedOrigins()
-  const resent = [...outcome.resentCounted, ...outcome.resentDuplicates].map(r => resentKey(r.writer, r.id))
-  if (resent.length > 0) record.resent = resent
+  const settled = [...outcome.resentCounted, ...outcome.resentDuplicates]
+  if (settled.length > 0) {
+    record.resent = settled.map(r => resentKey(r.writer, r.id))
+    record.resentIds = ledger.resentRanges(new Set(settled.map(r => r.writer)))
+  }
+  if (outcome.changed) {
+    record.kind = ledger.reducer.code
+    record.state = stateText(ledger)
+  }
   return Object.keys(record).length === 0 ? null : { [INPUT_STATE_FIELD]: { [ledger.channel]: record } }
 }
 

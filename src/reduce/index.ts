@@ -25,8 +25,8 @@ export {
   windowSigningBytes, resentSigningBytes, MismatchedPartialsError
 } from './partial.ts'
 export type { Partial, MutablePartial, WindowEntry, ResentEntry, Prior, MergeResult, DecodePartialResult } from './partial.ts'
-export { ChannelLedger } from './ledger.ts'
-export type { LedgerOutcome, ApplyResult, LedgerChannel, EntryRefusal } from './ledger.ts'
+export { ChannelLedger, restoreLedger } from './ledger.ts'
+export type { LedgerOutcome, ApplyResult, LedgerChannel, EntryRefusal, RestoreResult } from './ledger.ts'
 export { OriginWindows, windowAt, windowStart, checkStamp } from './window.ts'
 export type { ClosedWindows, StampVerdict } from './window.ts'
 export { Outbox } from './outbox.ts'
