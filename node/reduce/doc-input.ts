@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import {
   admit, channelsOfTree, countedInTree, decodeSend, encodeAck, encodeRefusal, encodeWindows, fencedInTree,
-  OriginWindows, Outbox, RateBucket, readAcks, resentKey, windowAt
+  OriginWindows, Outbox, RateBucket, RateLimits, readAcks, resentKey, windowAt
 } from '../../src/reduce/index.ts'
 import type { Channel, Partial, Prior, Sender } from '../../src/reduce/index.ts'
 import { frameJsonBytes } from '../../src/observe/protocol.ts'
@@ -23,6 +23,8 @@ import type { Counters } from '../metrics.ts'
  * window's partial may still be on its way, and counting the resend first would fence its origin.
  */
 export const RESEND_GRACE_MS = 3_000
+/** How often refilled send budgets are dropped (their memory follows active viewers). */
+const RATE_SWEEP_MS = 10_000
 /** How often windows are closed and partials sent (the smallest window is 50 ms). */
 export const TICK_MS = 25
 
@@ -30,6 +32,8 @@ export const TICK_MS = 25
 export interface WriterLink {
   readonly writer: string
   sender: Sender
+  /** The stream's remote peer id and multiaddr: with the token's principal, whose send budget it uses. */
+  readonly remote: { readonly peer: string, readonly address: string }
   /** Sends one encoded writer message (frameJsonBytes of its JSON). */
   deliver (bytes: Uint8Array): void
   /** Ends the stream with an error code the browser acts on. */
@@ -87,7 +91,9 @@ export class DocInput {
   private origin: string
   private readonly inputs = new Map<string, ChannelInput>()
   private readonly writers = new Map<string, WriterLink>()
-  private readonly buckets = new WeakMap<WriterLink, Map<string, RateBucket>>()
+  /** Send budgets per viewer and channel, across the viewer's streams and connections. */
+  private readonly rates = new RateLimits()
+  private lastRateSweep = 0
   private timer: ReturnType<typeof setInterval> | undefined
   private ticking = false
   private stopped = false
@@ -129,13 +135,10 @@ export class DocInput {
     const tree = this.c.tree()
     const channels = channelsOfTree(tree)
     const declared = channels.channels.get(send.channel)
-    let bucket: RateBucket | undefined
-    if (declared !== undefined) {
-      let byChannel = this.buckets.get(link)
-      if (byChannel === undefined) this.buckets.set(link, byChannel = new Map())
-      bucket = byChannel.get(send.channel)
-      if (bucket === undefined) byChannel.set(send.channel, bucket = new RateBucket(declared.rate, now))
-    }
+    const principal = link.sender.viewer.principal
+    const bucket = declared === undefined
+      ? undefined
+      : this.rates.gate(send.channel, declared.rate, { principal: typeof principal === 'string' ? principal : null, ...link.remote }, now)
     const admission = admit(channels, send.channel, send.body, link.sender, tree, bucket ?? new RateBucket({ messages: 1, perMs: 1000 }, now), now)
     if (!admission.ok) {
       this.refuse(link, { channel: send.channel, id: send.id, code: admission.code, error: admission.error, rule: admission.rule })
@@ -331,6 +334,10 @@ export class DocInput {
     if (this.ticking || this.stopped) return
     this.ticking = true
     try {
+      if (now - this.lastRateSweep >= RATE_SWEEP_MS) {
+        this.lastRateSweep = now
+        this.rates.sweep(now)
+      }
       const fresh: Partial[] = []
       for (const input of this.inputs.values()) {
         for (const [key, held] of input.held) {

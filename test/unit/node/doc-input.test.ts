@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { acksChange, ChannelLedger, channelsOfTree, decodePartial, encodePartial, windowAt } from '../../../src/reduce/index.ts'
+import { acksChange, ADDRESS_VIEWERS, ChannelLedger, channelsOfTree, decodePartial, encodePartial, windowAt } from '../../../src/reduce/index.ts'
 import type { Partial } from '../../../src/reduce/index.ts'
 import { decodeVarintPrefix } from '../../../src/observe/varint.ts'
 import { Counters } from '../../../node/metrics.ts'
@@ -64,11 +64,12 @@ async function harness (): Promise<Harness & { key: Awaited<ReturnType<typeof ge
 }
 
 interface Received { json: any[] }
-function writer (name: string, identified = true): WriterLink & Received {
+function writer (name: string, identified = true, remote = { peer: `peer-${name}`, address: '/ip4/198.51.100.7/tcp/4242/ws' }): WriterLink & Received {
   const json: any[] = []
   return {
     writer: name,
     sender: { viewer: identified ? { principal: name, roles: [] } : { roles: [] }, viewState: {} },
+    remote,
     deliver: bytes => { json.push(JSON.parse(new TextDecoder().decode(bytes.subarray(decodeVarintPrefix(bytes)!.length)))) },
     end: () => {},
     json
@@ -123,6 +124,48 @@ describe('node/reduce DocInput', () => {
     assert.equal(verified.rejected.length, 0, 'signed by the origin')
     await input.tick(11 * WIDTH + 50)
     assert.equal(sent.length, 1, 'one partial per window')
+    input.stop()
+  })
+
+  it('gives a viewer one send budget across its streams and connections, and anonymous viewers on one address at most ADDRESS_VIEWERS', async () => {
+    const { input, tree, counters } = await harness()
+    const policy = tree['@policy'] as any
+    policy.input.claps = { kind: 'count', message: { type: 'null' }, send: 'public', rate: { messages: 1, perMs: 60_000 }, windowMs: WIDTH, field: '/claps' }
+    const now = 10 * WIDTH + 100
+    const refusedIds = (link: Received): number[] => link.json.filter(m => 'refused' in m).map(m => { assert.equal(m.code, 'rate-limited'); return m.id })
+    // alice (identified, 3 per minute on poll) on two streams from two peer ids: one budget.
+    const first = writer('alice', true, { peer: 'peer-a1', address: '/ip4/198.51.100.7/tcp/1/ws' })
+    const second = { ...writer('alice', true, { peer: 'peer-a2', address: '/ip4/203.0.113.9/udp/2/webrtc-direct' }), writer: 'alice-tab2' }
+    for (const link of [first, second]) input.attach(link, now)
+    input.send(first, { channel: 'poll', id: 1, window: 10, body: 'yes' }, now)
+    input.send(second, { channel: 'poll', id: 1, window: 10, body: 'yes' }, now)
+    input.send(first, { channel: 'poll', id: 2, window: 10, body: 'no' }, now)
+    input.send(second, { channel: 'poll', id: 2, window: 10, body: 'no' }, now)
+    assert.deepEqual([refusedIds(first), refusedIds(second)], [[], [2]], 'the fourth send of alice, on either stream, is over her rate')
+    // Anonymous viewers (1 clap per minute each) on one address: a new stream of the same peer
+    // shares its budget; new peer ids get their own, up to ADDRESS_VIEWERS per address.
+    const address = '/ip4/192.0.2.33/tcp/7/ws'
+    const anon = (n: number, at = address): WriterLink & Received => {
+      const link = writer(`anon${n}`, false, { peer: `peer-${n}`, address: at })
+      input.attach(link, now)
+      return link
+    }
+    const again = anon(0)
+    const sameStream = { ...anon(0), writer: 'anon0-stream2' }
+    input.send(again, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    input.send(sameStream, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    assert.deepEqual([refusedIds(again), refusedIds(sameStream)], [[], [1]])
+    const minted = Array.from({ length: ADDRESS_VIEWERS }, (_, i) => anon(i + 1))
+    for (const link of minted) input.send(link, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    assert.deepEqual(minted.map(refusedIds), [...Array(ADDRESS_VIEWERS - 1).fill([]), [1]], `the address's ${ADDRESS_VIEWERS} budgets are spent`)
+    const elsewhere = anon(99, '/ip6/2001:db8:0:1::5/tcp/7/ws')
+    input.send(elsewhere, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    assert.deepEqual(refusedIds(elsewhere), [])
+    assert.equal(counters.get('input_refused_rate_limited'), 3)
+    assert.equal(counters.get('input_accepted'), 3 + 1 + ADDRESS_VIEWERS - 1 + 1)
+    // A minute later the budgets are back.
+    input.send(sameStream, { channel: 'claps', id: 2, window: 70, body: null }, now + 60_000)
+    assert.deepEqual(refusedIds(sameStream), [1])
     input.stop()
   })
 
