@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto'
 import {
   admit, channelsOfTree, countedInTree, decodeSend, encodeAck, encodeRefusal, encodeWindows, fencedInTree,
-  OriginWindows, Outbox, RateBucket, RateLimits, readAcks, resentKey, windowAt
+  OriginWindows, Outbox, RateBucket, RateLimits, readAcks, resentKey, windowAt, windowStart
 } from '../../src/reduce/index.ts'
 import type { Channel, Partial, Prior, Sender } from '../../src/reduce/index.ts'
 import { frameJsonBytes } from '../../src/observe/protocol.ts'
 import { signPartial, verifyPartial } from './signing.ts'
+import { RESEND_MS } from './parent-link.ts'
 import type { ParentLink } from './parent-link.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { AppliedFrame } from '../../src/replica/index.ts'
@@ -23,6 +24,11 @@ import type { Counters } from '../metrics.ts'
  * window's partial may still be on its way, and counting the resend first would fence its origin.
  */
 export const RESEND_GRACE_MS = 3_000
+/**
+ * A tier holds its send this long past each window's end (at most half a window), so that its
+ * children's partials of that window, sent at their own window end, go up in the same partial.
+ */
+export const CHILD_GATHER_MS = 60
 /** How often refilled send budgets are dropped (their memory follows active viewers). */
 const RATE_SWEEP_MS = 10_000
 /** How often windows are closed and partials sent (the smallest window is 50 ms). */
@@ -69,6 +75,10 @@ class ChannelInput {
   /** Resends sent up, by resentKey: acknowledged once the log lists them. */
   readonly resentWaiting = new Map<string, { writer: string, id: number }>()
   readonly held = new Map<string, Held>()
+  /** When this channel's next partial may go up: once per window (docs/protocol.md, "Partials up the tree"). */
+  sendAt = 0
+  /** A tier child sent a partial for this channel: wait CHILD_GATHER_MS past each window's end for the others. */
+  hasChildren = false
 
   constructor (channel: Channel, origin: string) {
     this.channel = channel
@@ -210,6 +220,7 @@ export class DocInput {
     for (const { reason } of verified.rejected) this.c.counters.inc(`partial_entries_rejected_${reason.replaceAll('-', '_')}`)
     if (verified.partial === null) return
     const input = this.inputOf(declared)
+    input.hasChildren = true
     input.outbox.add(verified.partial)
     input.outbox.settle(this.settled(input))
   }
@@ -347,13 +358,19 @@ export class DocInput {
         }
         const closed = input.windows.close(now)
         if (closed.partial !== null) input.outbox.add(await signPartial(closed.partial, this.c.privateKey))
+        // One partial per channel per window: what arrived since (own windows, children's
+        // partials, resends) goes up together at the window's end (plus the gather, for a tier).
+        if (now < input.sendAt) continue
+        const hold = input.hasChildren ? Math.min(CHILD_GATHER_MS, input.channel.windowMs / 2) : 0
+        input.sendAt = windowStart(windowAt(now - hold, input.channel.windowMs) + 1, input.channel.windowMs) + hold
         const partial = input.outbox.takeNew()
         if (partial !== null) fresh.push(partial)
       }
       const parent = this.c.parentOf()
       const pending = (): Partial[] => [...this.inputs.values()].map(input => input.outbox.pending())
-      if (fresh.length > 0 || (parent !== undefined && parent !== this.c.link.current && [...this.inputs.values()].some(i => i.outbox.size > 0)) || this.resendDue(now)) {
-        await this.c.link.send(parent, fresh, pending, now)
+      const stale = this.stale(now)
+      if (fresh.length > 0 || (parent !== undefined && parent !== this.c.link.current && [...this.inputs.values()].some(i => i.outbox.size > 0)) || (stale && this.resendDue(now))) {
+        await this.c.link.send(parent, fresh, pending, now, stale)
       }
     } catch (err: any) {
       this.c.log.warn({ docId: this.c.docId, err: err?.message }, 'input tick failed')
@@ -368,6 +385,27 @@ export class DocInput {
     if (now - this.lastResendCheck < 1_000) return false
     this.lastResendCheck = now
     return [...this.inputs.values()].some(i => i.outbox.size > 0)
+  }
+
+  private settledSeen = 0
+  private progressAt = 0
+  /**
+   * True when something is unsettled and nothing settled for RESEND_MS: the parent may have
+   * died holding it, so the link resends everything. While acknowledgements flow, the parent is
+   * passing things on and nothing is sent twice (a broken stream or a new parent still gets all).
+   */
+  private stale (now: number): boolean {
+    let settled = 0
+    let size = 0
+    for (const input of this.inputs.values()) {
+      settled += input.outbox.settledCount
+      size += input.outbox.size
+    }
+    if (settled !== this.settledSeen || size === 0) {
+      this.settledSeen = settled
+      this.progressAt = now
+    }
+    return size > 0 && now - this.progressAt >= RESEND_MS
   }
 
   stop (): void {
