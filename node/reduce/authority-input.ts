@@ -83,8 +83,9 @@ export class AuthorityInput extends EventEmitter<AuthorityInputEvents> {
     this.counters.inc('partial_windows_counted', outcome.counted.length)
     this.counters.inc('partial_resent_counted', outcome.resentCounted.length)
     this.counters.inc('partial_duplicates', outcome.duplicates + outcome.resentDuplicates.length)
+    this.counters.inc('partial_resent_unknown', outcome.resentUnknown.length)
     for (const refused of outcome.refused) this.counters.inc(`partial_entries_rejected_${refused.reason.replaceAll('-', '_')}`)
-    if (outcome.counted.length === 0 && outcome.resentCounted.length === 0 && outcome.resentDuplicates.length === 0 && outcome.newlyFenced.length === 0) return
+    if (outcome.counted.length === 0 && outcome.resentCounted.length === 0 && outcome.resentDuplicates.length === 0 && outcome.resentUnknown.length === 0 && outcome.newlyFenced.length === 0) return
     let round = this.pending.get(partial.channel)
     if (round === undefined) this.pending.set(partial.channel, round = { outcomes: [] })
     round.outcomes.push(outcome)
@@ -163,6 +164,7 @@ function combine (outcomes: LedgerOutcome[]): LedgerOutcome {
     counted: outcomes.flatMap(o => o.counted),
     resentCounted: outcomes.flatMap(o => o.resentCounted),
     resentDuplicates: outcomes.flatMap(o => o.resentDuplicates),
+    resentUnknown: outcomes.flatMap(o => o.resentUnknown),
     duplicates: outcomes.reduce((n, o) => n + o.duplicates, 0),
     refused: outcomes.flatMap(o => o.refused),
     newlyFenced: outcomes.flatMap(o => o.newlyFenced),

@@ -5,8 +5,8 @@
 
 import { randomBytes } from 'node:crypto'
 import {
-  admit, channelsOfTree, countedInTree, decodeSend, encodeAck, encodeRefusal, encodeWindows, fencedInTree,
-  OriginWindows, Outbox, RateBucket, RateLimits, readAcks, resentKey, windowAt, windowStart
+  admit, channelsOfTree, countedInTree, decodeSend, encodeAccepted, encodeAck, encodeRefusal, encodeWindows, fencedInTree,
+  OriginWindows, Outbox, RateBucket, RateLimits, readAcks, resentInTree, resentKey, windowAt, windowStart
 } from '../../src/reduce/index.ts'
 import type { Channel, Partial, Prior, Sender } from '../../src/reduce/index.ts'
 import { frameJsonBytes } from '../../src/observe/protocol.ts'
@@ -101,6 +101,8 @@ export class DocInput {
   private origin: string
   private readonly inputs = new Map<string, ChannelInput>()
   private readonly writers = new Map<string, WriterLink>()
+  /** First sends accepted since the last tick, told to their streams at the next one (`accepted`). */
+  private accepted = new Map<WriterLink, Map<string, Map<number, number[]>>>()
   /** Send budgets per viewer and channel, across the viewer's streams and connections. */
   private readonly rates = new RateLimits()
   private lastRateSweep = 0
@@ -128,6 +130,7 @@ export class DocInput {
 
   detach (link: WriterLink): void {
     if (this.writers.get(link.writer) === link) this.writers.delete(link.writer)
+    this.accepted.delete(link)
   }
 
   get writerCount (): number {
@@ -174,6 +177,13 @@ export class DocInput {
     const ids = byWriter.get(link.writer)
     if (ids === undefined) byWriter.set(link.writer, [id])
     else ids.push(id)
+    let byChannel = this.accepted.get(link)
+    if (byChannel === undefined) this.accepted.set(link, byChannel = new Map())
+    let byWindow = byChannel.get(input.channel.name)
+    if (byWindow === undefined) byChannel.set(input.channel.name, byWindow = new Map())
+    const told = byWindow.get(stamp)
+    if (told === undefined) byWindow.set(stamp, [id])
+    else told.push(id)
     this.c.counters.inc('input_accepted')
     return true
   }
@@ -185,7 +195,13 @@ export class DocInput {
     if (input.resentWaiting.has(key) || input.held.has(key) || input.holds(link.writer, id)) return // already on its way
     const tree = this.c.tree()
     if (prior !== null && countedInTree(tree, name, prior.origin, prior.window)) {
-      this.ack(name, link.writer, [id], this.c.head())
+      // Accepted there, so counted with that window; unconfirmed, the authority says (unknown, or settled).
+      if (prior.unconfirmed === true) {
+        this.c.counters.inc('input_resent_accepted')
+        this.sendUp(input, link.writer, id, prior, body, now)
+      } else {
+        this.ack(name, link.writer, [id], this.c.head())
+      }
       return
     }
     if (prior !== null && prior.origin === this.origin) {
@@ -247,6 +263,14 @@ export class DocInput {
               this.ack(input.channel.name, waiting.writer, [waiting.id], frame.seq)
             }
           }
+          for (const key of acks.unknown) {
+            settledResent.add(key)
+            const waiting = input.resentWaiting.get(key)
+            if (waiting !== undefined) {
+              input.resentWaiting.delete(key)
+              this.unknownOutcome(input.channel.name, waiting.writer, waiting.id)
+            }
+          }
         }
       }
     }
@@ -269,7 +293,17 @@ export class DocInput {
       for (const [key, held] of input.held) {
         if (countedInTree(tree, name, held.prior.origin, held.prior.window)) {
           input.held.delete(key)
-          this.ack(name, held.writer, [held.id], head)
+          if (held.prior.unconfirmed === true) this.sendUp(input, held.writer, held.id, held.prior, held.body, Date.now())
+          else this.ack(name, held.writer, [held.id], head)
+        }
+      }
+      for (const [key, waiting] of input.resentWaiting) {
+        if (resentInTree(tree, name, waiting.writer, waiting.id, 'resentIds')) {
+          input.resentWaiting.delete(key)
+          this.ack(name, waiting.writer, [waiting.id], head)
+        } else if (resentInTree(tree, name, waiting.writer, waiting.id, 'unknownIds')) {
+          input.resentWaiting.delete(key)
+          this.unknownOutcome(name, waiting.writer, waiting.id)
         }
       }
       input.outbox.settle({
@@ -298,6 +332,24 @@ export class DocInput {
     this.writers.get(writer)?.deliver(message(encodeAck(channel, ids, seq)))
   }
 
+  /** A resend the authority could not place (docs/protocol.md, "Exactly once", 3): counted once or never, not known. */
+  private unknownOutcome (channel: string, writer: string, id: number): void {
+    const link = this.writers.get(writer)
+    const error = 'the super-peer that took this message failed before saying it had; it was counted once or not at all, and which is not known'
+    if (link !== undefined) this.refuse(link, { channel, id, code: 'unknown-outcome', error })
+    else this.c.counters.inc('input_refused_unknown_outcome')
+  }
+
+  /** Tells each stream which of its first sends are in which window. */
+  private tellAccepted (): void {
+    if (this.accepted.size === 0) return
+    const accepted = this.accepted
+    this.accepted = new Map()
+    for (const [link, byChannel] of accepted) {
+      for (const [channel, byWindow] of byChannel) for (const [window, ids] of byWindow) link.deliver(message(encodeAccepted(channel, window, ids)))
+    }
+  }
+
   private refuse (link: WriterLink, refusal: { channel: string, id: number, code: string, error: string, rule?: string, open?: number }): void {
     this.c.counters.inc(`input_refused_${refusal.code.replaceAll('-', '_')}`)
     link.deliver(message(encodeRefusal(refusal)))
@@ -319,6 +371,7 @@ export class DocInput {
       input.resentWaiting.clear()
       input.held.clear()
     }
+    this.accepted.clear()
     for (const link of [...this.writers.values()]) link.end('fenced', `super-peer origin ${old} was fenced: reconnect and resend what was not acknowledged`)
     this.writers.clear()
   }
@@ -345,6 +398,8 @@ export class DocInput {
     if (this.ticking || this.stopped) return
     this.ticking = true
     try {
+      // Before any window closes: a writer then knows its send is in the window it names.
+      this.tellAccepted()
       if (now - this.lastRateSweep >= RATE_SWEEP_MS) {
         this.lastRateSweep = now
         this.rates.sweep(now)

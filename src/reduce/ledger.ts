@@ -6,6 +6,10 @@
  *   message can only be in the window it was first stamped with) or (writer, id) counted through
  *   another resend. Otherwise it counts, and fences origin A: from then on no window of A that
  *   is not yet counted will ever count. So a message counts through exactly one path.
+ * - A resend whose prior is `unconfirmed` (the browser never heard A accept it) may be in
+ *   (A, w) or in none: if (A, w) has counted, which is not known, so it is answered `unknown`
+ *   (never counted, never acknowledged, and the same answer for good); otherwise it counts and
+ *   fences A as above, which is exact either way.
  * - A fenced super-peer learns it from the log, starts a new boot (a new origin) and its
  *   writers resend what was not acknowledged, with the old (origin, window) as prior.
  * Each apply says what it counted, which the authority writes down the log as acknowledgements.
@@ -28,6 +32,8 @@ export interface LedgerOutcome {
   /** Resent messages counted now, and resent messages that had already counted (both acknowledged). */
   readonly resentCounted: ReadonlyArray<{ writer: string, id: number }>
   readonly resentDuplicates: ReadonlyArray<{ writer: string, id: number }>
+  /** Resent messages with an unconfirmed prior whose window counted: in it or not, unknown. */
+  readonly resentUnknown: ReadonlyArray<{ writer: string, id: number }>
   /** Window entries seen before: nothing to do. */
   readonly duplicates: number
   readonly refused: ReadonlyArray<{ key: string, reason: EntryRefusal, detail: string }>
@@ -52,6 +58,8 @@ export class ChannelLedger<S> {
   private readonly fenced = new Set<string>()
   /** Resent messages counted or recognised, as id ranges per writer. */
   private readonly resentIds = new Map<string, WindowSet>()
+  /** Resent messages answered `unknown`, per writer: a later resend of one gets the same answer. */
+  private readonly unknownIds = new Map<string, WindowSet>()
 
   readonly channel: string
   readonly reducer: Reducer<S>
@@ -79,12 +87,12 @@ export class ChannelLedger<S> {
 
   /** Resent message ids counted or recognised, as [first, last] ranges, for `writers` (all when omitted). */
   resentRanges (writers?: Iterable<string>): Record<string, Array<[number, number]>> {
-    const out: Record<string, Array<[number, number]>> = {}
-    for (const writer of [...(writers ?? this.resentIds.keys())].sort()) {
-      const set = this.resentIds.get(writer)
-      if (set !== undefined) out[writer] = set.toJSON()
-    }
-    return out
+    return rangesOf(this.resentIds, writers)
+  }
+
+  /** Resent message ids answered `unknown`, as ranges, for `writers` (all when omitted). */
+  unknownRanges (writers?: Iterable<string>): Record<string, Array<[number, number]>> {
+    return rangesOf(this.unknownIds, writers)
   }
 
   /** The total's canonical bytes (the kind's state encoding, docs/protocol.md). */
@@ -95,11 +103,7 @@ export class ChannelLedger<S> {
   }
 
   private hasResent (writer: string, id: number): boolean { return this.resentIds.get(writer)?.has(id) === true }
-  private markResent (writer: string, id: number): void {
-    let set = this.resentIds.get(writer)
-    if (set === undefined) this.resentIds.set(writer, set = new WindowSet())
-    set.add(id)
-  }
+  private markResent (writer: string, id: number): void { addTo(this.resentIds, writer, id) }
 
   /** Counts what the partial holds that was not counted before; changes this ledger. */
   apply (partial: Partial): ApplyResult {
@@ -108,6 +112,7 @@ export class ChannelLedger<S> {
     const counted: Array<{ origin: string, window: number }> = []
     const resentCounted: Array<{ writer: string, id: number }> = []
     const resentDuplicates: Array<{ writer: string, id: number }> = []
+    const resentUnknown: Array<{ writer: string, id: number }> = []
     const refused: Array<{ key: string, reason: EntryRefusal, detail: string }> = []
     const newlyFenced: string[] = []
     let duplicates = 0
@@ -135,7 +140,18 @@ export class ChannelLedger<S> {
     }
     for (const [key, entry] of partial.resent) {
       const ref = { writer: entry.writer, id: entry.id }
-      if (this.hasResent(entry.writer, entry.id) || (entry.prior !== null && this.hasCounted(entry.prior.origin, entry.prior.window))) {
+      if (this.unknownIds.get(entry.writer)?.has(entry.id) === true) {
+        resentUnknown.push(ref)
+        continue
+      }
+      const priorCounted = entry.prior !== null && this.hasCounted(entry.prior.origin, entry.prior.window)
+      if (!this.hasResent(entry.writer, entry.id) && priorCounted && entry.prior?.unconfirmed === true) {
+        // In that window or in none: counting could count it twice, acknowledging could lose it.
+        addTo(this.unknownIds, entry.writer, entry.id)
+        resentUnknown.push(ref)
+        continue
+      }
+      if (this.hasResent(entry.writer, entry.id) || priorCounted) {
         this.markResent(entry.writer, entry.id)
         resentDuplicates.push(ref)
         continue
@@ -155,21 +171,22 @@ export class ChannelLedger<S> {
       resentCounted.push(ref)
       changed = true
     }
-    return { ok: true, outcome: { counted, resentCounted, resentDuplicates, duplicates, refused, newlyFenced, changed } }
+    return { ok: true, outcome: { counted, resentCounted, resentDuplicates, resentUnknown, duplicates, refused, newlyFenced, changed } }
   }
 
   /** Restores what `restoreLedger` read; only on a fresh ledger. */
-  private restore (state: S, counted: Map<string, WindowSet>, fenced: readonly string[], resentIds: Map<string, WindowSet>): void {
-    this.state = state
-    for (const [origin, set] of counted) this.counted.set(origin, set)
-    for (const origin of fenced) this.fenced.add(origin)
-    for (const [writer, set] of resentIds) this.resentIds.set(writer, set)
+  private restore (record: RestoredRecord<S>): void {
+    this.state = record.state
+    for (const [origin, set] of record.counted) this.counted.set(origin, set)
+    for (const origin of record.fenced) this.fenced.add(origin)
+    for (const [writer, set] of record.resentIds) this.resentIds.set(writer, set)
+    for (const [writer, set] of record.unknownIds) this.unknownIds.set(writer, set)
   }
 
   /** restoreLedger's access to restore(). */
-  static restored<S> (declared: LedgerChannel<S>, state: S, counted: Map<string, WindowSet>, fenced: readonly string[], resentIds: Map<string, WindowSet>): ChannelLedger<S> {
+  static restored<S> (declared: LedgerChannel<S>, record: RestoredRecord<S>): ChannelLedger<S> {
     const ledger = new ChannelLedger(declared)
-    ledger.restore(state, counted, fenced, resentIds)
+    ledger.restore(record)
     return ledger
   }
 
@@ -210,6 +227,29 @@ export class ChannelLedger<S> {
   }
 }
 
+interface RestoredRecord<S> {
+  readonly state: S
+  readonly counted: Map<string, WindowSet>
+  readonly fenced: readonly string[]
+  readonly resentIds: Map<string, WindowSet>
+  readonly unknownIds: Map<string, WindowSet>
+}
+
+function addTo (sets: Map<string, WindowSet>, key: string, n: number): void {
+  let set = sets.get(key)
+  if (set === undefined) sets.set(key, set = new WindowSet())
+  set.add(n)
+}
+
+function rangesOf (sets: ReadonlyMap<string, WindowSet>, keys?: Iterable<string>): Record<string, Array<[number, number]>> {
+  const out: Record<string, Array<[number, number]>> = {}
+  for (const key of [...(keys ?? sets.keys())].sort()) {
+    const set = sets.get(key)
+    if (set !== undefined) out[key] = set.toJSON()
+  }
+  return out
+}
+
 export type RestoreResult<S> = { ok: true, ledger: ChannelLedger<S>, restored: boolean } | { ok: false, error: string }
 
 /**
@@ -227,6 +267,8 @@ export function restoreLedger<S> (declared: LedgerChannel<S>, record: Json | und
   if (typeof counted === 'string') return { ok: false, error: counted }
   const resentIds = setsOf(record.resentIds, `${where}.resentIds`)
   if (typeof resentIds === 'string') return { ok: false, error: resentIds }
+  const unknownIds = setsOf(record.unknownIds, `${where}.unknownIds`)
+  if (typeof unknownIds === 'string') return { ok: false, error: unknownIds }
   const fenced = record.fenced ?? []
   if (!Array.isArray(fenced) || !fenced.every(o => typeof o === 'string')) return { ok: false, error: `${where}.fenced must be an array of origins` }
   let state: S
@@ -243,7 +285,7 @@ export function restoreLedger<S> (declared: LedgerChannel<S>, record: Json | und
       return { ok: false, error: `${where}.state: ${(err as Error).message}` }
     }
   }
-  return { ok: true, ledger: ChannelLedger.restored(declared, state, counted, fenced as string[], resentIds), restored: true }
+  return { ok: true, ledger: ChannelLedger.restored(declared, { state, counted, fenced: fenced as string[], resentIds, unknownIds }), restored: true }
 }
 
 function setsOf (json: Json | undefined, where: string): Map<string, WindowSet> | string {
