@@ -188,6 +188,35 @@ describe('node/reduce DocInput', () => {
     input.stop()
   })
 
+  it('tells each first send\'s window before it closes; an unconfirmed prior whose window counted goes up and is answered unknown-outcome', async () => {
+    const { input, sent, tree, head } = await harness()
+    const alice = writer('alice')
+    const now = 30 * WIDTH + 100
+    input.attach(alice, now)
+    input.send(alice, { channel: 'poll', id: 1, window: 30, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 2, window: 31, body: 'no' }, now)
+    assert.equal(alice.json.filter(m => 'accepted' in m).length, 0, 'told at the next tick')
+    await input.tick(31 * WIDTH)
+    assert.deepEqual(alice.json.filter(m => 'accepted' in m), [{ accepted: { channel: 'poll', window: 30, ids: [1] } }, { accepted: { channel: 'poll', window: 31, ids: [2] } }])
+    assert.equal(sent.length, 1, 'window 30 went up in the same tick, after the accepted')
+
+    // bob moved here from sp1/dead, whose window 7 counted; bob never heard about his message 4.
+    tree['@input'] = { poll: { counted: { 'sp1/dead': [[7, 7]] } } }
+    const bob = writer('bob')
+    input.attach(bob, now)
+    input.send(bob, { channel: 'poll', id: 3, prior: { origin: 'sp1/dead', window: 7 }, body: 'yes' }, 31 * WIDTH + 10)
+    input.send(bob, { channel: 'poll', id: 4, prior: { origin: 'sp1/dead', window: 7, unconfirmed: true }, body: 'no' }, 31 * WIDTH + 10)
+    assert.deepEqual(bob.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [3], seq: head.seq } }], 'a confirmed prior that counted: acknowledged at once')
+    await input.tick(32 * WIDTH)
+    const resent = sent.flat().flatMap(p => [...p.resent.values()])
+    assert.deepEqual(resent.map(r => [r.id, r.prior]), [[4, { origin: 'sp1/dead', window: 7, unconfirmed: true }]], 'the unconfirmed one goes up at once')
+    const change = { '@input': { poll: { unknown: ['bob 4'], unknownIds: { bob: [[4, 4]] } } } }
+    input.applied([{ frame: { seq: 6, changes: [change] } as any }])
+    assert.deepEqual(bob.json.filter(m => 'refused' in m).map(m => [m.id, m.code]), [[4, 'unknown-outcome']])
+    assert.equal(bob.json.filter(m => 'ack' in m).length, 1, 'never acknowledged')
+    input.stop()
+  })
+
   it('drops a child\'s entries that another key signed, and forwards the rest', async () => {
     const { input, sent, key } = await harness()
     const rogue = await generateKeyPair('Ed25519')

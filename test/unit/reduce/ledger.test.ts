@@ -102,7 +102,7 @@ describe('acknowledgements down the log', () => {
 describe('ledger restored from the log', () => {
   const channelOf = <S>(name: string, reducer: Reducer<S>): LedgerChannel<S> => ({ name, reducer, check: () => null })
   /** Everything a ledger knows, to compare two. */
-  const facts = (ledger: ChannelLedger<unknown>) => ({ counted: ledger.countedRanges(), fenced: ledger.fencedOrigins(), resent: ledger.resentRanges(), state: hex(ledger.stateBytes()) })
+  const facts = (ledger: ChannelLedger<unknown>) => ({ counted: ledger.countedRanges(), fenced: ledger.fencedOrigins(), resent: ledger.resentRanges(), unknown: ledger.unknownRanges(), state: hex(ledger.stateBytes()) })
 
   for (const [name, reducer, bodies] of [
     ['tally (open keys, top-k)', tallyReducer({ capacity: 2, keys: null }) as Reducer<unknown>, ['a', 'b', 'c', 'd', 'e']],
@@ -122,7 +122,7 @@ describe('ledger restored from the log', () => {
         partialOf('ch', reducer.code, [entry('sp1/a', 1, 3), entry('sp1/a', 2, 2), entry('sp2/b', 1, 4)]),
         partialOf('ch', reducer.code, [entry('sp1/a', 2, 2), entry('sp1/a', 5, 1)], [resent('w1', 4, { origin: 'sp1/a', window: 2 })]),
         partialOf('ch', reducer.code, [], [resent('w2', 1, { origin: 'sp2/b', window: 3 }), resent('w2', 2, null), resent('w2', 4, null)]),
-        partialOf('ch', reducer.code, [entry('sp2/b', 3, 5), entry('sp1/a', 6, 2)])
+        partialOf('ch', reducer.code, [entry('sp2/b', 3, 5), entry('sp1/a', 6, 2)], [resent('w3', 1, { origin: 'sp1/a', window: 5, unconfirmed: true })])
       ]
       for (const step of steps) {
         const applied = ledger.apply(step)
@@ -138,16 +138,18 @@ describe('ledger restored from the log', () => {
       }
       assert.deepEqual(ledger.fencedOrigins(), ['sp2/b'])
       assert.deepEqual(ledger.resentRanges(), { w1: [[4, 4]], w2: [[1, 2], [4, 4]] })
+      assert.deepEqual(ledger.unknownRanges(), { w3: [[1, 1]] }, 'an unconfirmed prior whose window counted: unknown')
       // The restored ledger refuses what the original would: replays, the fenced origin, settled resends.
       const restored = restoreLedger(channel, (tree['@input'] as JsonObject).ch)
       assert.ok(restored.ok)
-      const replay = partialOf('ch', reducer.code, [entry('sp1/a', 1, 3), entry('sp2/b', 7, 1), entry('sp1/a', 9, 1)], [resent('w2', 2, null), resent('w2', 3, null)])
+      const replay = partialOf('ch', reducer.code, [entry('sp1/a', 1, 3), entry('sp2/b', 7, 1), entry('sp1/a', 9, 1)], [resent('w2', 2, null), resent('w2', 3, null), resent('w3', 1, null)])
       const a = ledger.apply(replay)
       const b = restored.ledger.apply(replay)
       assert.ok(a.ok && b.ok)
       assert.deepEqual(b.outcome, a.outcome)
       assert.deepEqual(a.outcome.counted, [{ origin: 'sp1/a', window: 9 }])
       assert.deepEqual(a.outcome.resentCounted, [{ writer: 'w2', id: 3 }])
+      assert.deepEqual(a.outcome.resentUnknown, [{ writer: 'w3', id: 1 }], 'unknown for good')
       assert.deepEqual(facts(restored.ledger), facts(ledger))
     })
   }
