@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type { JsonObject } from '../../../src/json.ts'
 import { checkDelta } from '../../../src/delta/index.ts'
 import { acksChange, ChannelLedger, compileChannels, distinctReducer, KIND_CODES, Outbox, partialOf, readAcks, resentKey, restoreLedger, tallyReducer, windowAcked } from '../../../src/reduce/index.ts'
-import type { LedgerChannel, Reducer } from '../../../src/reduce/index.ts'
+import type { LedgerChannel, Prior, Reducer } from '../../../src/reduce/index.ts'
 import { mergeInto } from '../../../src/delta/index.ts'
 import { bytesOf, hex, stateOf } from './helpers.ts'
 import type { Channel, ResentEntry, WindowEntry } from '../../../src/reduce/index.ts'
@@ -116,7 +116,7 @@ describe('ledger restored from the log', () => {
         origin, window, signature: null,
         state: bytesOf(reducer, stateOf(reducer, Array.from({ length: n }, (_, i) => ({ writer: 'w', id: i + 1, window, body: bodies[(window * 3 + i) % bodies.length] }))))
       })
-      const resent = (writer: string, id: number, prior: { origin: string, window: number } | null): ResentEntry =>
+      const resent = (writer: string, id: number, prior: Prior | null): ResentEntry =>
         ({ writer, id, origin: 'sp3/c', window: 20, prior, body: JSON.stringify(bodies[id % bodies.length]), signature: null })
       const steps = [
         partialOf('ch', reducer.code, [entry('sp1/a', 1, 3), entry('sp1/a', 2, 2), entry('sp2/b', 1, 4)]),
