@@ -37,6 +37,27 @@ const POLICY: JsonObject = {
   }
 }
 
+async function stopAll (writers: Writer[], nodes: ObserverNode[], dir: string): Promise<void> {
+  for (const writer of writers) await writer.close()
+  for (const node of nodes) await node.stop()
+  await killAll()
+  await rm(dir, { recursive: true, force: true })
+}
+
+/** One writer (its own node) per bootstrap list, live; each with the receipts of its sends. */
+async function writerStreams (docId: string, bootstraps: string[][], livenessMs: number, nodes: ObserverNode[], writers: Writer[]): Promise<Array<{ writer: Writer, receipts: Array<Promise<SendReceipt>> }>> {
+  const streams: Array<{ writer: Writer, receipts: Array<Promise<SendReceipt>> }> = []
+  for (const bootstrap of bootstraps) {
+    const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: livenessMs, livenessTimeoutMs: livenessMs })
+    nodes.push(node)
+    const writer = connect(docId, { bootstrap, transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 200 } })
+    writers.push(writer)
+    streams.push({ writer, receipts: [] })
+  }
+  await waitFor('the writers live', () => writers.every(w => w.connection.state === 'live') ? true : undefined)
+  return streams
+}
+
 describe('input up the tree (authority and 3 super-peer processes, Node writers)', function () {
   this.timeout(180_000)
 
@@ -85,12 +106,7 @@ describe('input up the tree (authority and 3 super-peer processes, Node writers)
     }
   })
 
-  after(async () => {
-    for (const writer of writers) await writer.close()
-    for (const node of nodes) await node.stop()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
-  })
+  after(async () => { await stopAll(writers, nodes, dir) })
 
   it('counts every acknowledged message exactly once, merged across three super-peers', async () => {
     const votes: Array<Promise<SendReceipt>> = []
@@ -258,12 +274,7 @@ describe('input exact across kill -9 (authority and 4 super-peer processes in tw
     }
   })
 
-  after(async () => {
-    for (const writer of writers) await writer.close()
-    for (const node of nodes) await node.stop()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
-  })
+  after(async () => { await stopAll(writers, nodes, dir) })
 
   /** Every super-peer agrees on a two-level tree in which each scope has its proxy. */
   async function twoTiers (): Promise<{ proxy: string, members: string[] }> {
@@ -286,15 +297,7 @@ describe('input exact across kill -9 (authority and 4 super-peer processes in tw
     const victim = members[0]
     // Writers on two members; each may fail over to any super-peer but the one it started on.
     const ordered = (first: Running): string[] => [first, ...members.filter(m => m !== first), proxy].flatMap(sp => sp.ready.observe.addrs as string[])
-    const streams: Array<{ writer: Writer, receipts: Array<Promise<SendReceipt>> }> = []
-    for (const home of [victim, victim, members[1]]) {
-      const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 1_000, livenessTimeoutMs: 1_000 })
-      nodes.push(node)
-      const writer = connect(docId, { bootstrap: ordered(home), transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 200 } })
-      writers.push(writer)
-      streams.push({ writer, receipts: [] })
-    }
-    await waitFor('the writers live', () => writers.every(w => w.connection.state === 'live') ? true : undefined)
+    const streams = await writerStreams(docId, [victim, victim, members[1]].map(ordered), 1_000, nodes, writers)
 
     const perWriter = 150
     let yes = 0
@@ -363,23 +366,11 @@ describe('input exact across an authority restart (kill -9, then again on its --
     }
   })
 
-  after(async () => {
-    for (const writer of writers) await writer.close()
-    for (const node of nodes) await node.stop()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
-  })
+  after(async () => { await stopAll(writers, nodes, dir) })
 
   it('counts every acknowledged message exactly once when the authority is killed -9 mid-stream and restarted on its --dir', async () => {
-    const streams: Array<{ writer: Writer, receipts: Array<Promise<SendReceipt>> }> = []
-    for (const sp of [superPeers[0], superPeers[0], superPeers[1], superPeers[1]]) {
-      const node = await createObserverNode({ transports: ['websockets'], allowPrivateAddresses: true, livenessIntervalMs: 5_000, livenessTimeoutMs: 5_000 })
-      nodes.push(node)
-      const writer = connect(docId, { bootstrap: sp.ready.observe.addrs as string[], transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 200 } })
-      writers.push(writer)
-      streams.push({ writer, receipts: [] })
-    }
-    await waitFor('the writers live', () => writers.every(w => w.connection.state === 'live') ? true : undefined)
+    const homes = [superPeers[0], superPeers[0], superPeers[1], superPeers[1]].map(sp => sp.ready.observe.addrs as string[])
+    const streams = await writerStreams(docId, homes, 5_000, nodes, writers)
 
     const perWriter = 120
     const polls = { no: 0, yes: 0 }
