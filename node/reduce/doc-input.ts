@@ -29,6 +29,8 @@ export const RESEND_GRACE_MS = 3_000
  * children's partials of that window, sent at their own window end, go up in the same partial.
  */
 export const CHILD_GATHER_MS = 60
+/** How long a super-peer remembers who was in its counted windows (a writer reconnecting here). */
+export const RECENT_WINDOWS_MS = 10_000
 /** How often refilled send budgets are dropped (their memory follows active viewers). */
 const RATE_SWEEP_MS = 10_000
 /** How often windows are closed and partials sent (the smallest window is 50 ms). */
@@ -72,6 +74,11 @@ class ChannelInput {
   readonly outbox: Outbox
   /** Accepted first sends by window, by writer: acknowledged once the window counts. */
   readonly waiting = new Map<number, Map<string, number[]>>()
+  /**
+   * Windows counted lately (kept RECENT_WINDOWS_MS), with who was in them: a writer that lost its
+   * connection before hearing `accepted` or `ack` and came back here is answered from it.
+   */
+  readonly recent = new Map<number, { byWriter: Map<string, number[]>, seq: number, until: number }>()
   /** Resends sent up, by resentKey: acknowledged once the log lists them. */
   readonly resentWaiting = new Map<string, { writer: string, id: number }>()
   readonly held = new Map<string, Held>()
@@ -194,6 +201,13 @@ export class DocInput {
     const key = resentKey(link.writer, id)
     if (input.resentWaiting.has(key) || input.held.has(key) || input.holds(link.writer, id)) return // already on its way
     const tree = this.c.tree()
+    const recent = prior !== null && prior.origin === this.origin ? input.recent.get(prior.window) : undefined
+    if (recent !== undefined) {
+      // This super-peer's own window, counted lately: it knows whether the message was in it.
+      if (recent.byWriter.get(link.writer)?.includes(id) === true) this.ack(name, link.writer, [id], recent.seq)
+      else this.firstSend(input, link, id, windowAt(now, input.channel.windowMs), body, now)
+      return
+    }
     if (prior !== null && countedInTree(tree, name, prior.origin, prior.window)) {
       // Accepted there, so counted with that window; unconfirmed, the authority says (unknown, or settled).
       if (prior.unconfirmed === true) {
@@ -323,6 +337,7 @@ export class DocInput {
     for (const [window, byWriter] of input.waiting) {
       if (!counted(window)) continue
       input.waiting.delete(window)
+      input.recent.set(window, { byWriter, seq, until: Date.now() + RECENT_WINDOWS_MS })
       for (const [writer, ids] of byWriter) this.ack(input.channel.name, writer, ids, seq)
     }
   }
@@ -368,6 +383,7 @@ export class DocInput {
     for (const input of this.inputs.values()) {
       input.windows = new OriginWindows({ channel: input.channel.name, reducer: input.channel.reducer, widthMs: input.channel.windowMs, origin: this.origin })
       input.waiting.clear()
+      input.recent.clear()
       input.resentWaiting.clear()
       input.held.clear()
     }
@@ -406,6 +422,7 @@ export class DocInput {
       }
       const fresh: Partial[] = []
       for (const input of this.inputs.values()) {
+        for (const [window, recent] of input.recent) if (recent.until <= Date.now()) input.recent.delete(window)
         for (const [key, held] of input.held) {
           if (held.until > now) continue
           input.held.delete(key)

@@ -169,7 +169,7 @@ describe('node/reduce DocInput', () => {
     input.stop()
   })
 
-  it('acknowledges each writer from the frame that counts its window, and answers a resend of it from the tree', async () => {
+  it('acknowledges each writer from the frame that counts its window, and answers a resend from what it remembers or from the tree', async () => {
     const { input, sent, tree } = await harness()
     const alice = writer('alice')
     const now = 20 * WIDTH
@@ -180,11 +180,24 @@ describe('node/reduce DocInput', () => {
     input.applied(frameCounting(tree, sent[0][0], 5))
     assert.deepEqual(alice.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [1], seq: 5 } }])
 
-    // A writer that moved here resends a message of that window: the tree says it counted.
+    // alice lost that ack and comes back on a new stream: this super-peer remembers its counted
+    // window; a message it never had in it (bob's claim) is taken as a first send instead.
+    const again = writer('alice')
+    input.attach(again, now)
+    input.send(again, { channel: 'poll', id: 1, prior: { origin: input.currentOrigin, window: 20, unconfirmed: true }, body: 'yes' }, 21 * WIDTH)
+    assert.deepEqual(again.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [1], seq: 5 } }])
     const bob = writer('bob')
     input.attach(bob, now)
     input.send(bob, { channel: 'poll', id: 9, prior: { origin: input.currentOrigin, window: 20 }, body: 'yes' }, 21 * WIDTH)
-    assert.deepEqual(bob.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [9], seq: 1 } }])
+    assert.deepEqual(bob.json.filter(m => 'ack' in m), [])
+    await input.tick(21 * WIDTH + 30)
+    assert.deepEqual(bob.json.filter(m => 'accepted' in m), [{ accepted: { channel: 'poll', window: 21, ids: [9] } }])
+    // A writer that moved here from another super-peer whose window counted: answered from the tree.
+    tree['@input'] = { poll: { counted: { 'sp7/gone': [[20, 20]] } } }
+    const carol = writer('carol')
+    input.attach(carol, now)
+    input.send(carol, { channel: 'poll', id: 2, prior: { origin: 'sp7/gone', window: 20 }, body: 'no' }, 21 * WIDTH + 40)
+    assert.deepEqual(carol.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [2], seq: 1 } }])
     input.stop()
   })
 
