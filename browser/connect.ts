@@ -3,7 +3,7 @@
 
 import { encodeSend } from '../src/reduce/writer-message.ts'
 import { WRITER_TEXT } from '../src/reduce/partial.ts'
-import { isAckMessage, isRefusedMessage, isWindowsMessage } from '../src/observe/protocol.ts'
+import { isAcceptedMessage, isAckMessage, isRefusedMessage, isWindowsMessage } from '../src/observe/protocol.ts'
 import { LiveView } from './observe.ts'
 import type { ObserveOptions } from './observe.ts'
 import type { Json } from '../src/json.ts'
@@ -45,6 +45,8 @@ interface Outgoing {
   readonly body: Json
   /** Origin and stamp of its last first send: where it may already be counted. */
   stamp: { origin: string, window: number } | null
+  /** That super-peer said `accepted`: the message is in that window (else in it or in none). */
+  accepted: boolean
   /** Sent on the current session (a restamp or a resend goes again). */
   sent: boolean
   readonly resolve: (receipt: SendReceipt) => void
@@ -101,14 +103,16 @@ export class Writer extends LiveView {
   /**
    * Sends one message on `channel`. Resolves once it is counted in the document (at seq N);
    * rejects with SendRefusedError if the super-peer refused it (unknown channel, not allowed,
-   * too large, invalid, over the rate), or an Error if the writer was closed first.
+   * too large, invalid, over the rate; `unknown-outcome` when the super-peer that took it failed
+   * before saying so and its window counted: counted once or not at all), or an Error if the
+   * writer was closed first.
    */
   override async send (channel: string, message?: Json): Promise<SendReceipt> {
     if (message === undefined) throw new TypeError('send(channel, message): message is required')
     if (this.connection.state === 'closed') throw new Error('connect(): the writer is closed')
     const id = this.nextId++
     return await new Promise<SendReceipt>((resolve, reject) => {
-      const out: Outgoing = { channel, id, body: message, stamp: null, sent: false, resolve, reject }
+      const out: Outgoing = { channel, id, body: message, stamp: null, accepted: false, sent: false, resolve, reject }
       this.outgoing.set(id, out)
       this.transmit(out)
     })
@@ -142,6 +146,18 @@ export class Writer extends LiveView {
       for (const out of this.outgoing.values()) this.transmit(out)
       return true
     }
+    if (isAcceptedMessage(message)) {
+      for (const id of message.accepted.ids) {
+        const out = this.outgoing.get(id)
+        if (out === undefined || out.channel !== message.accepted.channel || out.stamp === null) continue
+        // This super-peer put it in that window (a resend to the origin it was first sent to may
+        // be taken into the open window): that window is now the only one that can hold it.
+        if (out.stamp.origin !== this.origin) continue
+        out.stamp = { origin: out.stamp.origin, window: message.accepted.window }
+        out.accepted = true
+      }
+      return true
+    }
     if (isAckMessage(message)) {
       for (const id of message.ack.ids) {
         const out = this.outgoing.get(id)
@@ -161,6 +177,7 @@ export class Writer extends LiveView {
         const known = this.windows.get(out.channel)
         if (known !== undefined) this.windows.set(out.channel, { ...known, skew: skewOf(message.open, Date.now(), known.widthMs) })
         out.stamp = null
+        out.accepted = false
         out.sent = false
         this.transmit(out)
         return true
@@ -180,8 +197,10 @@ export class Writer extends LiveView {
     out.sent = true
     let line: string
     if (out.stamp !== null) {
-      // It may be counted where it was first sent: say where (that super-peer, if it is this one, knows).
-      line = encodeSend({ channel: out.channel, id: out.id, prior: out.stamp, body: out.body })
+      // It may be counted where it was first sent: say where (that super-peer, if it is this one,
+      // knows), and whether it said it took it: unheard, the message is in that window or in none.
+      const prior = out.accepted ? out.stamp : { ...out.stamp, unconfirmed: true }
+      line = encodeSend({ channel: out.channel, id: out.id, prior, body: out.body })
     } else {
       const window = this.openWindow(out.channel)
       if (window === undefined) {
@@ -189,6 +208,7 @@ export class Writer extends LiveView {
         line = encodeSend({ channel: out.channel, id: out.id, window: 0, body: out.body })
       } else {
         out.stamp = { origin, window }
+        out.accepted = false
         line = encodeSend({ channel: out.channel, id: out.id, window, body: out.body })
       }
     }

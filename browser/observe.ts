@@ -4,7 +4,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseDocId } from '../src/log/doc-id.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
-import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isAckMessage, isErrorMessage, isWindowsMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isAcceptedMessage, isAckMessage, isErrorMessage, isWindowsMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate, transportOf } from './candidates.ts'
 import { createObserverNode } from './node.ts'
 import { SwarmMember, relays } from './swarm.ts'
@@ -364,7 +364,7 @@ export class LiveView extends EventTarget {
         if (isErrorMessage(message)) {
           return { becameLive, end: { kind: 'refused', code: message.code, message: message.error, retryable: RETRYABLE_ERROR_CODES.has(message.code) } }
         }
-        if (this.sessionMessage(message) || isAckMessage(message) || isWindowsMessage(message)) continue
+        if (this.sessionMessage(message) || isAckMessage(message) || isAcceptedMessage(message) || isWindowsMessage(message)) continue
         if (isRefusedMessage(message)) {
           this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
           continue

@@ -18,8 +18,8 @@ export const COUNTER_FAMILIES: Readonly<Record<string, string>> = {
   membership_refused_: 'Membership announcements refused (oversized, malformed, flood, stale, forged, uncertified, wrong region, expired, lease too long, table full), by reason',
   uplink_lost_: 'Times a tier child lost the parent it followed a document from, by why (error, closed, or the parent\'s refusal code)',
   relay_ended_: 'Relay streams this parent ended itself (too_slow: the child read too slowly; reset: our chain jumped), by reason',
-  input_refused_: 'Writer sends refused by the super-peer, by the refusal code (unknown_channel, forbidden, too_large, invalid_message, rate_limited, window_closed, bad_send)',
-  partials_rejected_: 'Partials refused whole (malformed, unknown_doc, unknown_channel, wrong_kind, wrong_channel), by reason',
+  input_refused_: 'Writer sends refused by the super-peer, by the refusal code (unknown_channel, forbidden, too_large, invalid_message, rate_limited, window_closed, bad_send, unknown_outcome)',
+  partials_rejected_: 'Partials refused whole (malformed, unknown_doc, unknown_channel, wrong_kind, wrong_channel, unrestorable_ledger), by reason',
   partial_entries_rejected_: 'Partial entries dropped (unsigned, bad_signature, not_member, fenced, invalid_state, invalid_body), by reason'
 }
 
@@ -70,6 +70,8 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   partial_resent_counted: 'Messages resent after failover that the authority counted',
   partial_duplicates: 'Partial entries the authority had already counted (resends after failover, replays): nothing changed',
   input_writes_failed: 'Merged input the authority could not write as a change',
+  input_ledgers_restored: 'Channel ledgers the authority rebuilt from the log\'s "@input" record (after a restart)',
+  partial_resent_unknown: 'Resent messages with an unconfirmed prior whose window had counted: answered unknown, neither counted nor acknowledged',
   input_accepted: 'Writer messages accepted into a window by this super-peer',
   input_resent_accepted: 'Writer messages resent after failover and accepted by this super-peer',
   input_acked: 'Writer messages acknowledged to their writers (counted in the document)',
@@ -89,7 +91,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
 const MEMBERSHIP_COUNTERS = ['membership_accepted', 'membership_expired', 'membership_snapshots_served', 'membership_snapshot_refused', 'membership_snapshot_errors']
 const RELAY_COUNTERS = ['relay_subscriptions', 'relay_frames_sent', 'relay_snapshots_sent', 'relay_refused_not_carried', 'relay_bad_requests', 'relay_stream_errors']
 /** The authority's end of input, and a super-peer's (node/reduce/). */
-const AUTHORITY_INPUT_COUNTERS = ['partials_received', 'partial_windows_counted', 'partial_resent_counted', 'partial_duplicates', 'input_writes_failed']
+const AUTHORITY_INPUT_COUNTERS = ['partials_received', 'partial_windows_counted', 'partial_resent_counted', 'partial_duplicates', 'partial_resent_unknown', 'input_writes_failed', 'input_ledgers_restored']
 const SUPER_PEER_INPUT_COUNTERS = ['partials_received', 'input_accepted', 'input_resent_accepted', 'input_acked', 'input_origin_fenced', 'partials_sent', 'partial_sends_failed', 'partial_parent_changes']
 /** Counters each kind of node has from the start (so a scrape shows them at 0). */
 export const AUTHORITY_COUNTERS = [...AUTHORITY_INPUT_COUNTERS, 'frames_published', 'frames_publish_failed', 'heads_published', 'changes_rejected', 'input_lines_rejected',

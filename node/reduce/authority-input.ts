@@ -2,11 +2,14 @@
 // its children are checked (origin signatures, fleet membership), counted once by each channel's
 // ledger, and written as ordinary changes: the merged result to the channel's field and the
 // acknowledgements under "@input", in one change per round, so viewers see results through the
-// privacy-filtered path and super-peers acknowledge their writers from the signed log.
+// privacy-filtered path and super-peers acknowledge their writers from the signed log. Those
+// "@input" writes are also each ledger's durable record: after a restart a channel's ledger is
+// rebuilt from the tree the log holds (restoreLedger), so nothing already counted counts again.
 
 import { EventEmitter } from 'node:events'
 import { diffTrees } from '../../src/delta/index.ts'
-import { acksChange, ChannelLedger, channelsOfTree, INPUT_STATE_FIELD } from '../../src/reduce/index.ts'
+import { acksChange, channelsOfTree, INPUT_STATE_FIELD, restoreLedger } from '../../src/reduce/index.ts'
+import type { ChannelLedger } from '../../src/reduce/index.ts'
 import type { Channel, LedgerOutcome, Partial } from '../../src/reduce/index.ts'
 import { isJsonObject } from '../../src/json.ts'
 import { verifyPartial } from './signing.ts'
@@ -39,6 +42,7 @@ export class AuthorityInput extends EventEmitter<AuthorityInputEvents> {
   private readonly ledgers = new Map<string, { channel: Channel, ledger: ChannelLedger<unknown> }>()
   private pending = new Map<string, Round>()
   private writing: Promise<void> | undefined
+  private readonly unrestorable = new Set<string>()
 
   constructor (authority: Authority, options: { counters: Counters, log: Logger, isMember?: (peer: string) => boolean }) {
     super()
@@ -65,6 +69,10 @@ export class AuthorityInput extends EventEmitter<AuthorityInputEvents> {
     if (verified.rejected.length > 0) this.log.warn({ channel: partial.channel, rejected: verified.rejected.length }, 'partial entries with bad origin signatures refused')
     if (verified.partial === null) return
     const ledger = this.ledgerOf(declared)
+    if (ledger === undefined) {
+      this.counters.inc('partials_rejected_unrestorable_ledger')
+      return
+    }
     const applied = ledger.apply(verified.partial)
     if (!applied.ok) {
       this.counters.inc(`partials_rejected_${applied.code.replaceAll('-', '_')}`)
@@ -75,8 +83,9 @@ export class AuthorityInput extends EventEmitter<AuthorityInputEvents> {
     this.counters.inc('partial_windows_counted', outcome.counted.length)
     this.counters.inc('partial_resent_counted', outcome.resentCounted.length)
     this.counters.inc('partial_duplicates', outcome.duplicates + outcome.resentDuplicates.length)
+    this.counters.inc('partial_resent_unknown', outcome.resentUnknown.length)
     for (const refused of outcome.refused) this.counters.inc(`partial_entries_rejected_${refused.reason.replaceAll('-', '_')}`)
-    if (outcome.counted.length === 0 && outcome.resentCounted.length === 0 && outcome.resentDuplicates.length === 0 && outcome.newlyFenced.length === 0) return
+    if (outcome.counted.length === 0 && outcome.resentCounted.length === 0 && outcome.resentDuplicates.length === 0 && outcome.resentUnknown.length === 0 && outcome.newlyFenced.length === 0) return
     let round = this.pending.get(partial.channel)
     if (round === undefined) this.pending.set(partial.channel, round = { outcomes: [] })
     round.outcomes.push(outcome)
@@ -88,13 +97,27 @@ export class AuthorityInput extends EventEmitter<AuthorityInputEvents> {
     while (this.writing !== undefined) await this.writing
   }
 
-  private ledgerOf (channel: Channel): ChannelLedger<unknown> {
+  /**
+   * The channel's ledger: held, or rebuilt from the tree's "@input" record (after a restart).
+   * Undefined when that record does not read back exactly: counting then could count twice, so
+   * the channel's partials are refused (and counted) until the record is repaired.
+   */
+  private ledgerOf (channel: Channel): ChannelLedger<unknown> | undefined {
     const held = this.ledgers.get(channel.name)
     if (held !== undefined && (held.channel === channel || held.channel.reducer.code === channel.reducer.code)) return held.ledger
     // A new declaration of another kind starts a new total (the old kind's partials are refused).
-    const ledger = new ChannelLedger(channel)
-    this.ledgers.set(channel.name, { channel, ledger })
-    return ledger
+    const all = this.authority.tree[INPUT_STATE_FIELD]
+    const restored = held !== undefined
+      ? restoreLedger(channel, undefined)
+      : restoreLedger(channel, isJsonObject(all) ? all[channel.name] : undefined)
+    if (!restored.ok) {
+      if (!this.unrestorable.has(channel.name)) this.log.error({ channel: channel.name, error: restored.error }, 'the channel\'s ledger record does not read back: its partials are refused')
+      this.unrestorable.add(channel.name)
+      return undefined
+    }
+    if (restored.restored) this.counters.inc('input_ledgers_restored')
+    this.ledgers.set(channel.name, { channel, ledger: restored.ledger })
+    return restored.ledger
   }
 
   /**
@@ -141,6 +164,7 @@ function combine (outcomes: LedgerOutcome[]): LedgerOutcome {
     counted: outcomes.flatMap(o => o.counted),
     resentCounted: outcomes.flatMap(o => o.resentCounted),
     resentDuplicates: outcomes.flatMap(o => o.resentDuplicates),
+    resentUnknown: outcomes.flatMap(o => o.resentUnknown),
     duplicates: outcomes.reduce((n, o) => n + o.duplicates, 0),
     refused: outcomes.flatMap(o => o.refused),
     newlyFenced: outcomes.flatMap(o => o.newlyFenced),

@@ -5,12 +5,13 @@
 
 import { randomBytes } from 'node:crypto'
 import {
-  admit, channelsOfTree, countedInTree, decodeSend, encodeAck, encodeRefusal, encodeWindows, fencedInTree,
-  OriginWindows, Outbox, RateBucket, readAcks, resentKey, windowAt
+  admit, channelsOfTree, countedInTree, decodeSend, encodeAccepted, encodeAck, encodeRefusal, encodeWindows, fencedInTree,
+  OriginWindows, Outbox, RateBucket, RateLimits, readAcks, resentInTree, resentKey, windowAt, windowStart
 } from '../../src/reduce/index.ts'
 import type { Channel, Partial, Prior, Sender } from '../../src/reduce/index.ts'
 import { frameJsonBytes } from '../../src/observe/protocol.ts'
 import { signPartial, verifyPartial } from './signing.ts'
+import { RESEND_MS } from './parent-link.ts'
 import type { ParentLink } from './parent-link.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { AppliedFrame } from '../../src/replica/index.ts'
@@ -23,6 +24,15 @@ import type { Counters } from '../metrics.ts'
  * window's partial may still be on its way, and counting the resend first would fence its origin.
  */
 export const RESEND_GRACE_MS = 3_000
+/**
+ * A tier holds its send this long past each window's end (at most half a window), so that its
+ * children's partials of that window, sent at their own window end, go up in the same partial.
+ */
+export const CHILD_GATHER_MS = 60
+/** How long a super-peer remembers who was in its counted windows (a writer reconnecting here). */
+export const RECENT_WINDOWS_MS = 10_000
+/** How often refilled send budgets are dropped (their memory follows active viewers). */
+const RATE_SWEEP_MS = 10_000
 /** How often windows are closed and partials sent (the smallest window is 50 ms). */
 export const TICK_MS = 25
 
@@ -30,6 +40,8 @@ export const TICK_MS = 25
 export interface WriterLink {
   readonly writer: string
   sender: Sender
+  /** The stream's remote peer id and multiaddr: with the token's principal, whose send budget it uses. */
+  readonly remote: { readonly peer: string, readonly address: string }
   /** Sends one encoded writer message (frameJsonBytes of its JSON). */
   deliver (bytes: Uint8Array): void
   /** Ends the stream with an error code the browser acts on. */
@@ -62,9 +74,18 @@ class ChannelInput {
   readonly outbox: Outbox
   /** Accepted first sends by window, by writer: acknowledged once the window counts. */
   readonly waiting = new Map<number, Map<string, number[]>>()
+  /**
+   * Windows counted lately (kept RECENT_WINDOWS_MS), with who was in them: a writer that lost its
+   * connection before hearing `accepted` or `ack` and came back here is answered from it.
+   */
+  readonly recent = new Map<number, { byWriter: Map<string, number[]>, seq: number, until: number }>()
   /** Resends sent up, by resentKey: acknowledged once the log lists them. */
   readonly resentWaiting = new Map<string, { writer: string, id: number }>()
   readonly held = new Map<string, Held>()
+  /** When this channel's next partial may go up: once per window (docs/protocol.md, "Partials up the tree"). */
+  sendAt = 0
+  /** A tier child sent a partial for this channel: wait CHILD_GATHER_MS past each window's end for the others. */
+  hasChildren = false
 
   constructor (channel: Channel, origin: string) {
     this.channel = channel
@@ -87,7 +108,11 @@ export class DocInput {
   private origin: string
   private readonly inputs = new Map<string, ChannelInput>()
   private readonly writers = new Map<string, WriterLink>()
-  private readonly buckets = new WeakMap<WriterLink, Map<string, RateBucket>>()
+  /** First sends accepted since the last tick, told to their streams at the next one (`accepted`). */
+  private accepted = new Map<WriterLink, Map<string, Map<number, number[]>>>()
+  /** Send budgets per viewer and channel, across the viewer's streams and connections. */
+  private readonly rates = new RateLimits()
+  private lastRateSweep = 0
   private timer: ReturnType<typeof setInterval> | undefined
   private ticking = false
   private stopped = false
@@ -112,6 +137,7 @@ export class DocInput {
 
   detach (link: WriterLink): void {
     if (this.writers.get(link.writer) === link) this.writers.delete(link.writer)
+    this.accepted.delete(link)
   }
 
   get writerCount (): number {
@@ -129,13 +155,10 @@ export class DocInput {
     const tree = this.c.tree()
     const channels = channelsOfTree(tree)
     const declared = channels.channels.get(send.channel)
-    let bucket: RateBucket | undefined
-    if (declared !== undefined) {
-      let byChannel = this.buckets.get(link)
-      if (byChannel === undefined) this.buckets.set(link, byChannel = new Map())
-      bucket = byChannel.get(send.channel)
-      if (bucket === undefined) byChannel.set(send.channel, bucket = new RateBucket(declared.rate, now))
-    }
+    const principal = link.sender.viewer.principal
+    const bucket = declared === undefined
+      ? undefined
+      : this.rates.gate(send.channel, declared.rate, { principal: typeof principal === 'string' ? principal : null, ...link.remote }, now)
     const admission = admit(channels, send.channel, send.body, link.sender, tree, bucket ?? new RateBucket({ messages: 1, perMs: 1000 }, now), now)
     if (!admission.ok) {
       this.refuse(link, { channel: send.channel, id: send.id, code: admission.code, error: admission.error, rule: admission.rule })
@@ -161,6 +184,13 @@ export class DocInput {
     const ids = byWriter.get(link.writer)
     if (ids === undefined) byWriter.set(link.writer, [id])
     else ids.push(id)
+    let byChannel = this.accepted.get(link)
+    if (byChannel === undefined) this.accepted.set(link, byChannel = new Map())
+    let byWindow = byChannel.get(input.channel.name)
+    if (byWindow === undefined) byChannel.set(input.channel.name, byWindow = new Map())
+    const told = byWindow.get(stamp)
+    if (told === undefined) byWindow.set(stamp, [id])
+    else told.push(id)
     this.c.counters.inc('input_accepted')
     return true
   }
@@ -171,8 +201,21 @@ export class DocInput {
     const key = resentKey(link.writer, id)
     if (input.resentWaiting.has(key) || input.held.has(key) || input.holds(link.writer, id)) return // already on its way
     const tree = this.c.tree()
+    const recent = prior !== null && prior.origin === this.origin ? input.recent.get(prior.window) : undefined
+    if (recent !== undefined) {
+      // This super-peer's own window, counted lately: it knows whether the message was in it.
+      if (recent.byWriter.get(link.writer)?.includes(id) === true) this.ack(name, link.writer, [id], recent.seq)
+      else this.firstSend(input, link, id, windowAt(now, input.channel.windowMs), body, now)
+      return
+    }
     if (prior !== null && countedInTree(tree, name, prior.origin, prior.window)) {
-      this.ack(name, link.writer, [id], this.c.head())
+      // Accepted there, so counted with that window; unconfirmed, the authority says (unknown, or settled).
+      if (prior.unconfirmed === true) {
+        this.c.counters.inc('input_resent_accepted')
+        this.sendUp(input, link.writer, id, prior, body, now)
+      } else {
+        this.ack(name, link.writer, [id], this.c.head())
+      }
       return
     }
     if (prior !== null && prior.origin === this.origin) {
@@ -207,6 +250,7 @@ export class DocInput {
     for (const { reason } of verified.rejected) this.c.counters.inc(`partial_entries_rejected_${reason.replaceAll('-', '_')}`)
     if (verified.partial === null) return
     const input = this.inputOf(declared)
+    input.hasChildren = true
     input.outbox.add(verified.partial)
     input.outbox.settle(this.settled(input))
   }
@@ -233,6 +277,14 @@ export class DocInput {
               this.ack(input.channel.name, waiting.writer, [waiting.id], frame.seq)
             }
           }
+          for (const key of acks.unknown) {
+            settledResent.add(key)
+            const waiting = input.resentWaiting.get(key)
+            if (waiting !== undefined) {
+              input.resentWaiting.delete(key)
+              this.unknownOutcome(input.channel.name, waiting.writer, waiting.id)
+            }
+          }
         }
       }
     }
@@ -255,7 +307,17 @@ export class DocInput {
       for (const [key, held] of input.held) {
         if (countedInTree(tree, name, held.prior.origin, held.prior.window)) {
           input.held.delete(key)
-          this.ack(name, held.writer, [held.id], head)
+          if (held.prior.unconfirmed === true) this.sendUp(input, held.writer, held.id, held.prior, held.body, Date.now())
+          else this.ack(name, held.writer, [held.id], head)
+        }
+      }
+      for (const [key, waiting] of input.resentWaiting) {
+        if (resentInTree(tree, name, waiting.writer, waiting.id, 'resentIds')) {
+          input.resentWaiting.delete(key)
+          this.ack(name, waiting.writer, [waiting.id], head)
+        } else if (resentInTree(tree, name, waiting.writer, waiting.id, 'unknownIds')) {
+          input.resentWaiting.delete(key)
+          this.unknownOutcome(name, waiting.writer, waiting.id)
         }
       }
       input.outbox.settle({
@@ -275,6 +337,7 @@ export class DocInput {
     for (const [window, byWriter] of input.waiting) {
       if (!counted(window)) continue
       input.waiting.delete(window)
+      input.recent.set(window, { byWriter, seq, until: Date.now() + RECENT_WINDOWS_MS })
       for (const [writer, ids] of byWriter) this.ack(input.channel.name, writer, ids, seq)
     }
   }
@@ -282,6 +345,24 @@ export class DocInput {
   private ack (channel: string, writer: string, ids: number[], seq: number): void {
     this.c.counters.inc('input_acked', ids.length)
     this.writers.get(writer)?.deliver(message(encodeAck(channel, ids, seq)))
+  }
+
+  /** A resend the authority could not place (docs/protocol.md, "Exactly once", 3): counted once or never, not known. */
+  private unknownOutcome (channel: string, writer: string, id: number): void {
+    const link = this.writers.get(writer)
+    const error = 'the super-peer that took this message failed before saying it had; it was counted once or not at all, and which is not known'
+    if (link !== undefined) this.refuse(link, { channel, id, code: 'unknown-outcome', error })
+    else this.c.counters.inc('input_refused_unknown_outcome')
+  }
+
+  /** Tells each stream which of its first sends are in which window. */
+  private tellAccepted (): void {
+    if (this.accepted.size === 0) return
+    const accepted = this.accepted
+    this.accepted = new Map()
+    for (const [link, byChannel] of accepted) {
+      for (const [channel, byWindow] of byChannel) for (const [window, ids] of byWindow) link.deliver(message(encodeAccepted(channel, window, ids)))
+    }
   }
 
   private refuse (link: WriterLink, refusal: { channel: string, id: number, code: string, error: string, rule?: string, open?: number }): void {
@@ -302,9 +383,11 @@ export class DocInput {
     for (const input of this.inputs.values()) {
       input.windows = new OriginWindows({ channel: input.channel.name, reducer: input.channel.reducer, widthMs: input.channel.windowMs, origin: this.origin })
       input.waiting.clear()
+      input.recent.clear()
       input.resentWaiting.clear()
       input.held.clear()
     }
+    this.accepted.clear()
     for (const link of [...this.writers.values()]) link.end('fenced', `super-peer origin ${old} was fenced: reconnect and resend what was not acknowledged`)
     this.writers.clear()
   }
@@ -331,8 +414,15 @@ export class DocInput {
     if (this.ticking || this.stopped) return
     this.ticking = true
     try {
+      // Before any window closes: a writer then knows its send is in the window it names.
+      this.tellAccepted()
+      if (now - this.lastRateSweep >= RATE_SWEEP_MS) {
+        this.lastRateSweep = now
+        this.rates.sweep(now)
+      }
       const fresh: Partial[] = []
       for (const input of this.inputs.values()) {
+        for (const [window, recent] of input.recent) if (recent.until <= Date.now()) input.recent.delete(window)
         for (const [key, held] of input.held) {
           if (held.until > now) continue
           input.held.delete(key)
@@ -340,13 +430,19 @@ export class DocInput {
         }
         const closed = input.windows.close(now)
         if (closed.partial !== null) input.outbox.add(await signPartial(closed.partial, this.c.privateKey))
+        // One partial per channel per window: what arrived since (own windows, children's
+        // partials, resends) goes up together at the window's end (plus the gather, for a tier).
+        if (now < input.sendAt) continue
+        const hold = input.hasChildren ? Math.min(CHILD_GATHER_MS, input.channel.windowMs / 2) : 0
+        input.sendAt = windowStart(windowAt(now - hold, input.channel.windowMs) + 1, input.channel.windowMs) + hold
         const partial = input.outbox.takeNew()
         if (partial !== null) fresh.push(partial)
       }
       const parent = this.c.parentOf()
       const pending = (): Partial[] => [...this.inputs.values()].map(input => input.outbox.pending())
-      if (fresh.length > 0 || (parent !== undefined && parent !== this.c.link.current && [...this.inputs.values()].some(i => i.outbox.size > 0)) || this.resendDue(now)) {
-        await this.c.link.send(parent, fresh, pending, now)
+      const stale = this.stale(now)
+      if (fresh.length > 0 || (parent !== undefined && parent !== this.c.link.current && [...this.inputs.values()].some(i => i.outbox.size > 0)) || (stale && this.resendDue(now))) {
+        await this.c.link.send(parent, fresh, pending, now, stale)
       }
     } catch (err: any) {
       this.c.log.warn({ docId: this.c.docId, err: err?.message }, 'input tick failed')
@@ -361,6 +457,27 @@ export class DocInput {
     if (now - this.lastResendCheck < 1_000) return false
     this.lastResendCheck = now
     return [...this.inputs.values()].some(i => i.outbox.size > 0)
+  }
+
+  private settledSeen = 0
+  private progressAt = 0
+  /**
+   * True when something is unsettled and nothing settled for RESEND_MS: the parent may have
+   * died holding it, so the link resends everything. While acknowledgements flow, the parent is
+   * passing things on and nothing is sent twice (a broken stream or a new parent still gets all).
+   */
+  private stale (now: number): boolean {
+    let settled = 0
+    let size = 0
+    for (const input of this.inputs.values()) {
+      settled += input.outbox.settledCount
+      size += input.outbox.size
+    }
+    if (settled !== this.settledSeen || size === 0) {
+      this.settledSeen = settled
+      this.progressAt = now
+    }
+    return size > 0 && now - this.progressAt >= RESEND_MS
   }
 
   stop (): void {

@@ -1,7 +1,8 @@
 // The child side of the reduce protocol: one stream per document to the current parent (tier
 // proxy, or the authority). Each window's fresh partials go on it; a new parent, or a stream
 // that broke, gets everything not yet acknowledged (partials are idempotent), and so does the
-// same parent every RESEND_MS, in case it died holding something before passing it on.
+// same parent every RESEND_MS while nothing settles (`stale`), in case it died holding
+// something before passing it on.
 
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -12,7 +13,7 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { Logger } from '../log.ts'
 import type { Counters } from '../metrics.ts'
 
-/** Unacknowledged contributions go again to the same parent this often. */
+/** Unacknowledged contributions go again to the same parent this often, while none settles. */
 export const RESEND_MS = 5_000
 
 const encoder = new TextEncoder()
@@ -41,11 +42,11 @@ export class ParentLink {
   }
 
   /**
-   * Sends `fresh` to `parent`; on a new parent, a new stream, or every RESEND_MS, `pending()`
-   * instead (a superset of fresh). Never throws: a failure means the next call starts afresh.
+   * Sends `fresh` to `parent`; on a new parent, a new stream, or every RESEND_MS while `stale`
+   * (nothing settled for that long), `pending()` instead (a superset of fresh). Never throws: a failure means the next call starts afresh.
    * Returns false when nothing could be sent (no parent, or the send failed).
    */
-  async send (parent: string | undefined, fresh: readonly Partial[], pending: () => readonly Partial[], now = Date.now()): Promise<boolean> {
+  async send (parent: string | undefined, fresh: readonly Partial[], pending: () => readonly Partial[], now = Date.now(), stale = true): Promise<boolean> {
     if (this.busy) return false
     this.busy = true
     try {
@@ -61,7 +62,7 @@ export class ParentLink {
         this.parent = parent
         partials = pending()
         this.lastFullSend = now
-      } else if (now - this.lastFullSend >= RESEND_MS) {
+      } else if (stale && now - this.lastFullSend >= RESEND_MS) {
         partials = pending()
         this.lastFullSend = now
       }

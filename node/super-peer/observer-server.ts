@@ -193,7 +193,7 @@ export function startObserverServer (
 /** The observe protocol's streams, served whichever way they arrive (a libp2p handler, or a test's stream pair). */
 export interface ObserverStreams {
   /** Serves one observer stream until it ends; `connection` is the one it arrived on. */
-  handle (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer'>): Promise<void>
+  handle (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'>): Promise<void>
   /** Refuses new streams, runs `beforeClosing` (e.g. unregistering the protocol), then closes every session. */
   stop (beforeClosing?: () => Promise<void>): Promise<void>
   stats (): ObserverServerStats
@@ -255,7 +255,7 @@ export function observerStreams (
     session.fail(code, error)
   }
 
-  const handle = async (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer'>): Promise<void> => {
+  const handle = async (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'>): Promise<void> => {
     counters.accepted++
     const session = new ObserverSession(stream, opts, counters, onSessionClosed)
     session.peer = connection.remotePeer.toString()
@@ -315,6 +315,7 @@ export function observerStreams (
     const link = {
       writer: request.value.writer as string,
       sender: senderOf(doc, identity.viewer, request.value.view),
+      remote: { peer: connection.remotePeer.toString(), address: connection.remoteAddr.toString() },
       deliver: (bytes: Uint8Array) => { session.deliver(0, bytes) },
       end: (_code: 'fenced', message: string) => { session.fail(ErrorCode.fenced, message) }
     }

@@ -84,6 +84,8 @@ export type ClientMessage = { view: JsonObject } | { send: Json } | SwarmClientM
 export interface RefusedMessage { refused: string, code: string, channel?: string, id?: number, rule?: string, open?: number }
 /** Writers: these messages of `channel` are counted in the document at seq `seq` (or before). */
 export interface AckMessage { ack: { channel: string, ids: number[], seq: number } }
+/** These first sends are in this super-peer's window `window` (docs/protocol.md, "Writer messages"). */
+export interface AcceptedMessage { accepted: { channel: string, window: number, ids: number[] } }
 /** Writers, on connect: the super-peer's origin and each channel's open window. */
 export interface WindowsMessage { windows: { origin: string, channels: Array<{ channel: string, widthMs: number, open: number }> } }
 
@@ -97,7 +99,7 @@ export interface ErrorMessage { error: string, code: string }
  * ms (stale: true, repeated every second while it lasts), or speaks again (stale: false).
  */
 export interface StaleMessage { stale: boolean, age: number }
-export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage | StaleMessage | AckMessage | WindowsMessage
+export type ServerMessage = ResetMessage | FrameMessage | ErrorMessage | RefusedMessage | StaleMessage | AckMessage | AcceptedMessage | WindowsMessage
 
 /** Why a received observe message was refused (the error text says more). */
 export type ParseErrorCode =
@@ -243,6 +245,11 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
     if (typeof channel !== 'string' || !Array.isArray(ids) || !ids.every(isSeq) || !isSeq(seq)) return refuse('bad-field', '"ack" must be {"channel", "ids", "seq"}')
     return { ok: true, value: { ack: { channel, ids: ids as number[], seq } } }
   }
+  if (isJsonObject(value.accepted)) {
+    const { channel, window, ids } = value.accepted
+    if (typeof channel !== 'string' || !isSeq(window) || !Array.isArray(ids) || !ids.every(isSeq)) return refuse('bad-field', '"accepted" must be {"channel", "window", "ids"}')
+    return { ok: true, value: { accepted: { channel, window, ids: ids as number[] } } }
+  }
   if (isJsonObject(value.windows)) {
     const { origin, channels } = value.windows
     if (typeof origin !== 'string' || !Array.isArray(channels)) return refuse('bad-field', '"windows" must be {"origin", "channels"}')
@@ -277,6 +284,10 @@ export function isRefusedMessage (message: ServerMessage): message is RefusedMes
 
 export function isAckMessage (message: ServerMessage): message is AckMessage {
   return 'ack' in message
+}
+
+export function isAcceptedMessage (message: ServerMessage): message is AcceptedMessage {
+  return 'accepted' in message
 }
 
 export function isWindowsMessage (message: ServerMessage): message is WindowsMessage {

@@ -5,18 +5,27 @@
  *
  *   {"@input": {"<channel>": {"counted": {"<origin>": [[first, last], ...]},
  *                              "fenced": ["<origin>", ...],
- *                              "resent": ["<writer> <id>", ...]}}}
+ *                              "resent": ["<writer> <id>", ...],
+ *                              "resentIds": {"<writer>": [[first, last], ...]},
+ *                              "unknown": ["<writer> <id>", ...],
+ *                              "unknownIds": {"<writer>": [[first, last], ...]},
+ *                              "kind": <code>, "state": "<base64url>"}}}
  *
  * `counted` holds, for each origin that counted a window in this frame, all its counted windows
  * as ranges (an array is a leaf of the delta format, so it is replaced whole); `fenced` is every
  * fenced origin of the channel, present when it changed; `resent` the resent messages counted or
  * recognised in this frame. Read the frame's change, not the tree: the tree keeps the last
- * `resent` list until the next one replaces it.
+ * `resent` list until the next one replaces it. `unknown` lists the resent messages answered
+ * `unknown` in this frame (an unconfirmed prior whose window counted), `unknownIds` all of those
+ * of each writer it names. `resentIds` (every settled resent id of each
+ * writer named in this frame) and `kind` with `state` (the total's bytes, when it changed) make
+ * the tree's record the ledger's durable copy: restoreLedger (ledger.ts) reads it back.
  */
 import type { Json, JsonObject } from '../json.ts'
 import { isJsonObject } from '../json.ts'
 import { INPUT_STATE_FIELD } from './channels.ts'
 import type { ChannelLedger, LedgerOutcome } from './ledger.ts'
+import { stateText } from './ledger.ts'
 import { resentKey } from './partial.ts'
 
 /** The change to write for one channel after `ledger.apply` gave `outcome`; null when nothing to say. */
@@ -29,8 +38,19 @@ export function acksChange (ledger: ChannelLedger<unknown>, outcome: LedgerOutco
     record.counted = counted
   }
   if (outcome.newlyFenced.length > 0) record.fenced = ledger.fencedOrigins()
-  const resent = [...outcome.resentCounted, ...outcome.resentDuplicates].map(r => resentKey(r.writer, r.id))
-  if (resent.length > 0) record.resent = resent
+  const settled = [...outcome.resentCounted, ...outcome.resentDuplicates]
+  if (settled.length > 0) {
+    record.resent = settled.map(r => resentKey(r.writer, r.id))
+    record.resentIds = ledger.resentRanges(new Set(settled.map(r => r.writer)))
+  }
+  if (outcome.resentUnknown.length > 0) {
+    record.unknown = outcome.resentUnknown.map(r => resentKey(r.writer, r.id))
+    record.unknownIds = ledger.unknownRanges(new Set(outcome.resentUnknown.map(r => r.writer)))
+  }
+  if (outcome.changed) {
+    record.kind = ledger.reducer.code
+    record.state = stateText(ledger)
+  }
   return Object.keys(record).length === 0 ? null : { [INPUT_STATE_FIELD]: { [ledger.channel]: record } }
 }
 
@@ -42,6 +62,8 @@ export interface FrameAcks {
   readonly fenced: readonly string[] | null
   /** resentKey(writer, id) of resent messages settled in this frame. */
   readonly resent: ReadonlySet<string>
+  /** resentKey(writer, id) of resent messages answered `unknown` in this frame. */
+  readonly unknown: ReadonlySet<string>
 }
 
 function isRange (value: Json): value is [number, number] {
@@ -61,8 +83,8 @@ export function readAcks (change: JsonObject, channel: string): FrameAcks | null
     }
   }
   const fenced = Array.isArray(record.fenced) && record.fenced.every(o => typeof o === 'string') ? record.fenced as string[] : null
-  const resent = new Set(Array.isArray(record.resent) ? record.resent.filter((k): k is string => typeof k === 'string') : [])
-  return { counted, fenced, resent }
+  const keys = (list: Json | undefined): Set<string> => new Set(Array.isArray(list) ? list.filter((k): k is string => typeof k === 'string') : [])
+  return { counted, fenced, resent: keys(record.resent), unknown: keys(record.unknown) }
 }
 
 /** True when the frame's acks say window `window` of `origin` has counted. */
@@ -88,6 +110,14 @@ export function countedInTree (tree: JsonObject, channel: string, origin: string
   if (!isJsonObject(counted)) return false
   const ranges = counted[origin]
   return Array.isArray(ranges) && ranges.some(r => isRange(r) && r[0] <= window && window <= r[1])
+}
+
+/** True when the tree says resent message (writer, id) is settled (`settled`) or answered unknown: after missed frames. */
+export function resentInTree (tree: JsonObject, channel: string, writer: string, id: number, which: 'resentIds' | 'unknownIds'): boolean {
+  const all = recordInTree(tree, channel)?.[which]
+  if (!isJsonObject(all)) return false
+  const ranges = all[writer]
+  return Array.isArray(ranges) && ranges.some(r => isRange(r) && r[0] <= id && id <= r[1])
 }
 
 /** True when the tree lists `origin` as fenced on `channel`: its uncounted windows never count. */

@@ -24,7 +24,7 @@ import { maxReducer, minReducer } from './extreme.ts'
 import type { KindName, Reducer } from './kind.ts'
 import { CHANNEL_NAME, MAX_BODY_BYTES } from './partial.ts'
 import { ChannelProblem } from './problem.ts'
-import type { Rate, RateBucket } from './rate.ts'
+import type { Rate, RateGate } from './rate.ts'
 import { MAX_SAMPLE_SIZE, sampleReducer } from './sample.ts'
 import { checkMessage, compileSchema } from './schema.ts'
 import type { Schema, SchemaRule } from './schema.ts'
@@ -251,7 +251,7 @@ export function maySend (channel: Channel, sender: Sender, tree: JsonObject): bo
  * message fits its size and schema, and the sender is within its rate (checked last, so a
  * refused message costs no token). Changes nothing but the bucket.
  */
-export function admit (channels: Channels, name: string, body: Json, sender: Sender, tree: JsonObject, bucket: RateBucket, now: number): Admission {
+export function admit (channels: Channels, name: string, body: Json, sender: Sender, tree: JsonObject, bucket: RateGate, now: number): Admission {
   const channel = channels.channels.get(name)
   if (channel === undefined) {
     const why = channels.error !== null ? ` (${channels.error})` : ''

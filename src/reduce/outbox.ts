@@ -21,6 +21,8 @@ export class Outbox {
   private fresh: MutablePartial
   /** Entries that arrived with different bytes under a key already held: a bug or a rogue peer. */
   conflicts = 0
+  /** Entries settled so far: a node whose count moves knows its parent passes things on. */
+  settledCount = 0
 
   constructor (channel: string, kind: number) {
     this.channel = channel
@@ -49,10 +51,12 @@ export class Outbox {
 
   /** Drops settled contributions (acknowledgements read from the signed log). */
   settle (settled: Settled): void {
+    const before = this.size
     for (const p of [this.unsettled, this.fresh]) {
       for (const [key, entry] of p.windows) if (settled.window(entry)) p.windows.delete(key)
       for (const [key, entry] of p.resent) if (settled.resent(entry)) p.resent.delete(key)
     }
+    this.settledCount += before - this.size
   }
 
   get size (): number {

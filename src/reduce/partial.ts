@@ -44,6 +44,11 @@ export interface WindowEntry {
 export interface Prior {
   readonly origin: string
   readonly window: number
+  /**
+   * True when the browser never heard that super-peer accept the send (no `accepted`, no
+   * refusal): the message is in that window or in none, and which is not known.
+   */
+  readonly unconfirmed?: boolean
 }
 
 /** A message resent after failover; counted once by (writer, id), and only if `prior` was not. */
@@ -166,7 +171,7 @@ function writePrior (out: ByteWriter, prior: Prior | null): void {
   if (prior === null) {
     out.u8(0)
   } else {
-    out.u8(1)
+    out.u8(prior.unconfirmed === true ? 2 : 1)
     out.string(prior.origin)
     out.varint(prior.window)
   }
@@ -297,8 +302,9 @@ function decode (input: ByteReader): Partial {
     const origin = text(input, 'origin', MAX_ORIGIN_BYTES, ORIGIN_TEXT)
     const window = input.varint('window')
     const flag = input.u8('prior flag')
-    if (flag > 1) throw new PartialProblem(`prior flag must be 0 or 1, got ${flag}`)
-    const prior = flag === 0 ? null : { origin: text(input, 'prior origin', MAX_ORIGIN_BYTES, ORIGIN_TEXT), window: input.varint('prior window') }
+    if (flag > 2) throw new PartialProblem(`prior flag must be 0, 1 or 2, got ${flag}`)
+    const prior: Prior | null = flag === 0 ? null : { origin: text(input, 'prior origin', MAX_ORIGIN_BYTES, ORIGIN_TEXT), window: input.varint('prior window') }
+    if (prior !== null && flag === 2) (prior as { unconfirmed?: boolean }).unconfirmed = true
     const body = input.string('body', MAX_BODY_BYTES)
     const entry: ResentEntry = { writer, id, origin, window, prior, body, signature: signature(input) }
     if (before !== null && byResentKey(before, entry) >= 0) throw new PartialProblem('resent entries must be sorted by (writer, id) and distinct')

@@ -1,5 +1,25 @@
+import type { Json } from '../json.ts'
+
 /** A set of window numbers kept as sorted, disjoint, non-adjacent ranges: one origin's windows are mostly consecutive. */
 export class WindowSet {
+  /** The set `toJSON()` wrote, or why `json` is not one (ranges ascending, disjoint, not touching, safe integers >= 0). */
+  static fromJSON (json: Json | undefined): WindowSet | string {
+    if (!Array.isArray(json)) return 'ranges must be an array of [first, last]'
+    const set = new WindowSet()
+    let below = -2
+    for (const range of json) {
+      if (!Array.isArray(range) || range.length !== 2) return 'each range must be [first, last]'
+      const [first, last] = range
+      if (typeof first !== 'number' || typeof last !== 'number' || !Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 0 || last < first) {
+        return `range ${JSON.stringify(range)} is not two integers 0 <= first <= last`
+      }
+      if (first <= below + 1) return `range ${JSON.stringify(range)} is not after the previous one with a gap`
+      set.ranges.push([first, last])
+      below = last
+    }
+    return set
+  }
+
   /** [first, last] pairs, ascending; ranges never touch. */
   private readonly ranges: Array<[number, number]> = []
 

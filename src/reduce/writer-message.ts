@@ -37,17 +37,20 @@ export function decodeSend (json: Json): DecodeSendResult {
   }
   const prior = json.prior
   if (prior === null) return { ok: true, send: { channel, id, prior: null, body } }
-  if (!isJsonObject(prior) || Object.keys(prior).length !== 2 || typeof prior.origin !== 'string' || !ORIGIN_TEXT.test(prior.origin) || !isSafeCount(prior.window, 0)) {
-    return { ok: false, error: 'send.prior must be null or {"origin": <origin>, "window": <integer>}' }
+  const priorKeys = isJsonObject(prior) ? Object.keys(prior) : []
+  if (!isJsonObject(prior) || !priorKeys.every(k => k === 'origin' || k === 'window' || k === 'unconfirmed') || typeof prior.origin !== 'string' || !ORIGIN_TEXT.test(prior.origin) ||
+    !isSafeCount(prior.window, 0) || (Object.hasOwn(prior, 'unconfirmed') && prior.unconfirmed !== true)) {
+    return { ok: false, error: 'send.prior must be null or {"origin": <origin>, "window": <integer>} with "unconfirmed": true when no accepted came' }
   }
-  return { ok: true, send: { channel, id, prior: { origin: prior.origin, window: prior.window }, body } }
+  const unconfirmed = prior.unconfirmed === true ? { unconfirmed: true } : {}
+  return { ok: true, send: { channel, id, prior: { origin: prior.origin, window: prior.window, ...unconfirmed }, body } }
 }
 
 export function encodeSend (send: WriterSend): string {
   const head = `{"send":{"channel":${JSON.stringify(send.channel)},"id":${send.id},`
   const where = 'window' in send
     ? `"window":${send.window}`
-    : `"prior":${send.prior === null ? 'null' : `{"origin":${JSON.stringify(send.prior.origin)},"window":${send.prior.window}}`}`
+    : `"prior":${send.prior === null ? 'null' : `{"origin":${JSON.stringify(send.prior.origin)},"window":${send.prior.window}${send.prior.unconfirmed === true ? ',"unconfirmed":true' : ''}}`}`
   return `${head}${where},"body":${JSON.stringify(send.body)}}}`
 }
 
@@ -55,6 +58,11 @@ export function encodeSend (send: WriterSend): string {
 export function encodeWindows (origin: string, windows: ReadonlyArray<{ channel: string, widthMs: number, open: number }>): string {
   const list = windows.map(w => `{"channel":${JSON.stringify(w.channel)},"widthMs":${w.widthMs},"open":${w.open}}`).join(',')
   return `{"windows":{"origin":${JSON.stringify(origin)},"channels":[${list}]}}`
+}
+
+/** First sends `ids` of `channel` are in this super-peer's window `window`: a resend may name it as prior. */
+export function encodeAccepted (channel: string, window: number, ids: readonly number[]): string {
+  return `{"accepted":{"channel":${JSON.stringify(channel)},"window":${window},"ids":[${ids.join(',')}]}}`
 }
 
 /** The messages `ids` of `channel` are counted in the document at seq `seq` (or before it). */

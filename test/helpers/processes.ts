@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -107,6 +108,15 @@ export async function killAll (): Promise<void> {
  * Poll `probe` until it returns a value other than undefined. Polls an observable condition
  * (never a fixed sleep); fails with `what` and the last observation after timeoutMs.
  */
+/** A TCP port free on loopback now, for a process that must come back on the same address. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
+}
+
 export async function waitFor<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, { timeoutMs = 30_000, intervalMs = 100 } = {}): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -10,7 +9,7 @@ import { decodeFrame, docIdFor, signFrameSync, topicFor } from '../../src/log/in
 import { createRogueNode } from '../helpers/rogue.ts'
 import { requestCatchUp } from '../../node/sync/sync-client.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { authorityArgs, freePort, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import { Workload } from '../helpers/workload.ts'
 import type { Running } from '../helpers/processes.ts'
 import type { Frame } from '../../src/log/index.ts'
@@ -29,14 +28,6 @@ describe('backbone: authority and super-peers on the flat mesh', function () {
   let docId: string
   const superPeers: Running[] = []
   const workload = new Workload(7)
-
-  async function freePort (): Promise<number> {
-    const server = createServer()
-    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as { port: number }
-    await new Promise<void>(resolve => server.close(() => { resolve() }))
-    return port
-  }
 
   async function startAuthority (extra: string[] = []): Promise<void> {
     authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'game', port: authorityPort, extra: ['--checkpoint-every', '64', ...extra] }))

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { acksChange, ChannelLedger, channelsOfTree, decodePartial, encodePartial, windowAt } from '../../../src/reduce/index.ts'
+import { acksChange, ADDRESS_VIEWERS, ChannelLedger, channelsOfTree, decodePartial, encodePartial, windowAt } from '../../../src/reduce/index.ts'
 import type { Partial } from '../../../src/reduce/index.ts'
 import { decodeVarintPrefix } from '../../../src/observe/varint.ts'
 import { Counters } from '../../../node/metrics.ts'
@@ -64,11 +64,12 @@ async function harness (): Promise<Harness & { key: Awaited<ReturnType<typeof ge
 }
 
 interface Received { json: any[] }
-function writer (name: string, identified = true): WriterLink & Received {
+function writer (name: string, identified = true, remote = { peer: `peer-${name}`, address: '/ip4/198.51.100.7/tcp/4242/ws' }): WriterLink & Received {
   const json: any[] = []
   return {
     writer: name,
     sender: { viewer: identified ? { principal: name, roles: [] } : { roles: [] }, viewState: {} },
+    remote,
     deliver: bytes => { json.push(JSON.parse(new TextDecoder().decode(bytes.subarray(decodeVarintPrefix(bytes)!.length)))) },
     end: () => {},
     json
@@ -126,7 +127,49 @@ describe('node/reduce DocInput', () => {
     input.stop()
   })
 
-  it('acknowledges each writer from the frame that counts its window, and answers a resend of it from the tree', async () => {
+  it('gives a viewer one send budget across its streams and connections, and anonymous viewers on one address at most ADDRESS_VIEWERS', async () => {
+    const { input, tree, counters } = await harness()
+    const policy = tree['@policy'] as any
+    policy.input.claps = { kind: 'count', message: { type: 'null' }, send: 'public', rate: { messages: 1, perMs: 60_000 }, windowMs: WIDTH, field: '/claps' }
+    const now = 10 * WIDTH + 100
+    const refusedIds = (link: Received): number[] => link.json.filter(m => 'refused' in m).map(m => { assert.equal(m.code, 'rate-limited'); return m.id })
+    // alice (identified, 3 per minute on poll) on two streams from two peer ids: one budget.
+    const first = writer('alice', true, { peer: 'peer-a1', address: '/ip4/198.51.100.7/tcp/1/ws' })
+    const second = { ...writer('alice', true, { peer: 'peer-a2', address: '/ip4/203.0.113.9/udp/2/webrtc-direct' }), writer: 'alice-tab2' }
+    for (const link of [first, second]) input.attach(link, now)
+    input.send(first, { channel: 'poll', id: 1, window: 10, body: 'yes' }, now)
+    input.send(second, { channel: 'poll', id: 1, window: 10, body: 'yes' }, now)
+    input.send(first, { channel: 'poll', id: 2, window: 10, body: 'no' }, now)
+    input.send(second, { channel: 'poll', id: 2, window: 10, body: 'no' }, now)
+    assert.deepEqual([refusedIds(first), refusedIds(second)], [[], [2]], 'the fourth send of alice, on either stream, is over her rate')
+    // Anonymous viewers (1 clap per minute each) on one address: a new stream of the same peer
+    // shares its budget; new peer ids get their own, up to ADDRESS_VIEWERS per address.
+    const address = '/ip4/192.0.2.33/tcp/7/ws'
+    const anon = (n: number, at = address): WriterLink & Received => {
+      const link = writer(`anon${n}`, false, { peer: `peer-${n}`, address: at })
+      input.attach(link, now)
+      return link
+    }
+    const again = anon(0)
+    const sameStream = { ...anon(0), writer: 'anon0-stream2' }
+    input.send(again, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    input.send(sameStream, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    assert.deepEqual([refusedIds(again), refusedIds(sameStream)], [[], [1]])
+    const minted = Array.from({ length: ADDRESS_VIEWERS }, (_, i) => anon(i + 1))
+    for (const link of minted) input.send(link, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    assert.deepEqual(minted.map(refusedIds), [...Array(ADDRESS_VIEWERS - 1).fill([]), [1]], `the address's ${ADDRESS_VIEWERS} budgets are spent`)
+    const elsewhere = anon(99, '/ip6/2001:db8:0:1::5/tcp/7/ws')
+    input.send(elsewhere, { channel: 'claps', id: 1, window: 10, body: null }, now)
+    assert.deepEqual(refusedIds(elsewhere), [])
+    assert.equal(counters.get('input_refused_rate_limited'), 3)
+    assert.equal(counters.get('input_accepted'), 3 + 1 + ADDRESS_VIEWERS - 1 + 1)
+    // A minute later the budgets are back.
+    input.send(sameStream, { channel: 'claps', id: 2, window: 70, body: null }, now + 60_000)
+    assert.deepEqual(refusedIds(sameStream), [1])
+    input.stop()
+  })
+
+  it('acknowledges each writer from the frame that counts its window, and answers a resend from what it remembers or from the tree', async () => {
     const { input, sent, tree } = await harness()
     const alice = writer('alice')
     const now = 20 * WIDTH
@@ -137,11 +180,53 @@ describe('node/reduce DocInput', () => {
     input.applied(frameCounting(tree, sent[0][0], 5))
     assert.deepEqual(alice.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [1], seq: 5 } }])
 
-    // A writer that moved here resends a message of that window: the tree says it counted.
+    // alice lost that ack and comes back on a new stream: this super-peer remembers its counted
+    // window; a message it never had in it (bob's claim) is taken as a first send instead.
+    const again = writer('alice')
+    input.attach(again, now)
+    input.send(again, { channel: 'poll', id: 1, prior: { origin: input.currentOrigin, window: 20, unconfirmed: true }, body: 'yes' }, 21 * WIDTH)
+    assert.deepEqual(again.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [1], seq: 5 } }])
     const bob = writer('bob')
     input.attach(bob, now)
     input.send(bob, { channel: 'poll', id: 9, prior: { origin: input.currentOrigin, window: 20 }, body: 'yes' }, 21 * WIDTH)
-    assert.deepEqual(bob.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [9], seq: 1 } }])
+    assert.deepEqual(bob.json.filter(m => 'ack' in m), [])
+    await input.tick(21 * WIDTH + 30)
+    assert.deepEqual(bob.json.filter(m => 'accepted' in m), [{ accepted: { channel: 'poll', window: 21, ids: [9] } }])
+    // A writer that moved here from another super-peer whose window counted: answered from the tree.
+    tree['@input'] = { poll: { counted: { 'sp7/gone': [[20, 20]] } } }
+    const carol = writer('carol')
+    input.attach(carol, now)
+    input.send(carol, { channel: 'poll', id: 2, prior: { origin: 'sp7/gone', window: 20 }, body: 'no' }, 21 * WIDTH + 40)
+    assert.deepEqual(carol.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [2], seq: 1 } }])
+    input.stop()
+  })
+
+  it('tells each first send\'s window before it closes; an unconfirmed prior whose window counted goes up and is answered unknown-outcome', async () => {
+    const { input, sent, tree, head } = await harness()
+    const alice = writer('alice')
+    const now = 30 * WIDTH + 100
+    input.attach(alice, now)
+    input.send(alice, { channel: 'poll', id: 1, window: 30, body: 'yes' }, now)
+    input.send(alice, { channel: 'poll', id: 2, window: 31, body: 'no' }, now)
+    assert.equal(alice.json.filter(m => 'accepted' in m).length, 0, 'told at the next tick')
+    await input.tick(31 * WIDTH)
+    assert.deepEqual(alice.json.filter(m => 'accepted' in m), [{ accepted: { channel: 'poll', window: 30, ids: [1] } }, { accepted: { channel: 'poll', window: 31, ids: [2] } }])
+    assert.equal(sent.length, 1, 'window 30 went up in the same tick, after the accepted')
+
+    // bob moved here from sp1/dead, whose window 7 counted; bob never heard about his message 4.
+    tree['@input'] = { poll: { counted: { 'sp1/dead': [[7, 7]] } } }
+    const bob = writer('bob')
+    input.attach(bob, now)
+    input.send(bob, { channel: 'poll', id: 3, prior: { origin: 'sp1/dead', window: 7 }, body: 'yes' }, 31 * WIDTH + 10)
+    input.send(bob, { channel: 'poll', id: 4, prior: { origin: 'sp1/dead', window: 7, unconfirmed: true }, body: 'no' }, 31 * WIDTH + 10)
+    assert.deepEqual(bob.json.filter(m => 'ack' in m), [{ ack: { channel: 'poll', ids: [3], seq: head.seq } }], 'a confirmed prior that counted: acknowledged at once')
+    await input.tick(32 * WIDTH)
+    const resent = sent.flat().flatMap(p => [...p.resent.values()])
+    assert.deepEqual(resent.map(r => [r.id, r.prior]), [[4, { origin: 'sp1/dead', window: 7, unconfirmed: true }]], 'the unconfirmed one goes up at once')
+    const change = { '@input': { poll: { unknown: ['bob 4'], unknownIds: { bob: [[4, 4]] } } } }
+    input.applied([{ frame: { seq: 6, changes: [change] } as any }])
+    assert.deepEqual(bob.json.filter(m => 'refused' in m).map(m => [m.id, m.code]), [[4, 'unknown-outcome']])
+    assert.equal(bob.json.filter(m => 'ack' in m).length, 1, 'never acknowledged')
     input.stop()
   })
 

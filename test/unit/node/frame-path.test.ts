@@ -26,6 +26,7 @@ import type { JsonObject } from '../../../src/json.ts'
 import type { Frame } from '../../../src/log/index.ts'
 import type { ObserveRequest, ServerMessage } from '../../../src/observe/protocol.ts'
 import type { Message } from '@libp2p/gossipsub'
+import { multiaddr } from '@multiformats/multiaddr'
 
 const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(21))
 const log = createLogger('frame-path-test', 'silent')
@@ -120,7 +121,7 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
   async function observe (request: Omit<ObserveRequest, 'doc'>): Promise<Viewer> {
     const [client, server] = await streamPair()
     const remotePeer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-    streams.handle(server, { id: `browser-${++connections}`, remotePeer }).catch((err: Error) => { server.abort(err) })
+    streams.handle(server, { id: `browser-${++connections}`, remotePeer, remoteAddr: multiaddr('/ip4/127.0.0.1/tcp/4242/ws') }).catch((err: Error) => { server.abort(err) })
     const lp = lpStream(client)
     client.send(encodeMessage({ doc: chain.docId, ...request })) // already length-prefixed
     return {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import type { JsonObject } from '../../../src/json.ts'
 import { checkDelta } from '../../../src/delta/index.ts'
-import { acksChange, ChannelLedger, compileChannels, KIND_CODES, Outbox, partialOf, readAcks, resentKey, windowAcked } from '../../../src/reduce/index.ts'
+import { acksChange, ChannelLedger, compileChannels, distinctReducer, KIND_CODES, Outbox, partialOf, readAcks, resentKey, restoreLedger, tallyReducer, windowAcked } from '../../../src/reduce/index.ts'
+import type { LedgerChannel, Prior, Reducer } from '../../../src/reduce/index.ts'
+import { mergeInto } from '../../../src/delta/index.ts'
+import { bytesOf, hex, stateOf } from './helpers.ts'
 import type { Channel, ResentEntry, WindowEntry } from '../../../src/reduce/index.ts'
 
 const channels = compileChannels({
@@ -81,7 +84,8 @@ describe('acknowledgements down the log', () => {
     const applied = ledger.apply(p([win('sp1/a', 1, 1), win('sp1/a', 3, 3)], [...sent.resent.values()]))
     assert.ok(applied.ok)
     const change = acksChange(ledger, applied.outcome)
-    assert.deepEqual(change, { '@input': { score: { counted: { 'sp1/a': [[1, 1], [3, 3]] }, fenced: ['sp9/z'], resent: ['w1 7'] } } })
+    // sum 1 + 3 + 1 = 5: zigzag 10, one byte 0x0a, "Cg" in base64url
+    assert.deepEqual(change, { '@input': { score: { counted: { 'sp1/a': [[1, 1], [3, 3]] }, fenced: ['sp9/z'], resent: ['w1 7'], resentIds: { w1: [[7, 7]] }, kind: KIND_CODES.sum, state: 'Cg' } } })
     assert.equal(checkDelta({}, change as JsonObject).ok, true)
 
     const acks = readAcks(change as JsonObject, 'score')
@@ -91,6 +95,79 @@ describe('acknowledgements down the log', () => {
     assert.deepEqual([...outbox.pending().windows.values()].map(e => e.window), [2])
     assert.equal(outbox.pending().resent.size, 0)
     assert.equal(readAcks(change as JsonObject, 'claps'), null)
-    assert.equal(acksChange(ledger, { ...applied.outcome, counted: [], newlyFenced: [], resentCounted: [], resentDuplicates: [] }), null)
+    assert.equal(acksChange(ledger, { ...applied.outcome, counted: [], newlyFenced: [], resentCounted: [], resentDuplicates: [], changed: false }), null)
+  })
+})
+
+describe('ledger restored from the log', () => {
+  const channelOf = <S>(name: string, reducer: Reducer<S>): LedgerChannel<S> => ({ name, reducer, check: () => null })
+  /** Everything a ledger knows, to compare two. */
+  const facts = (ledger: ChannelLedger<unknown>) => ({ counted: ledger.countedRanges(), fenced: ledger.fencedOrigins(), resent: ledger.resentRanges(), unknown: ledger.unknownRanges(), state: hex(ledger.stateBytes()) })
+
+  for (const [name, reducer, bodies] of [
+    ['tally (open keys, top-k)', tallyReducer({ capacity: 2, keys: null }) as Reducer<unknown>, ['a', 'b', 'c', 'd', 'e']],
+    ['distinct (HyperLogLog)', distinctReducer(6) as Reducer<unknown>, ['x', 'y', 1, 2, 3, 'z']]
+  ] as const) {
+    it(`${name}: the tree the acknowledgements built restores a ledger equal to the one that wrote them`, () => {
+      const channel = channelOf('ch', reducer)
+      const ledger = new ChannelLedger(channel)
+      const tree: JsonObject = {}
+      const entry = (origin: string, window: number, n: number): WindowEntry => ({
+        origin, window, signature: null,
+        state: bytesOf(reducer, stateOf(reducer, Array.from({ length: n }, (_, i) => ({ writer: 'w', id: i + 1, window, body: bodies[(window * 3 + i) % bodies.length] }))))
+      })
+      const resent = (writer: string, id: number, prior: Prior | null): ResentEntry =>
+        ({ writer, id, origin: 'sp3/c', window: 20, prior, body: JSON.stringify(bodies[id % bodies.length]), signature: null })
+      const steps = [
+        partialOf('ch', reducer.code, [entry('sp1/a', 1, 3), entry('sp1/a', 2, 2), entry('sp2/b', 1, 4)]),
+        partialOf('ch', reducer.code, [entry('sp1/a', 2, 2), entry('sp1/a', 5, 1)], [resent('w1', 4, { origin: 'sp1/a', window: 2 })]),
+        partialOf('ch', reducer.code, [], [resent('w2', 1, { origin: 'sp2/b', window: 3 }), resent('w2', 2, null), resent('w2', 4, null)]),
+        partialOf('ch', reducer.code, [entry('sp2/b', 3, 5), entry('sp1/a', 6, 2)], [resent('w3', 1, { origin: 'sp1/a', window: 5, unconfirmed: true })])
+      ]
+      for (const step of steps) {
+        const applied = ledger.apply(step)
+        assert.ok(applied.ok)
+        const change = acksChange(ledger, applied.outcome)
+        if (change === null) continue
+        assert.equal(checkDelta(tree, change).ok, true)
+        mergeInto(tree, change)
+        // After every frame, what the tree holds is the whole ledger.
+        const restored = restoreLedger(channel, (tree['@input'] as JsonObject).ch)
+        assert.ok(restored.ok && restored.restored)
+        assert.deepEqual(facts(restored.ledger), facts(ledger))
+      }
+      assert.deepEqual(ledger.fencedOrigins(), ['sp2/b'])
+      assert.deepEqual(ledger.resentRanges(), { w1: [[4, 4]], w2: [[1, 2], [4, 4]] })
+      assert.deepEqual(ledger.unknownRanges(), { w3: [[1, 1]] }, 'an unconfirmed prior whose window counted: unknown')
+      // The restored ledger refuses what the original would: replays, the fenced origin, settled resends.
+      const restored = restoreLedger(channel, (tree['@input'] as JsonObject).ch)
+      assert.ok(restored.ok)
+      const replay = partialOf('ch', reducer.code, [entry('sp1/a', 1, 3), entry('sp2/b', 7, 1), entry('sp1/a', 9, 1)], [resent('w2', 2, null), resent('w2', 3, null), resent('w3', 1, null)])
+      const a = ledger.apply(replay)
+      const b = restored.ledger.apply(replay)
+      assert.ok(a.ok && b.ok)
+      assert.deepEqual(b.outcome, a.outcome)
+      assert.deepEqual(a.outcome.counted, [{ origin: 'sp1/a', window: 9 }])
+      assert.deepEqual(a.outcome.resentCounted, [{ writer: 'w2', id: 3 }])
+      assert.deepEqual(a.outcome.resentUnknown, [{ writer: 'w3', id: 1 }], 'unknown for good')
+      assert.deepEqual(facts(restored.ledger), facts(ledger))
+    })
+  }
+
+  it('a missing record is a fresh ledger; one of another kind too; a malformed one is an error that names what is wrong', () => {
+    const sum = channelOf('score', score.reducer)
+    const fresh = restoreLedger(sum, undefined)
+    assert.ok(fresh.ok && !fresh.restored)
+    const otherKind = restoreLedger(sum, { kind: KIND_CODES.tally, state: 'AA', counted: { 'sp1/a': [[1, 1]] } })
+    assert.ok(otherKind.ok && !otherKind.restored)
+    const errors = [
+      [{ counted: { 'sp1/a': [[1, 1]] } }, '"@input".score records counted contributions but no state'],
+      [{ kind: 2, state: 'Cg', counted: { 'sp1/a': [[3, 1]] } }, '"@input".score.counted.sp1/a: range [3,1] is not two integers 0 <= first <= last'],
+      [{ kind: 2, state: 'Cg', counted: { 'sp1/a': [[1, 2], [3, 4]] } }, '"@input".score.counted.sp1/a: range [3,4] is not after the previous one with a gap'],
+      [{ kind: 2, state: 'Cg', fenced: 'sp1/a' }, '"@input".score.fenced must be an array of origins'],
+      [{ kind: 2, state: 'C+' }, '"@input".score.state must be base64url'],
+      [{ kind: 2, state: 'gA' }, '"@input".score.state: truncated: sum needs 1 bytes at offset 1']
+    ] as const
+    for (const [record, error] of errors) assert.deepEqual(restoreLedger(sum, record as unknown as JsonObject), { ok: false, error })
   })
 })

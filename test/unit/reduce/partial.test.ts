@@ -36,6 +36,18 @@ describe('partials', () => {
     assert.equal(hex(encodePartial(decoded.partial)), VECTOR_HEX)
   })
 
+  it('carry an unconfirmed prior as flag 2', () => {
+    const base = vector()
+    const resent = [...base.resent.values()][0]
+    const unconfirmed = partialOf('poll', KIND_CODES.tally, [...base.windows.values()], [{ ...resent, prior: { origin: 'sp1/a', window: 7, unconfirmed: true } }])
+    const bytes = hex(encodePartial(unconfirmed))
+    assert.equal(bytes, VECTOR_HEX.replace('08' + '01' + '057370312f61', '08' + '02' + '057370312f61'))
+    const decoded = decodePartial(Buffer.from(bytes, 'hex'))
+    assert.ok(decoded.ok)
+    assert.deepEqual([...decoded.partial.resent.values()][0].prior, { origin: 'sp1/a', window: 7, unconfirmed: true })
+    assert.equal(hex(encodePartial(decoded.partial)), bytes)
+  })
+
   it('sign the domain prefix, kind, channel and entry without its signature', () => {
     const entry = [...vector().windows.values()][0]
     const signed = windowSigningBytes('poll', KIND_CODES.tally, entry)
@@ -52,7 +64,8 @@ describe('partials', () => {
       [Buffer.from('0105' + '04506f6c6c' + '0000', 'hex'), /channel "Poll"/],
       [Buffer.from('0105' + '04706f6c6c' + '02' + '0161' + '02' + '00' + '00' + '0161' + '01' + '00' + '00' + '00', 'hex'), /sorted/],
       [Buffer.from('0105' + '04706f6c6c' + '01' + '0161' + '01' + '00' + '03' + '010203' + '00', 'hex'), /signature: 3 bytes/],
-      [Buffer.from('0105' + '04706f6c6c' + '01' + '0161' + '8000' + '00' + '00' + '00', 'hex'), /redundant/]
+      [Buffer.from('0105' + '04706f6c6c' + '01' + '0161' + '8000' + '00' + '00' + '00', 'hex'), /redundant/],
+      [Buffer.from(VECTOR_HEX.replace('08' + '01' + '057370312f61', '08' + '03' + '057370312f61'), 'hex'), /prior flag must be 0, 1 or 2, got 3/]
     ]
     for (const [input, why] of cases) {
       const result = decodePartial(input)

@@ -186,6 +186,67 @@ describe('reducer properties', () => {
     }), { numRuns: RUNS * 3 })
   })
 
+  it('late first sends: a send refused (or accepted) where the browser never heard it is counted once or answered unknown, never acknowledged uncounted', () => {
+    // Each first send is accepted into its stamped window and the browser heard `accepted`, or
+    // accepted unheard, or arrived after its window closed and was refused unheard (in no window):
+    // the home super-peer died before its answer reached the browser. Home windows reach the
+    // authority or not; writers resend (prior unconfirmed unless they heard `accepted`) until
+    // each message is acknowledged or answered unknown.
+    const sum = as(sumReducer)
+    const scenario = fc.record({
+      sent: fc.array(fc.record({
+        home: fc.constantFrom(...ORIGINS), window: fc.nat(2), writer: fc.constantFrom(...WRITERS), value: fc.integer({ min: 1, max: 9 }),
+        heard: fc.constantFrom('accepted', 'accepted-unheard', 'refused-unheard')
+      }), { minLength: 1, maxLength: 30 }),
+      windowFate: fc.array(fc.constantFrom('once', 'twice', 'never', 'late'), { minLength: 9, maxLength: 9 }),
+      earlyResends: fc.array(fc.record({ message: fc.nat(), copies: fc.integer({ min: 1, max: 2 }) }), { maxLength: 8 })
+    })
+    fc.assert(fc.property(scenario, ({ sent, windowFate, earlyResends }) => {
+      const messages = sent.map((m, i) => ({ ...m, id: i + 1, origin: m.home }))
+      const inWindow = messages.filter(m => m.heard !== 'refused-unheard')
+      const entries = entriesOf(sum, inWindow.map(m => ({ ...m, body: m.value })))
+      const fate = (e: { origin: string, window: number }): string => windowFate[ORIGINS.indexOf(e.origin) * 3 + e.window]
+      const resendOf = (m: typeof messages[number], window: number): ResentEntry => ({
+        writer: m.writer, id: m.id, origin: 'sp9/z', window, body: String(m.value), signature: null,
+        prior: m.heard === 'accepted' ? { origin: m.home, window: m.window } : { origin: m.home, window: m.window, unconfirmed: true }
+      })
+      const ledger = new ChannelLedger(channelOf('ch', sum))
+      const acked = new Set<number>()
+      const unknown = new Set<number>()
+      const resentCounted = new Set<number>()
+      const settle = (p: Partial): void => {
+        const result = ledger.apply(p)
+        assert.ok(result.ok)
+        for (const r of result.outcome.resentCounted) resentCounted.add(r.id)
+        for (const r of [...result.outcome.resentCounted, ...result.outcome.resentDuplicates]) acked.add(r.id)
+        for (const r of result.outcome.resentUnknown) unknown.add(r.id)
+      }
+      for (const e of entries) if (fate(e) === 'once' || fate(e) === 'twice') settle(partialOf('ch', sum.code, [e]))
+      for (const r of earlyResends) for (let k = 0; k < r.copies; k++) settle(partialOf('ch', sum.code, [], [resendOf(messages[r.message % messages.length], 10 + k)]))
+      for (const e of entries) if (fate(e) === 'twice' || fate(e) === 'late') settle(partialOf('ch', sum.code, [e]))
+      for (let round = 0; round < 3; round++) {
+        for (const m of messages) {
+          // The home acknowledges from the log only what it knows is in a counted window.
+          if (m.heard === 'accepted' && ledger.hasCounted(m.home, m.window)) acked.add(m.id)
+          if (!acked.has(m.id) && !unknown.has(m.id)) settle(partialOf('ch', sum.code, [], [resendOf(m, 20 + round)]))
+        }
+      }
+      // Every message ends acknowledged or unknown, never both.
+      for (const m of messages) assert.ok(acked.has(m.id) !== unknown.has(m.id), `message ${m.id}: acknowledged ${acked.has(m.id)}, unknown ${unknown.has(m.id)}`)
+      // What counted: messages in a counted window, and resends counted; never one twice.
+      const inCounted = new Set(inWindow.filter(m => ledger.hasCounted(m.home, m.window)).map(m => m.id))
+      for (const id of resentCounted) assert.ok(!inCounted.has(id), `message ${id} counted twice`)
+      const counted = new Set([...inCounted, ...resentCounted])
+      for (const id of acked) assert.ok(counted.has(id), `message ${id} acknowledged but not counted`)
+      assert.equal(ledger.result(), messages.filter(m => counted.has(m.id)).reduce((s, m) => s + m.value, 0))
+      // Unknown only where it had to be: an unconfirmed prior whose window counted.
+      for (const id of unknown) {
+        const m = messages[id - 1]
+        assert.ok(m.heard !== 'accepted' && ledger.hasCounted(m.home, m.window))
+      }
+    }), { numRuns: RUNS * 3 })
+  })
+
   it('schema refusals name the rule that failed', () => {
     const schema = compileSchema({
       type: 'object',

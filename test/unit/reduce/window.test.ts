@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { ChannelLedger, checkStamp, countReducer, decodeSend, encodeAck, encodeRefusal, encodeSend, OriginWindows, Outbox, RateBucket, windowAt } from '../../../src/reduce/index.ts'
+import { parseServerMessage } from '../../../src/observe/protocol.ts'
+import { ChannelLedger, checkStamp, countReducer, decodeSend, encodeAccepted, encodeAck, encodeRefusal, encodeSend, OriginWindows, Outbox, RateBucket, windowAt } from '../../../src/reduce/index.ts'
 import type { Reducer } from '../../../src/reduce/index.ts'
 
 const count = countReducer as Reducer<unknown>
@@ -58,12 +59,16 @@ describe('windows, outbox and writer messages', () => {
   it('writer messages have the bytes docs/protocol.md gives', () => {
     const first = '{"send":{"channel":"poll","id":17,"window":3456,"body":"red"}}'
     const resend = '{"send":{"channel":"poll","id":17,"prior":{"origin":"sp1/a","window":3456},"body":"red"}}'
-    for (const text of [first, resend]) {
+    const unconfirmed = '{"send":{"channel":"poll","id":17,"prior":{"origin":"sp1/a","window":3456,"unconfirmed":true},"body":"red"}}'
+    for (const text of [first, resend, unconfirmed]) {
       const decoded = decodeSend(JSON.parse(text).send)
       assert.ok(decoded.ok)
       assert.equal(encodeSend(decoded.send), text)
     }
     assert.equal(encodeAck('poll', [17, 18], 902), '{"ack":{"channel":"poll","ids":[17,18],"seq":902}}')
+    assert.equal(encodeAccepted('poll', 3456, [17, 18]), '{"accepted":{"channel":"poll","window":3456,"ids":[17,18]}}')
+    const parsed = parseServerMessage(new TextEncoder().encode(encodeAccepted('poll', 3456, [17, 18])))
+    assert.deepEqual(parsed, { ok: true, value: { accepted: { channel: 'poll', window: 3456, ids: [17, 18] } } })
     assert.equal(encodeRefusal({ channel: 'poll', id: 17, code: 'window-closed', error: 'window 3456 is closed', open: 3457 }),
       '{"refused":"window 3456 is closed","code":"window-closed","channel":"poll","id":17,"open":3457}')
     const bad: Array<[unknown, RegExp]> = [
@@ -72,7 +77,9 @@ describe('windows, outbox and writer messages', () => {
       [{ channel: 'poll', id: 1, window: 1, prior: null, body: 1 }, /exactly one of window/],
       [{ channel: 'poll', id: 1, window: 1 }, /body is required/],
       [{ channel: 'poll', id: 1, window: 1, body: 1, x: 1 }, /unknown key "x"/],
-      [{ channel: 'poll', id: 1, prior: { origin: 'a b', window: 1 }, body: 1 }, /prior must be/]
+      [{ channel: 'poll', id: 1, prior: { origin: 'a b', window: 1 }, body: 1 }, /prior must be/],
+      [{ channel: 'poll', id: 1, prior: { origin: 'sp1/a', window: 1, unconfirmed: false }, body: 1 }, /prior must be/],
+      [{ channel: 'poll', id: 1, prior: { origin: 'sp1/a', window: 1, other: true }, body: 1 }, /prior must be/]
     ]
     for (const [json, why] of bad) {
       const result = decodeSend(json as never)
