@@ -104,10 +104,6 @@ export async function killAll (): Promise<void> {
   await Promise.all([...running].map(async proc => await proc.kill('SIGKILL')))
 }
 
-/**
- * Poll `probe` until it returns a value other than undefined. Polls an observable condition
- * (never a fixed sleep); fails with `what` and the last observation after timeoutMs.
- */
 /** A TCP port free on loopback now, for a process that must come back on the same address. */
 export async function freePort (): Promise<number> {
   const server = createServer()
@@ -117,6 +113,10 @@ export async function freePort (): Promise<number> {
   return port
 }
 
+/**
+ * Poll `probe` until it returns a value other than undefined. Polls an observable condition
+ * (never a fixed sleep); fails with `what` and the last observation after timeoutMs.
+ */
 export async function waitFor<T> (what: string, probe: () => Promise<T | undefined> | T | undefined, { timeoutMs = 30_000, intervalMs = 100 } = {}): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
