@@ -27,6 +27,9 @@ import type { Keychain } from '@libp2p/keychain'
 /** How often the edge node probes a browser connection (libp2p's default is 10 s). */
 export const EDGE_PING_INTERVAL_MS = 60_000
 
+/** The RTCConfiguration of the edge's WebRTC-Direct peer connections (one per browser). */
+export const EDGE_RTC_CONFIGURATION: RTCConfiguration = Object.freeze({ iceServers: [] })
+
 export type EdgeNode = Libp2p<{ identify: Identify, keychain: Keychain, signalling?: CircuitRelayService }>
 
 /**
@@ -108,7 +111,10 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
     privateKey: opts.privateKey,
     datastore,
     addresses: { listen: opts.listen, announce: opts.announce },
-    transports: [webRTCDirect(), webSockets({
+    // No STUN servers: @libp2p/webrtc would otherwise give every browser's peer connection four
+    // public ones to gather from. The edge listens on an address browsers can already reach (it is
+    // in its multiaddr); server-reflexive candidates add nothing but per-connection work.
+    transports: [webRTCDirect({ rtcConfiguration: EDGE_RTC_CONFIGURATION }), webSockets({
       // upgradeTimeout and maxSockets come from patches/@libp2p+websockets+*.patch. Node's own
       // headersTimeout would not help: the transport feeds sockets to an HTTP server that never
       // listens, and such a server does not track its connections' deadlines.
@@ -117,7 +123,10 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
       maxBufferedAmount: limits.maxBufferedBytes
     })],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ maxInboundStreams: limits.maxStreamsPerConnection })],
+    // No yamux keep-alive: its pings only measure the round trip (a failed one is logged, the
+    // connection stays), so per browser they were a timer, a ping and a pong every 30 s for
+    // nothing. Liveness is the heartbeats' (browser side) and the connection monitor's (here).
+    streamMuxers: [yamux({ maxInboundStreams: limits.maxStreamsPerConnection, enableKeepAlive: false })],
     connectionGater: addressLimiter.gater(),
     connectionManager: {
       maxConnections: opts.maxConnections,
