@@ -10,6 +10,7 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { openNodeDatastore } from './datastore.ts'
+import { EdgeDatastore } from './edge-datastore.ts'
 import { AddressLimiter } from './address-limits.ts'
 import type { AddressLimits, AddressRefusal } from './address-limits.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
@@ -104,10 +105,10 @@ export const EDGE_LIMITS: EdgeLimits = Object.freeze({
 })
 
 export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> {
-  const datastore = opts.dataDir === undefined ? undefined : await openNodeDatastore(join(opts.dataDir, 'edge'))
+  const datastore = opts.dataDir === undefined ? undefined : new EdgeDatastore(await openNodeDatastore(join(opts.dataDir, 'edge')))
   const limits: EdgeLimits = { ...EDGE_LIMITS, ...opts.limits }
   const addressLimiter = new AddressLimiter(limits, opts.onRefused ?? (() => {}))
-  return await createLibp2p({
+  const node: EdgeNode = await createLibp2p({
     privateKey: opts.privateKey,
     datastore,
     addresses: { listen: opts.listen, announce: opts.announce },
@@ -146,6 +147,12 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
       ...(opts.signalling === undefined ? {} : { signalling: signallingRelay({ ...SIGNALLING_RELAY_LIMITS, ...opts.signalling }) })
     }
   })
+  // libp2p writes a peer record for every browser that opens a stream and never drops it: the
+  // edge forgets a browser once it has no connection left (it never dials one back).
+  node.addEventListener('peer:disconnect', (event) => {
+    node.peerStore.delete(event.detail).catch(() => {})
+  })
+  return node
 }
 
 function signallingRelay (limits: SignallingRelayLimits): ReturnType<typeof circuitRelayServer> {
