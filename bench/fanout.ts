@@ -596,6 +596,20 @@ function whyBehind (r: Result): string {
   return reasons.join(', ')
 }
 
+/**
+ * Server memory per additional observer between the smallest and the largest complete run of a
+ * mode: what one more observer costs, without the process's fixed growth under load (V8's young
+ * generation grows to its maximum once the process allocates fast, tens of MiB that the plain
+ * per-observer figure spreads over N). Undefined without two complete runs.
+ */
+function marginalRss (results: Result[], mode: LoadMode): { from: number, to: number, bytes: number } | undefined {
+  const runs = results.filter(r => r.mode === mode && complete(r)).sort((a, b) => a.n - b.n)
+  if (runs.length < 2) return undefined
+  const [low, high] = [runs[0], runs[runs.length - 1]]
+  const grown = (r: Result): number => r.rssAfter - r.rssBefore
+  return { from: low.n, to: high.n, bytes: (grown(high) - grown(low)) / (high.n - low.n) }
+}
+
 /** Issue 10's goals, each beside the plain ws figure of the same run. */
 function goals (results: Result[], saturation: Map<LoadMode, Saturation>, memory: Result[]): void {
   const at = (mode: LoadMode, n: number, from = results): Result | undefined => from.find(r => r.mode === mode && r.n === n && r.deliveries > 0)
@@ -643,6 +657,12 @@ function goals (results: Result[], saturation: Map<LoadMode, Saturation>, memory
     const base = memory.find(b => b.mode === 'ws')
     out(`- Memory at N=${fmt(r.n)} (${LABEL[r.mode]}): ${fmt(r.connected)} connected, ${kib(r.rssPerObserver)} per observer${r.mode !== 'ws' && base !== undefined ? ` vs plain ws ${kib(base.rssPerObserver)} = ${fmt(r.rssPerObserver / base.rssPerObserver, 2)}×` : ''}`)
   }
+  for (const mode of ['websockets', 'webrtc-direct', 'ws'] as const) {
+    const m = marginalRss(results, mode)
+    if (m === undefined) continue
+    const base = mode === 'ws' ? undefined : marginalRss(results, 'ws')
+    out(`- Marginal memory per observer, ${LABEL[mode]} (N=${fmt(m.from)} → ${fmt(m.to)}): ${kib(m.bytes)}${base !== undefined && base.bytes > 0 ? ` vs plain ws ${kib(base.bytes)} (N=${fmt(base.from)} → ${fmt(base.to)}) = ${fmt(m.bytes / base.bytes, 2)}×` : ''}`)
+  }
   out('- Every core and failover: not measured here (see docs/benchmarks.md and test/browser/real-network.test.ts)')
   out()
 }
@@ -664,6 +684,10 @@ function headline (results: Result[], saturation: Map<LoadMode, Saturation>): Re
   const webrtc = webrtcN === undefined ? undefined : at('webrtc-direct', webrtcN)
   const n1000 = at('websockets', 1000)
   const webrtc1000 = at('webrtc-direct', 1000)
+  const marginal = (mode: LoadMode): number | undefined => marginalRss(results, mode)?.bytes
+  const wsMarginal = marginal('ws')
+  const websocketsMarginal = marginal('websockets')
+  const webrtcMarginal = marginal('webrtc-direct')
   return {
     websockets_cpu_ratio: ratio('websockets', r => r.serverUsPerDelivery),
     websockets_rss_ratio: ratio('websockets', r => r.rssPerObserver),
@@ -674,7 +698,10 @@ function headline (results: Result[], saturation: Map<LoadMode, Saturation>): Re
     n1000_websockets_p99_ms: n1000 === undefined ? null : Math.round(n1000.p99 * 10) / 10,
     max_n_websockets: saturation.get('websockets')?.maxN ?? null,
     max_n_webrtc: saturation.get('webrtc-direct')?.maxN ?? null,
-    max_n_ws: saturation.get('ws')?.maxN ?? null
+    max_n_ws: saturation.get('ws')?.maxN ?? null,
+    // beyond the issue's keys: memory per additional observer (marginalRss), where two N ran
+    websockets_rss_marginal_ratio: websocketsMarginal === undefined || wsMarginal === undefined || wsMarginal <= 0 ? null : Math.round(websocketsMarginal / wsMarginal * 100) / 100,
+    webrtc_rss_marginal_kib_per_observer: webrtcMarginal === undefined ? null : Math.round(webrtcMarginal / 1024)
   }
 }
 
