@@ -28,6 +28,7 @@ import { parseServerMessage } from '../src/observe/protocol.ts'
 import { decodeVarintPrefix } from '../src/observe/varint.ts'
 import { now, percentile } from './common.ts'
 import type { LiveView, ChangeDetail, ConnectionInfo } from '../browser/observe.ts'
+import { OBSERVER_YAMUX } from '../browser/node.ts'
 import type { ObserverNode } from '../browser/node.ts'
 import type { JsonObject } from '../src/json.ts'
 
@@ -51,8 +52,19 @@ export interface LoadConfig {
   certificate?: { privateKey: string, pem: string, certhash: string }
   /** libp2p observers' connection probe interval (observe()'s livenessIntervalMs). */
   livenessIntervalMs: number
+  /**
+   * observe()'s heartbeatTimeoutMs. The load processes share the cores with the server: one that
+   * falls behind must not take its own stall for a silent super-peer and redial (bench/fanout.ts passes 10 s;
+   * unset, observe()'s default).
+   */
+  heartbeatTimeoutMs?: number
   /** observe()'s first reconnect delay (default 60 s: a dropped observer stays dropped for the run). */
   backoffInitialMs?: number
+  /**
+   * Report every latency (ms, rounded to µs) as well as the percentiles, so a bench that splits
+   * its observers over several load processes can take percentiles over all of them.
+   */
+  samples?: boolean
 }
 
 /** Minimal surface of the `ws` package used here (it ships no types; see bench/fanout.ts). */
@@ -119,12 +131,12 @@ async function libp2pObserver (transport: 'webrtc-direct' | 'websockets'): Promi
   const node: ObserverNode = await createLibp2p({
     transports: [transport === 'webrtc-direct' ? webRTCDirect({ rtcConfiguration: { iceServers: [] }, certificate: config.certificate }) : webSockets()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(OBSERVER_YAMUX)],
     services: { identify: identify() },
     connectionGater: { denyDialMultiaddr: () => false },
     connectionMonitor: { pingInterval: config.livenessIntervalMs, pingTimeout: { minTimeout: 5_000 } }
   })
-  const view: LiveView = observe(config.docId, { bootstrap: [config.addr], transports: [transport], allowPrivateAddresses: true, node, backoff: { initialMs: config.backoffInitialMs ?? 60_000 } })
+  const view: LiveView = observe(config.docId, { bootstrap: [config.addr], transports: [transport], allowPrivateAddresses: true, node, heartbeatTimeoutMs: config.heartbeatTimeoutMs, backoff: { initialMs: config.backoffInitialMs ?? 60_000 } })
   closers.push(async () => {
     await view.close()
     await node.stop()
@@ -226,7 +238,8 @@ async function report (from: number, to: number, waitMs: number): Promise<void> 
       max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1],
       lastAt,
       resets,
-      gaps
+      gaps,
+      ...(config.samples === true ? { latencies: Array.from(sorted, v => Math.round(v * 1000) / 1000) } : {})
     }
   })
 }

@@ -55,7 +55,7 @@ import { encodeMessage, frameMessage } from '../src/observe/protocol.ts'
 import { mergeInto } from '../src/delta/index.ts'
 import { buildBrowser } from '../scripts/build-browser.ts'
 import { waitFor } from '../test/helpers/processes.ts'
-import { Child, children, intEnv, machine as machineBase, now, rssBytes, sleep } from './common.ts'
+import { Child, children, intEnv, machine as machineBase, now, percentile, rssBytes, sleep } from './common.ts'
 import type { JsonObject } from '../src/json.ts'
 import type { Frame } from '../src/log/index.ts'
 import type { AuthorityNode } from '../node/authority/authority-node.ts'
@@ -69,6 +69,11 @@ const CONNECT_S = intEnv('BENCH_FANOUT_CONNECT_S', 90)
 const CONCURRENCY = intEnv('BENCH_FANOUT_CONCURRENCY', 32)
 const WARMUP_S = 2
 const IDLE_S = 3
+/** libp2p observers per load process (N above this is split over more processes), and the most processes. */
+const OBSERVERS_PER_LOAD = intEnv('BENCH_FANOUT_OBSERVERS_PER_LOAD', 250)
+const LOAD_PROCS_MAX = intEnv('BENCH_FANOUT_LOAD_PROCS_MAX', 4)
+/** The load's observe() heartbeatTimeoutMs: a load process that falls behind must not redial (ms). */
+const LOAD_HEARTBEAT_TIMEOUT_MS = intEnv('BENCH_FANOUT_HEARTBEAT_TIMEOUT_MS', 10_000)
 /** observe()'s default liveness probe interval (each probe opens a stream to the super-peer). */
 const LIVENESS_MS = intEnv('BENCH_FANOUT_LIVENESS_MS', 60_000)
 
@@ -183,6 +188,90 @@ interface Server {
   stop (): Promise<void>
 }
 
+/** How many load processes drive N observers of a mode (the libp2p ones are the costly clients). */
+function loadProcesses (mode: LoadMode, n: number): number {
+  if (mode === 'ws' || mode === 'wss') return 1
+  return Math.max(1, Math.min(LOAD_PROCS_MAX, Math.ceil(n / OBSERVERS_PER_LOAD)))
+}
+
+interface LoadReport {
+  deliveries: number
+  expected: number
+  live: number
+  behind: number
+  p50: number
+  p99: number
+  max: number
+  lastAt: number
+  resets: number
+}
+
+/**
+ * N observers split over one or more load processes (bench/fanout-observers.ts), each observer
+ * still its own libp2p node, peer id and connection: the server sees the same N browsers, and the
+ * clients' work is spread over more than one event loop (and, when the server leaves room, core).
+ */
+class LoadFleet {
+  readonly children: Child[]
+
+  constructor (config: LoadConfig, processes: number) {
+    const base = Math.floor(config.n / processes)
+    this.children = Array.from({ length: processes }, (_, i) => {
+      const n = base + (i < config.n % processes ? 1 : 0)
+      // the dials in flight stay config.concurrency in all: the server sees the same connect storm
+      const concurrency = Math.max(1, Math.round(config.concurrency / processes))
+      return new Child(NODE_FLAGS, [LOAD, JSON.stringify({ ...config, n, concurrency, samples: processes > 1 })])
+    })
+  }
+
+  get size (): number { return this.children.length }
+  get pids (): number[] { return this.children.map(child => child.pid) }
+
+  async connected (what: string, timeoutMs: number): Promise<{ connected: number, failed: number, ms: number, errors: string[] }> {
+    const answers = await Promise.all(this.children.map(async child => await child.next(what, timeoutMs)))
+    return {
+      connected: answers.reduce((sum, a) => sum + (a.connected as number), 0),
+      failed: answers.reduce((sum, a) => sum + (a.failed as number), 0),
+      ms: Math.max(...answers.map(a => a.ms as number)),
+      errors: [...new Set(answers.flatMap(a => a.errors as string[]))].slice(0, 3)
+    }
+  }
+
+  /** Deliveries of seqs from..to are recorded from now on. */
+  async window (from: number, to: number): Promise<void> {
+    for (const child of this.children) child.send({ cmd: 'window', from, to })
+    await Promise.all(this.children.map(async child => await child.next('window ack', 10_000)))
+  }
+
+  /** Waits (at most waitMs) until every live observer holds `to`; percentiles over all processes. */
+  async report (from: number, to: number, waitMs: number): Promise<LoadReport> {
+    for (const child of this.children) child.send({ cmd: 'report', from, to, waitMs })
+    const reports = (await Promise.all(this.children.map(async child => await child.next('report', waitMs + 15_000)))).map(r => r.report)
+    if (reports.length === 1) return reports[0] as LoadReport
+    const sum = (key: string): number => reports.reduce((total, r) => total + (r[key] as number), 0)
+    const sorted = Float64Array.from(reports.flatMap(r => r.latencies as number[])).sort()
+    return {
+      deliveries: sum('deliveries'),
+      expected: sum('expected'),
+      live: sum('live'),
+      behind: sum('behind'),
+      resets: sum('resets'),
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1],
+      lastAt: Math.max(...reports.map(r => r.lastAt as number))
+    }
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all(this.children.map(async child => {
+      child.send({ cmd: 'exit' })
+      await Promise.race([child.exited, sleep(15_000)])
+      await child.stop()
+    }))
+  }
+}
+
 class Bench {
   readonly dir: string
   readonly authority: Authority
@@ -266,7 +355,7 @@ class Bench {
 
   async run (mode: LoadMode, n: number): Promise<Result> {
     let server: Server | undefined
-    let load: Child | undefined
+    let load: LoadFleet | undefined
     try {
       server = mode === 'ws' || mode === 'wss' ? await this.startWsServer(mode === 'wss') : await this.startSuperPeer(`sp-${mode}-${n}`)
       const want = { 'webrtc-direct': '/webrtc-direct/', websockets: '/ws/', ws: 'ws:', wss: 'wss:' }[mode]
@@ -278,11 +367,12 @@ class Bench {
       const config: LoadConfig = {
         mode, addr, docId: this.authority.docId, n, concurrency: CONCURRENCY, connectTimeoutMs: CONNECT_S * 1000,
         certificate: mode === 'webrtc-direct' ? transportCertificate(this.tls) : undefined,
-        livenessIntervalMs: LIVENESS_MS
+        livenessIntervalMs: LIVENESS_MS,
+        heartbeatTimeoutMs: LOAD_HEARTBEAT_TIMEOUT_MS
       }
-      load = new Child(NODE_FLAGS, [LOAD, JSON.stringify(config)])
-      const connected = await load.next(`${mode}: connecting ${n} observers`, CONNECT_S * 1000 + 60_000)
-      note(`${mode} N=${n}: ${connected.connected as number} connected, ${connected.failed as number} failed in ${connected.ms as number} ms${(connected.errors as string[]).length > 0 ? ` (${(connected.errors as string[]).join('; ')})` : ''}`)
+      load = new LoadFleet(config, loadProcesses(mode, n))
+      const connected = await load.connected(`${mode}: connecting ${n} observers`, CONNECT_S * 1000 + 60_000)
+      note(`${mode} N=${n}: ${connected.connected} connected, ${connected.failed} failed in ${connected.ms} ms over ${load.size} load process${load.size === 1 ? '' : 'es'}${connected.errors.length > 0 ? ` (${connected.errors.join('; ')})` : ''}`)
       if (connected.connected === 0) throw new Error(`${mode}: no observer connected`)
 
       // what N idle observers cost (keep-alive pings), before any frame flows
@@ -293,18 +383,19 @@ class Bench {
 
       await this.paced(WARMUP_S)
       const from = this.authority.head.seq + 1
-      load.send({ cmd: 'window', from, to: Number.MAX_SAFE_INTEGER })
-      await load.next('window ack', 10_000)
-      const pids = [server.pid, load.pid, process.pid]
+      await load.window(from, Number.MAX_SAFE_INTEGER)
+      const pids = [server.pid, process.pid, ...load.pids]
       const cpu0 = await Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()])
       const started = now()
       const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
       const sentFor = (now() - started) / 1000
       const to = this.authority.head.seq
       const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()]), rssBytes(server.pid)])
-      const [serverCpu, loadCpu, benchCpu, machineCpu] = cpu1.map((c, i) => (c - cpu0[i]) / sentFor)
-      load.send({ cmd: 'report', from, to, waitMs: 15_000 })
-      const { report } = await load.next('report', 30_000)
+      const used = cpu1.map((c, i) => (c - cpu0[i]) / sentFor)
+      const [serverCpu, benchCpu] = used
+      const machineCpu = used[used.length - 1]
+      const loadCpu = used.slice(2, -1).reduce((a, b) => a + b, 0)
+      const report = await load.report(from, to, 15_000)
       const serverCpuThroughReport = await cpuSeconds(server.pid) - cpu0[0]
       const span = (report.lastAt - started) / 1000
       return {
@@ -332,11 +423,7 @@ class Bench {
         resyncs: report.resets - connected.connected
       }
     } finally {
-      if (load !== undefined) {
-        load.send({ cmd: 'exit' })
-        await Promise.race([load.exited, sleep(15_000)])
-        await load.stop()
-      }
+      await load?.stop()
       await server?.stop()
     }
   }
@@ -487,11 +574,15 @@ function complete (r: Result): boolean {
 }
 
 /**
- * The largest N at which both `mode` and plain ws ran complete: ratios from a run where the load
- * process could not connect or feed every observer would compare different work.
+ * The N the ratios against plain ws are taken at: the largest at which both `mode` and plain ws
+ * kept up, else the largest at which both ran complete. A run where the load process could not
+ * connect or feed every observer would compare different work; and a super-peer that falls
+ * behind coalesces each observer's queued frames into one write, so a saturated run's cost per
+ * delivery flatters it against a ws server that keeps up.
  */
 function largestComplete (results: Result[], mode: LoadMode): number | undefined {
-  const ns = results.filter(r => r.mode === mode && complete(r) && results.some(b => b.mode === 'ws' && b.n === r.n && complete(b))).map(r => r.n)
+  const shared = (ok: (r: Result) => boolean): number[] => results.filter(r => r.mode === mode && ok(r) && results.some(b => b.mode === 'ws' && b.n === r.n && ok(b))).map(r => r.n)
+  const ns = shared(keepsUp).length > 0 ? shared(keepsUp) : shared(complete)
   return ns.length === 0 ? undefined : Math.max(...ns)
 }
 
@@ -507,6 +598,20 @@ function whyBehind (r: Result): string {
   if (r.behind > 0) reasons.push(`${fmt(r.behind)} behind`)
   if (r.p99 > MAX_P99_MS) reasons.push(`p99 ${ms(r.p99)} > ${MAX_P99_MS} ms`)
   return reasons.join(', ')
+}
+
+/**
+ * Server memory per additional observer between the smallest and the largest complete run of a
+ * mode: what one more observer costs, without the process's fixed growth under load (V8's young
+ * generation grows to its maximum once the process allocates fast, tens of MiB that the plain
+ * per-observer figure spreads over N). Undefined without two complete runs.
+ */
+function marginalRss (results: Result[], mode: LoadMode): { from: number, to: number, bytes: number } | undefined {
+  const runs = results.filter(r => r.mode === mode && complete(r)).sort((a, b) => a.n - b.n)
+  if (runs.length < 2) return undefined
+  const [low, high] = [runs[0], runs[runs.length - 1]]
+  const grown = (r: Result): number => r.rssAfter - r.rssBefore
+  return { from: low.n, to: high.n, bytes: (grown(high) - grown(low)) / (high.n - low.n) }
 }
 
 /** Issue 10's goals, each beside the plain ws figure of the same run. */
@@ -556,6 +661,12 @@ function goals (results: Result[], saturation: Map<LoadMode, Saturation>, memory
     const base = memory.find(b => b.mode === 'ws')
     out(`- Memory at N=${fmt(r.n)} (${LABEL[r.mode]}): ${fmt(r.connected)} connected, ${kib(r.rssPerObserver)} per observer${r.mode !== 'ws' && base !== undefined ? ` vs plain ws ${kib(base.rssPerObserver)} = ${fmt(r.rssPerObserver / base.rssPerObserver, 2)}×` : ''}`)
   }
+  for (const mode of ['websockets', 'webrtc-direct', 'ws'] as const) {
+    const m = marginalRss(results, mode)
+    if (m === undefined) continue
+    const base = mode === 'ws' ? undefined : marginalRss(results, 'ws')
+    out(`- Marginal memory per observer, ${LABEL[mode]} (N=${fmt(m.from)} → ${fmt(m.to)}): ${kib(m.bytes)}${base !== undefined && base.bytes > 0 ? ` vs plain ws ${kib(base.bytes)} (N=${fmt(base.from)} → ${fmt(base.to)}) = ${fmt(m.bytes / base.bytes, 2)}×` : ''}`)
+  }
   out('- Every core and failover: not measured here (see docs/benchmarks.md and test/browser/real-network.test.ts)')
   out()
 }
@@ -577,6 +688,10 @@ function headline (results: Result[], saturation: Map<LoadMode, Saturation>): Re
   const webrtc = webrtcN === undefined ? undefined : at('webrtc-direct', webrtcN)
   const n1000 = at('websockets', 1000)
   const webrtc1000 = at('webrtc-direct', 1000)
+  const marginal = (mode: LoadMode): number | undefined => marginalRss(results, mode)?.bytes
+  const wsMarginal = marginal('ws')
+  const websocketsMarginal = marginal('websockets')
+  const webrtcMarginal = marginal('webrtc-direct')
   return {
     websockets_cpu_ratio: ratio('websockets', r => r.serverUsPerDelivery),
     websockets_rss_ratio: ratio('websockets', r => r.rssPerObserver),
@@ -587,7 +702,10 @@ function headline (results: Result[], saturation: Map<LoadMode, Saturation>): Re
     n1000_websockets_p99_ms: n1000 === undefined ? null : Math.round(n1000.p99 * 10) / 10,
     max_n_websockets: saturation.get('websockets')?.maxN ?? null,
     max_n_webrtc: saturation.get('webrtc-direct')?.maxN ?? null,
-    max_n_ws: saturation.get('ws')?.maxN ?? null
+    max_n_ws: saturation.get('ws')?.maxN ?? null,
+    // beyond the issue's keys: memory per additional observer (marginalRss), where two N ran
+    websockets_rss_marginal_ratio: websocketsMarginal === undefined || wsMarginal === undefined || wsMarginal <= 0 ? null : Math.round(websocketsMarginal / wsMarginal * 100) / 100,
+    webrtc_rss_marginal_kib_per_observer: webrtcMarginal === undefined ? null : Math.round(webrtcMarginal / 1024)
   }
 }
 

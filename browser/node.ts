@@ -29,6 +29,13 @@ export interface ObserverNodeOptions {
 
 export type ObserverNode = Libp2p<{ identify: Identify }>
 
+/**
+ * The browser's yamux settings. No keep-alive: yamux pings only measure the round trip (a failed
+ * one is logged, the connection stays up), and the view has its own liveness (heartbeats, then
+ * libp2p's probes), so they cost the super-peer a pong per browser every 30 s for nothing.
+ */
+export const OBSERVER_YAMUX = Object.freeze({ enableKeepAlive: false })
+
 export async function createObserverNode (options: ObserverNodeOptions): Promise<ObserverNode> {
   const swarm = options.swarm
   return createLibp2p({
@@ -40,7 +47,7 @@ export async function createObserverNode (options: ObserverNodeOptions): Promise
       ...(swarm === undefined ? [] : [webRTC({ rtcConfiguration: swarm.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport()])
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(OBSERVER_YAMUX)],
     services: { identify: identify() },
     ...(options.allowPrivateAddresses ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     connectionMonitor: {

@@ -10,6 +10,7 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { openNodeDatastore } from './datastore.ts'
+import { EdgeDatastore } from './edge-datastore.ts'
 import { AddressLimiter } from './address-limits.ts'
 import type { AddressLimits, AddressRefusal } from './address-limits.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
@@ -26,6 +27,9 @@ import type { Keychain } from '@libp2p/keychain'
  */
 /** How often the edge node probes a browser connection (libp2p's default is 10 s). */
 export const EDGE_PING_INTERVAL_MS = 60_000
+
+/** The RTCConfiguration of the edge's WebRTC-Direct peer connections (one per browser). */
+export const EDGE_RTC_CONFIGURATION: RTCConfiguration = Object.freeze({ iceServers: [] })
 
 export type EdgeNode = Libp2p<{ identify: Identify, keychain: Keychain, signalling?: CircuitRelayService }>
 
@@ -101,14 +105,17 @@ export const EDGE_LIMITS: EdgeLimits = Object.freeze({
 })
 
 export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> {
-  const datastore = opts.dataDir === undefined ? undefined : await openNodeDatastore(join(opts.dataDir, 'edge'))
+  const datastore = opts.dataDir === undefined ? undefined : new EdgeDatastore(await openNodeDatastore(join(opts.dataDir, 'edge')))
   const limits: EdgeLimits = { ...EDGE_LIMITS, ...opts.limits }
   const addressLimiter = new AddressLimiter(limits, opts.onRefused ?? (() => {}))
-  return await createLibp2p({
+  const node: EdgeNode = await createLibp2p({
     privateKey: opts.privateKey,
     datastore,
     addresses: { listen: opts.listen, announce: opts.announce },
-    transports: [webRTCDirect(), webSockets({
+    // No STUN servers: @libp2p/webrtc would otherwise give every browser's peer connection four
+    // public ones to gather from. The edge listens on an address browsers can already reach (it is
+    // in its multiaddr); server-reflexive candidates add nothing but per-connection work.
+    transports: [webRTCDirect({ rtcConfiguration: EDGE_RTC_CONFIGURATION }), webSockets({
       // upgradeTimeout and maxSockets come from patches/@libp2p+websockets+*.patch. Node's own
       // headersTimeout would not help: the transport feeds sockets to an HTTP server that never
       // listens, and such a server does not track its connections' deadlines.
@@ -117,7 +124,10 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
       maxBufferedAmount: limits.maxBufferedBytes
     })],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ maxInboundStreams: limits.maxStreamsPerConnection })],
+    // No yamux keep-alive: its pings only measure the round trip (a failed one is logged, the
+    // connection stays), so per browser they were a timer, a ping and a pong every 30 s for
+    // nothing. Liveness is the heartbeats' (browser side) and the connection monitor's (here).
+    streamMuxers: [yamux({ maxInboundStreams: limits.maxStreamsPerConnection, enableKeepAlive: false })],
     connectionGater: addressLimiter.gater(),
     connectionManager: {
       maxConnections: opts.maxConnections,
@@ -137,6 +147,12 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
       ...(opts.signalling === undefined ? {} : { signalling: signallingRelay({ ...SIGNALLING_RELAY_LIMITS, ...opts.signalling }) })
     }
   })
+  // libp2p writes a peer record for every browser that opens a stream and never drops it: the
+  // edge forgets a browser once it has no connection left (it never dials one back).
+  node.addEventListener('peer:disconnect', (event) => {
+    node.peerStore.delete(event.detail).catch(() => {})
+  })
+  return node
 }
 
 function signallingRelay (limits: SignallingRelayLimits): ReturnType<typeof circuitRelayServer> {
