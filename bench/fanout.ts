@@ -114,11 +114,28 @@ async function machineCpuSeconds (): Promise<number> {
   return (user + nice + system + irq + softirq + steal) / 100
 }
 
-/** CPU seconds (user + system) of a process, from /proc (USER_HZ 100). */
+/** A process and its descendants (a super-peer's edge worker processes), from /proc. */
+async function processTree (pid: number): Promise<number[]> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  const kids = children.trim().split(' ').filter(c => c !== '').map(Number)
+  return [pid, ...(await Promise.all(kids.map(processTree))).flat()]
+}
+
+/** CPU seconds (user + system) of a process and its descendants, from /proc (USER_HZ 100). */
 async function cpuSeconds (pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  let total = 0
+  for (const each of await processTree(pid)) {
+    const stat = await readFile(`/proc/${each}/stat`, 'utf8').catch(() => undefined)
+    if (stat === undefined) continue
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    total += (Number(fields[11]) + Number(fields[12])) / 100
+  }
+  return total
+}
+
+/** Resident memory of a process and its descendants. */
+async function treeRssBytes (pid: number): Promise<number> {
+  return (await Promise.all((await processTree(pid)).map(async each => await rssBytes(each).catch(() => 0)))).reduce((a, b) => a + b, 0)
 }
 
 
@@ -273,10 +290,10 @@ class Bench {
       const addr = server.addrs.find(a => a.includes(want))
       if (addr === undefined) throw new Error(`no ${mode} address among ${server.addrs.join(' ')}`)
       await sleep(1000)
-      const rssBefore = await rssBytes(server.pid)
+      const rssBefore = await treeRssBytes(server.pid)
 
       const config: LoadConfig = {
-        mode, addr, docId: this.authority.docId, n, concurrency: CONCURRENCY, connectTimeoutMs: CONNECT_S * 1000,
+        mode, addr, addrs: server.addrs.filter(a => a.includes(want)), docId: this.authority.docId, n, concurrency: CONCURRENCY, connectTimeoutMs: CONNECT_S * 1000,
         certificate: mode === 'webrtc-direct' ? transportCertificate(this.tls) : undefined,
         livenessIntervalMs: LIVENESS_MS
       }
@@ -301,7 +318,7 @@ class Bench {
       const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
       const sentFor = (now() - started) / 1000
       const to = this.authority.head.seq
-      const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()]), rssBytes(server.pid)])
+      const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()]), treeRssBytes(server.pid)])
       const [serverCpu, loadCpu, benchCpu, machineCpu] = cpu1.map((c, i) => (c - cpu0[i]) / sentFor)
       load.send({ cmd: 'report', from, to, waitMs: 15_000 })
       const { report } = await load.next('report', 30_000)

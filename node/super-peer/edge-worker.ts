@@ -35,8 +35,6 @@ const byId = new Map<number, ObserverSession>()
 const idOf = new Map<ObserverSession, number>()
 /** Accepted streams waiting for the primary's answer. */
 const pending = new Map<number, AcceptedStream>()
-/** Sessions whose reset for a resync was asked of the primary and has not come yet. */
-const resetAsked = new Set<number>()
 
 const intake = observerIntake(init.server, (session, code, error) => {
   refused++
@@ -48,7 +46,6 @@ const intake = observerIntake(init.server, (session, code, error) => {
   idOf.delete(session)
   byId.delete(id)
   pending.delete(id)
-  resetAsked.delete(id)
   post({ t: 'closed', id })
 })
 
@@ -74,11 +71,9 @@ await node.handle(OBSERVE_PROTOCOL, (stream, connection) => {
     byId.set(id, session)
     idOf.set(session, id)
     pending.set(id, accepted)
+    // a resync's reset is the primary's to make: asked for once, delivered by supplyReset
     session.setResetSource(() => {
-      if (!resetAsked.has(id)) {
-        resetAsked.add(id)
-        post({ t: 'reset', id })
-      }
+      post({ t: 'reset', id })
       return undefined
     })
     post({ t: 'join', id, peer: session.peer ?? '', request: request.value })
@@ -111,7 +106,6 @@ function apply (op: PrimaryOp): void {
       byId.get(op.id)?.fail(op.code, op.error)
       return
     case 'reset':
-      resetAsked.delete(op.id)
       byId.get(op.id)?.supplyReset(op.bytes)
   }
 }

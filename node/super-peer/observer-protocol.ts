@@ -141,6 +141,8 @@ export class ObserverSession implements ViewerSession {
   private waitingForDrain = false
   private stallTimer: ReturnType<typeof setTimeout> | undefined
   private resyncPending = false
+  /** The reset for the pending resync was asked for elsewhere (resetSource returned undefined). */
+  private resetAwaited = false
   /** Highest frame seq queued for this session (resets not included: their seq is not known here). */
   private sentThrough = 0
   /** When the stream was last handed bytes (ms, Date.now()); a heartbeat follows a quiet spell. */
@@ -222,7 +224,8 @@ export class ObserverSession implements ViewerSession {
 
   /** The reset an undefined resetSource() promised; ignored unless a resync still waits for it. */
   supplyReset (bytes: Uint8Array): void {
-    if (this.closed || !this.resyncPending || this.queue.length > 0) return
+    if (this.closed || !this.resetAwaited) return
+    this.resetAwaited = false
     this.resyncPending = false
     this.deliver(0, bytes)
   }
@@ -315,9 +318,12 @@ export class ObserverSession implements ViewerSession {
       while (true) {
         let next: Uint8Array | undefined
         if (this.queue.length === 0) {
-          if (!this.resyncPending) return
+          if (!this.resyncPending || this.resetAwaited) return
           const reset = this.resetSource()
-          if (reset === undefined) return // asked for; supplyReset delivers it
+          if (reset === undefined) {
+            this.resetAwaited = true // supplyReset delivers it
+            return
+          }
           this.resyncPending = false
           next = reset
           if (payloadLength(next) > this.limits.maxMessageBytes) {

@@ -20,7 +20,7 @@ import { AuthorityDriver } from '../helpers/authority-driver.ts'
 import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import type { BrowserTransport } from '../../browser/candidates.ts'
 import type { Writer } from '../../browser/connect.ts'
-import type { ChangeDetail, LiveView } from '../../browser/observe.ts'
+import type { ChangeDetail, ConnectionInfo, LiveView } from '../../browser/observe.ts'
 import type { ObserverNode } from '../../browser/node.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
@@ -42,6 +42,18 @@ interface Watcher {
   viewer: Viewer
   view: LiveView
   changes: ChangeDetail[]
+  /** Times its connection went from live to anything else. */
+  drops: number
+}
+
+/** Counts a view's connection losses. */
+function countDrops (view: LiveView, onDrop: () => void): void {
+  let live = false
+  view.addEventListener('state', (event: Event) => {
+    const state = (event as CustomEvent<ConnectionInfo>).detail.state
+    if (live && state !== 'live') onDrop()
+    live = state === 'live'
+  })
 }
 
 describe('edge workers (authority and a super-peer with --edge-workers 2, Node viewers)', function () {
@@ -56,6 +68,7 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
   const nodes: ObserverNode[] = []
   const watchers: Watcher[] = []
   const writers: Writer[] = []
+  let writerDrops = 0
   let rtcAddrs: string[]
   let wsAddrs: string[]
 
@@ -77,7 +90,8 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
   async function watch (name: string, transport: BrowserTransport, bootstrap: string[], viewer: Viewer): Promise<Watcher> {
     const token = viewer.principal === undefined ? undefined : signTokenSync(docKey, { docId, principal: viewer.principal, roles: [...viewer.roles], expires: Date.now() + 3_600_000 }, Date.now())
     const view = observe(docId, { bootstrap, transports: [transport], allowPrivateAddresses: true, node: await nodeFor(transport), backoff: { initialMs: 10, maxMs: 100 }, token })
-    const watcher: Watcher = { name, viewer, view, changes: [] }
+    const watcher: Watcher = { name, viewer, view, changes: [], drops: 0 }
+    countDrops(view, () => { watcher.drops++ })
     view.addEventListener('change', (event: Event) => { watcher.changes.push((event as CustomEvent<ChangeDetail>).detail) })
     watchers.push(watcher)
     await waitFor(`${name} to be live`, () => view.connection.state === 'live' ? true : undefined, { intervalMs: 20 })
@@ -184,6 +198,7 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
     const node = await nodeFor('websockets')
     const writer = connect(docId, { bootstrap: wsAddrs, transports: ['websockets'], allowPrivateAddresses: true, node, backoff: { initialMs: 10, maxMs: 100 } })
     writers.push(writer)
+    countDrops(writer, () => { writerDrops++ })
     await waitFor('the writer to be live', () => writer.connection.state === 'live' ? true : undefined, { intervalMs: 20 })
     const metrics = await superPeer.admin('/metrics') as string
     assert.match(metrics, /^deltacast_input_writers 1$/m)
@@ -195,7 +210,7 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
 
   it('starts a worker that was killed again; its viewers reconnect and catch up by deltas', async () => {
     const before = await workers()
-    const onZero = watchers.filter(w => w.view.connection.state === 'live')
+    assert.ok(before[0].observers >= 1)
     const resets = new Map(watchers.map(w => [w, w.changes.filter(c => c.reset).length]))
     // a worker that dies as on a crash: no chance to close anything
     process.kill(before[0].pid, 'SIGKILL')
@@ -207,13 +222,16 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
     })
     await change({ score: 31, notes: 'after the restart' })
     await allSeeHead()
-    for (const watcher of onZero) {
+    // exactly the viewers worker 0 held lost their connection (WebSockets: closed; WebRTC-Direct: silence)
+    const dropped = watchers.filter(w => w.drops > 0)
+    assert.equal(dropped.length + writerDrops, before[0].observers, `dropped: ${dropped.map(w => w.name).join(', ')}`)
+    assert.ok(dropped.some(w => w.name === 'anonymous rtc 0'), 'the WebRTC-Direct viewer of worker 0 noticed')
+    for (const watcher of watchers) {
       assert.equal(watcher.view.connection.state, 'live', watcher.name)
       // a reconnect resumes from the viewer's seq: the class kept the frames it missed
       assert.equal(watcher.changes.filter(c => c.reset).length, resets.get(watcher), `${watcher.name} resumed by deltas`)
     }
-    const rtcZero = watchers.find(w => w.name === 'anonymous rtc 0')!
-    assert.ok(rtcZero.view.connection.state === 'live')
+    assert.equal(writers[0].connection.state, 'live')
     // workers report their counts a few times a second
     const status = await waitFor('every viewer and the writer to be counted again', async () => {
       const s = await superPeer.admin('/status')
