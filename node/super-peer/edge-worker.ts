@@ -8,7 +8,7 @@ import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import { createEdgeNode } from '../net/edge-node.ts'
 import { observerIntake } from './observer-server.ts'
-import { transportOf } from './edge-workers.ts'
+import { transportCounts } from './edge-workers.ts'
 import type { AcceptedStream } from './observer-server.ts'
 import type { ObserverSession } from './observer-protocol.ts'
 import type { EdgeWorkerInit, PrimaryOp, ToPrimary, ToWorker, TransportCounts } from './edge-workers.ts'
@@ -118,16 +118,7 @@ process.on('message', (message: ToWorker) => {
   }
 })
 
-function transports (): TransportCounts {
-  const counts: TransportCounts = {}
-  for (const connection of node.getConnections()) {
-    const key = transportOf(connection.remoteAddr.toString())
-    const entry = counts[key] ??= { observers: 0, connections: 0 }
-    entry.connections++
-    entry.observers += connection.streams.filter(stream => stream.protocol === OBSERVE_PROTOCOL).length
-  }
-  return counts
-}
+const transports = (): TransportCounts => transportCounts(node.getConnections())
 
 const stats = setInterval(() => {
   post({ t: 'stats', stats: intake.stats(refused), transports: transports(), status: node.status })

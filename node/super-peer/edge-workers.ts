@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ErrorCode } from '../../src/observe/protocol.ts'
+import { ErrorCode, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
 import type { ObserveRequest } from '../../src/observe/protocol.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { Connection, PrivateKey } from '@libp2p/interface'
 import type { TransportCertificate } from '@libp2p/webrtc'
 import type { EdgeLimits } from '../net/edge-node.ts'
 import type { ViewerSession } from './observer-protocol.ts'
@@ -78,6 +78,17 @@ export function transportOf (addr: string): string {
   if (addr.includes('/wss') || addr.includes('/tls/ws')) return 'wss'
   if (addr.includes('/ws')) return 'ws'
   return 'other'
+}
+
+/** Observe streams and connections of an edge node, by transport. */
+export function transportCounts (connections: readonly Connection[]): TransportCounts {
+  const counts: TransportCounts = {}
+  for (const connection of connections) {
+    const entry = counts[transportOf(connection.remoteAddr.toString())] ??= { observers: 0, connections: 0 }
+    entry.connections++
+    entry.observers += connection.streams.filter(stream => stream.protocol === OBSERVE_PROTOCOL).length
+  }
+  return counts
 }
 
 /**

@@ -12,7 +12,7 @@ import { startAdminServer } from '../admin-http.ts'
 import { topologyPageRoute } from '../topology/admin-page.ts'
 import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
 import { healthAnswer, peersOf, processInfo, userAgentOf } from '../node-info.ts'
-import { ErrorCode, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import { ErrorCode } from '../../src/observe/protocol.ts'
 import type { Counters } from '../metrics.ts'
 import { CarrierSet } from './carriers.ts'
 import { serveRelay } from '../relay/relay-server.ts'
@@ -21,7 +21,7 @@ import { Tiers } from '../tiers/tiers.ts'
 import type { DocCarrier } from './doc-carrier.ts'
 import { DEFAULT_OBSERVER_SERVER_OPTIONS, OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
 import { createEdgeNode, loadEdgeCertificate } from '../net/edge-node.ts'
-import { EdgeWorkers, transportOf } from './edge-workers.ts'
+import { EdgeWorkers, transportCounts } from './edge-workers.ts'
 import { viewerAdmission } from './viewer-admission.ts'
 import type { TransportCounts } from './edge-workers.ts'
 import type { EdgeLimits } from '../net/edge-node.ts'
@@ -435,15 +435,7 @@ async function startEdgeInThread (config: SuperPeerConfig, lookup: Lookup, log: 
     addrs: () => node.getMultiaddrs().map(String),
     server,
     node,
-    transports: () => {
-      const totals: TransportCounts = {}
-      for (const connection of node.getConnections()) {
-        const entry = totals[transportOf(connection.remoteAddr.toString())] ??= { observers: 0, connections: 0 }
-        entry.connections++
-        entry.observers += connection.streams.filter(stream => stream.protocol === OBSERVE_PROTOCOL).length
-      }
-      return totals
-    },
+    transports: () => transportCounts(node.getConnections()),
     problems: () => node.status === 'started' ? [] : [`edge node is ${node.status}`],
     stop: async () => {
       await server.stop()
@@ -460,7 +452,8 @@ async function startEdgeWorkers (config: SuperPeerConfig, lookup: Lookup, log: L
   const edgeKey = await loadOrCreateKey(join(config.dataDir, 'edge.key'))
   // one certificate for every worker, so all their addresses carry the same certhash
   const certificate = await loadEdgeCertificate(edgeKey, config.dataDir)
-  const server = observerOptions(config)
+  // --max-observers is the process's: each worker takes its share
+  const server = { ...observerOptions(config), maxObservers: Math.ceil(config.maxObservers / config.edgeWorkers) }
   const admission = viewerAdmission(lookup, { lookupTimeoutMs: server.requestTimeoutMs }, log, counters, input)
   const workers = new EdgeWorkers(admission, {
     count: config.edgeWorkers,
