@@ -222,12 +222,22 @@ export class ObserverSession implements ViewerSession {
     this.resetSource = source
   }
 
-  /** The reset an undefined resetSource() promised; ignored unless a resync still waits for it. */
+  /**
+   * The reset an undefined resetSource() promised; ignored unless a resync still waits for it.
+   * It goes first whatever the stream holds (as a reset taken at a drain would), and the frames
+   * after it queue behind it.
+   */
   supplyReset (bytes: Uint8Array): void {
     if (this.closed || !this.resetAwaited) return
     this.resetAwaited = false
     this.resyncPending = false
-    this.deliver(0, bytes)
+    if (payloadLength(bytes) > this.limits.maxMessageBytes) {
+      this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
+      return
+    }
+    this.queue.push(bytes)
+    this.queuedBytes += bytes.byteLength
+    if (!this.waitingForDrain) scheduleFlush(this)
   }
 
   onClose (listener: () => void): void {
@@ -252,6 +262,9 @@ export class ObserverSession implements ViewerSession {
       this.queuedBytes = 0
       this.resyncPending = true
       this.counters.resyncs++
+      // The stream may hold bytes without waiting for a drain (send() said it took them): then no
+      // drain comes to send the reset, so the next flush does.
+      if (!this.waitingForDrain) scheduleFlush(this)
       return
     }
     this.queue.push(bytes)
