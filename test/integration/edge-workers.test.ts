@@ -20,7 +20,7 @@ import { AuthorityDriver } from '../helpers/authority-driver.ts'
 import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import type { BrowserTransport } from '../../browser/candidates.ts'
 import type { Writer } from '../../browser/connect.ts'
-import type { ChangeDetail, ConnectionInfo, LiveView } from '../../browser/observe.ts'
+import type { ChangeDetail, ConnectionInfo, LiveView, ObserveOptions } from '../../browser/observe.ts'
 import type { ObserverNode } from '../../browser/node.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
@@ -87,9 +87,9 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
     return node
   }
 
-  async function watch (name: string, transport: BrowserTransport, bootstrap: string[], viewer: Viewer): Promise<Watcher> {
+  async function watch (name: string, transport: BrowserTransport, bootstrap: string[], viewer: Viewer, extra: Partial<ObserveOptions> = {}): Promise<Watcher> {
     const token = viewer.principal === undefined ? undefined : signTokenSync(docKey, { docId, principal: viewer.principal, roles: [...viewer.roles], expires: Date.now() + 3_600_000 }, Date.now())
-    const view = observe(docId, { bootstrap, transports: [transport], allowPrivateAddresses: true, node: await nodeFor(transport), backoff: { initialMs: 10, maxMs: 100 }, token })
+    const view = observe(docId, { bootstrap, transports: [transport], allowPrivateAddresses: true, node: await nodeFor(transport), backoff: { initialMs: 10, maxMs: 100 }, token, ...extra })
     const watcher: Watcher = { name, viewer, view, changes: [], drops: 0 }
     countDrops(view, () => { watcher.drops++ })
     view.addEventListener('change', (event: Event) => { watcher.changes.push((event as CustomEvent<ChangeDetail>).detail) })
@@ -238,5 +238,15 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
       return s.observe.observers === watchers.length + writers.length ? s : undefined
     })
     assert.equal(status.observe.workers[1].restarts, before[1].restarts, 'the other worker kept running')
+  })
+
+  it('serves a document that asks for relaying between browsers as a star, to viewers that offered to relay', async () => {
+    const relayer = await watch('relaying ws', 'websockets', wsAddrs, anonymous, { swarm: { capacity: 4 } })
+    await change({ '@policy': { ...POLICY, relay: true } })
+    await allSeeHead()
+    for (let i = 40; i < 45; i++) await change({ score: i })
+    await allSeeHead()
+    assert.equal(relayer.view.connection.state, 'live')
+    assert.deepEqual(await superPeer.admin(`/docs/${docId}/swarm`), { classes: [], seats: [] })
   })
 })
