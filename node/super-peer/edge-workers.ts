@@ -372,8 +372,10 @@ export class EdgeWorkers {
       server: this.options.server,
       statsIntervalMs: this.options.statsIntervalMs ?? 250
     }
-    // the same Node and flags as this process; stdout is the super-peer's (its ready line), so not theirs
-    const worker = fork(WORKER_MODULE, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    // the same Node and flags as this process, but not an inspector (its port is taken) or an
+    // --input-type (it refuses a module file); stdout is the super-peer's (its ready line)
+    const execArgv = process.execArgv.filter(flag => !flag.startsWith('--inspect') && !flag.startsWith('--input-type'))
+    const worker = fork(WORKER_MODULE, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     const slot = new WorkerSlot(index, worker, session => { this.admission.leave(session) })
     this.slots[index] = slot
     slot.send({ t: 'init', init })
