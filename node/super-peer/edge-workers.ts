@@ -139,7 +139,12 @@ export interface EdgeWorkersOptions {
   statsIntervalMs?: number
   /** Wait before starting a worker again after it died; doubled while it keeps dying, up to 10 s. */
   restartDelayMs?: number
+  /** A worker silent this long (hung, or stopped) is killed and started again. */
+  silenceMs?: number
 }
+
+/** A worker reports four times a second: this long without a word, it is hung (or stopped). */
+export const WORKER_SILENCE_MS = 5_000
 
 const ZERO_STATS: WorkerStats = Object.freeze({ observers: 0, accepted: 0, refused: 0, ejected: 0, resyncs: 0, frozen: 0, refusedSends: 0, sent: 0, heartbeats: 0 })
 
@@ -219,6 +224,8 @@ class WorkerSlot {
   stats: WorkerStats = ZERO_STATS
   transports: TransportCounts = {}
   status = 'starting'
+  /** When the worker last sent anything (it reports its counters a few times a second). */
+  heardAt = Date.now()
   private outbox: PrimaryOp[] = []
   private flushQueued = false
   private readonly onEnded: (session: RemoteSession) => void
@@ -280,6 +287,7 @@ export class EdgeWorkers {
   /** Set once every worker listened: from then on a worker that dies is started again. */
   private started = false
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
+  private watchdog: ReturnType<typeof setInterval> | undefined
 
   constructor (admission: ViewerAdmission, options: EdgeWorkersOptions) {
     this.admission = admission
@@ -300,6 +308,19 @@ export class EdgeWorkers {
       this.listens[i + 1] = withBoundPorts(workerListen(shared, i + 1), slot.addrs)
     }))
     this.started = true
+    // A hung worker (a blocked event loop, a stopped process) still holds its browsers' sockets,
+    // and the primary's messages for it pile up: kill it, so its browsers go elsewhere and it restarts.
+    const silenceMs = this.options.silenceMs ?? WORKER_SILENCE_MS
+    this.watchdog = setInterval(() => {
+      const now = Date.now()
+      for (const slot of this.slots) {
+        if (slot?.status !== 'started' || now - slot.heardAt <= silenceMs) continue
+        this.options.log.warn({ worker: slot.index, pid: slot.worker.pid, silentMs: now - slot.heardAt }, 'edge worker silent; killing it')
+        slot.status = 'hung'
+        slot.worker.kill('SIGKILL')
+      }
+    }, Math.min(1_000, silenceMs))
+    this.watchdog.unref()
   }
 
   /** Every worker's addresses (same peer id and certhash; one WebRTC-Direct port per worker). */
@@ -348,6 +369,7 @@ export class EdgeWorkers {
 
   async stop (): Promise<void> {
     this.stopping = true
+    clearInterval(this.watchdog)
     for (const timer of this.timers) clearTimeout(timer)
     await Promise.all(this.slots.map(async slot => {
       if (slot === undefined || slot.status === 'dead') return
@@ -382,6 +404,7 @@ export class EdgeWorkers {
     return await new Promise<WorkerSlot>((resolve, reject) => {
       let ready = false
       worker.on('message', (message: ToPrimary) => {
+        slot.heardAt = Date.now()
         if (message.t === 'ready') {
           ready = true
           slot.status = 'started'
@@ -441,7 +464,7 @@ export class EdgeWorkers {
       case 'stats':
         slot.stats = message.stats
         slot.transports = message.transports
-        if (slot.status !== 'dead') slot.status = message.status
+        if (slot.status !== 'dead' && slot.status !== 'hung') slot.status = message.status
         return
       case 'fatal':
         this.options.log.warn({ worker: slot.index, error: message.error }, 'edge worker failed; starting another')

@@ -240,6 +240,20 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
     assert.equal(status.observe.workers[1].restarts, before[1].restarts, 'the other worker kept running')
   })
 
+  it('kills a worker that stopped answering, starts it again, and its viewers come back', async () => {
+    const before = await workers()
+    // a hung worker: its sockets stay open, but it answers nothing
+    process.kill(before[1].pid, 'SIGSTOP')
+    await waitFor('worker 1 to be killed and started again', async () => {
+      const w = (await workers())[1]
+      return w.restarts === before[1].restarts + 1 && w.status === 'started' && w.pid !== before[1].pid ? true : undefined
+    }, { timeoutMs: 60_000 })
+    await change({ score: 32 })
+    await allSeeHead()
+    for (const watcher of watchers) assert.equal(watcher.view.connection.state, 'live', watcher.name)
+    assert.match(superPeer.stderr(), /edge worker silent; killing it/)
+  })
+
   it('serves a document that asks for relaying between browsers as a star, to viewers that offered to relay', async () => {
     const relayer = await watch('relaying ws', 'websockets', wsAddrs, anonymous, { swarm: { capacity: 4 } })
     await change({ '@policy': { ...POLICY, relay: true } })
