@@ -38,6 +38,8 @@ export interface LoadConfig {
   mode: LoadMode
   /** libp2p: the super-peer's observe multiaddr (with /p2p/); ws: the ws:// or wss:// URL. */
   addr: string
+  /** libp2p: every observe address of that transport (one per edge worker); each observer picks one at random. */
+  addrs?: string[]
   docId: string
   n: number
   /** Dials in flight at once while connecting. */
@@ -136,7 +138,7 @@ async function libp2pObserver (transport: 'webrtc-direct' | 'websockets'): Promi
     connectionGater: { denyDialMultiaddr: () => false },
     connectionMonitor: { pingInterval: config.livenessIntervalMs, pingTimeout: { minTimeout: 5_000 } }
   })
-  const view: LiveView = observe(config.docId, { bootstrap: [config.addr], transports: [transport], allowPrivateAddresses: true, node, heartbeatTimeoutMs: config.heartbeatTimeoutMs, backoff: { initialMs: config.backoffInitialMs ?? 60_000 } })
+  const view: LiveView = observe(config.docId, { bootstrap: config.addrs ?? [config.addr], transports: [transport], allowPrivateAddresses: true, node, heartbeatTimeoutMs: config.heartbeatTimeoutMs, backoff: { initialMs: config.backoffInitialMs ?? 60_000 } })
   closers.push(async () => {
     await view.close()
     await node.stop()

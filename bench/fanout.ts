@@ -119,11 +119,29 @@ async function machineCpuSeconds (): Promise<number> {
   return (user + nice + system + irq + softirq + steal) / 100
 }
 
-/** CPU seconds (user + system) of a process, from /proc (USER_HZ 100). */
-async function cpuSeconds (pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+/** A process and its descendants (a super-peer's edge worker processes), from /proc. */
+async function processTree (pid: number): Promise<number[]> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  const kids = children.trim().split(' ').filter(c => c !== '').map(Number)
+  return [pid, ...(await Promise.all(kids.map(processTree))).flat()]
+}
+
+/** CPU seconds (user + system) of one process, from /proc (USER_HZ 100); 0 once it is gone. */
+async function ownCpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  if (stat === undefined) return 0
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** CPU seconds of a process and its descendants (a super-peer and its edge worker processes). */
+async function cpuSeconds (pid: number): Promise<number> {
+  return (await Promise.all((await processTree(pid)).map(ownCpuSeconds))).reduce((a, b) => a + b, 0)
+}
+
+/** Resident memory of a process and its descendants. */
+async function treeRssBytes (pid: number): Promise<number> {
+  return (await Promise.all((await processTree(pid)).map(async each => await rssBytes(each).catch(() => 0)))).reduce((a, b) => a + b, 0)
 }
 
 
@@ -362,10 +380,10 @@ class Bench {
       const addr = server.addrs.find(a => a.includes(want))
       if (addr === undefined) throw new Error(`no ${mode} address among ${server.addrs.join(' ')}`)
       await sleep(1000)
-      const rssBefore = await rssBytes(server.pid)
+      const rssBefore = await treeRssBytes(server.pid)
 
       const config: LoadConfig = {
-        mode, addr, docId: this.authority.docId, n, concurrency: CONCURRENCY, connectTimeoutMs: CONNECT_S * 1000,
+        mode, addr, addrs: server.addrs.filter(a => a.includes(want)), docId: this.authority.docId, n, concurrency: CONCURRENCY, connectTimeoutMs: CONNECT_S * 1000,
         certificate: mode === 'webrtc-direct' ? transportCertificate(this.tls) : undefined,
         livenessIntervalMs: LIVENESS_MS,
         heartbeatTimeoutMs: LOAD_HEARTBEAT_TIMEOUT_MS
@@ -384,13 +402,16 @@ class Bench {
       await this.paced(WARMUP_S)
       const from = this.authority.head.seq + 1
       await load.window(from, Number.MAX_SAFE_INTEGER)
+      // the server with its edge workers; this process and the load processes each alone (the
+      // bench process is the parent of all the others)
       const pids = [server.pid, process.pid, ...load.pids]
-      const cpu0 = await Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()])
+      const cpuOf = (pid: number, i: number): Promise<number> => i === 0 ? cpuSeconds(pid) : ownCpuSeconds(pid)
+      const cpu0 = await Promise.all([...pids.map(cpuOf), machineCpuSeconds()])
       const started = now()
       const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
       const sentFor = (now() - started) / 1000
       const to = this.authority.head.seq
-      const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuSeconds), machineCpuSeconds()]), rssBytes(server.pid)])
+      const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), treeRssBytes(server.pid)])
       const used = cpu1.map((c, i) => (c - cpu0[i]) / sentFor)
       const [serverCpu, benchCpu] = used
       const machineCpu = used[used.length - 1]

@@ -27,9 +27,12 @@ function peerIdOf (addr: string): string | undefined {
 
 /**
  * Groups the bootstrap addresses by super-peer (in the order each first appears) and sorts each
- * group by transport preference; addresses of transports not in `transports` are dropped.
+ * group by transport preference; addresses of transports not in `transports` are dropped. A
+ * super-peer with edge workers announces several addresses of one transport (one WebRTC-Direct
+ * port per worker): those come in a random order (`random`, in [0, 1)), so its browsers spread
+ * over its workers.
  */
-export function candidatesFrom (bootstrap: readonly string[], transports: readonly BrowserTransport[]): Candidate[] {
+export function candidatesFrom (bootstrap: readonly string[], transports: readonly BrowserTransport[], random: () => number = Math.random): Candidate[] {
   const groups = new Map<string, Candidate>()
   for (const addr of bootstrap) {
     let transport: BrowserTransport | undefined
@@ -45,7 +48,11 @@ export function candidatesFrom (bootstrap: readonly string[], transports: readon
     groups.set(key, group)
   }
   const rank = (addr: string): number => transports.indexOf(transportOf(addr) as BrowserTransport)
-  return [...groups.values()].map(group => ({ key: group.key, addrs: group.addrs.toSorted((a, b) => rank(a) - rank(b)) }))
+  return [...groups.values()].map(group => {
+    // a random key per address breaks ties within a transport (Fisher-Yates would need a copy per rank)
+    const order = new Map(group.addrs.map(addr => [addr, random()]))
+    return { key: group.key, addrs: group.addrs.toSorted((a, b) => rank(a) - rank(b) || order.get(a)! - order.get(b)!) }
+  })
 }
 
 /** The candidate after the one with `lastKey` (wrapping), or the first. */

@@ -60,7 +60,7 @@ async function runSuperPeer (argv: string[]): Promise<void> {
     peerId: peer.node.peerId.toString(),
     region: config.region,
     addrs: peer.node.getMultiaddrs().map(String),
-    observe: peer.edge === undefined ? undefined : { peerId: peer.edge.node.peerId.toString(), addrs: peer.edge.node.getMultiaddrs().map(String) },
+    observe: peer.edge === undefined ? undefined : { peerId: peer.edge.peerId, addrs: peer.edge.addrs() },
     admin: peer.admin?.url
   }) + '\n')
 }

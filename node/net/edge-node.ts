@@ -17,6 +17,7 @@ import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Keychain } from '@libp2p/keychain'
+import type { TransportCertificate } from '@libp2p/webrtc'
 
 /**
  * Browsers never meet the backbone: they reach a separate node that speaks only the observe
@@ -70,6 +71,13 @@ export interface EdgeNodeOptions {
   onRefused?: (reason: AddressRefusal) => void
   /** Serve a signalling relay for browser-to-browser connections (documents that relay). */
   signalling?: Partial<SignallingRelayLimits>
+  /**
+   * The WebRTC-Direct certificate to use instead of the one kept in the datastore: edge workers
+   * share one (loadEdgeCertificate), so that all their addresses carry the same certhash.
+   */
+  certificate?: TransportCertificate
+  /** WebSockets: listen with SO_REUSEPORT, so that every edge worker accepts on the same port. */
+  reusePort?: boolean
 }
 
 /**
@@ -115,13 +123,14 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
     // No STUN servers: @libp2p/webrtc would otherwise give every browser's peer connection four
     // public ones to gather from. The edge listens on an address browsers can already reach (it is
     // in its multiaddr); server-reflexive candidates add nothing but per-connection work.
-    transports: [webRTCDirect({ rtcConfiguration: EDGE_RTC_CONFIGURATION }), webSockets({
+    transports: [webRTCDirect({ rtcConfiguration: EDGE_RTC_CONFIGURATION, ...(opts.certificate === undefined ? {} : { certificate: opts.certificate }) }), webSockets({
       // upgradeTimeout and maxSockets come from patches/@libp2p+websockets+*.patch. Node's own
       // headersTimeout would not help: the transport feeds sockets to an HTTP server that never
       // listens, and such a server does not track its connections' deadlines.
       upgradeTimeout: limits.httpTimeoutMs,
       maxSockets: limits.maxSockets,
-      maxBufferedAmount: limits.maxBufferedBytes
+      maxBufferedAmount: limits.maxBufferedBytes,
+      reusePort: opts.reusePort
     })],
     connectionEncrypters: [noise()],
     // No yamux keep-alive: its pings only measure the round trip (a failed one is logged, the
@@ -164,4 +173,30 @@ function signallingRelay (limits: SignallingRelayLimits): ReturnType<typeof circ
       defaultDurationLimit: limits.durationLimitMs
     }
   })
+}
+
+/**
+ * The edge's WebRTC-Direct certificate as @libp2p/webrtc keeps it in <dataDir>/edge (created and
+ * stored there if missing), read by starting the transport alone on a node that listens nowhere.
+ * The transport only exposes it on its instance, so the factory is wrapped to keep that.
+ */
+export async function loadEdgeCertificate (privateKey: PrivateKey, dataDir: string): Promise<TransportCertificate> {
+  let transport: { certificate?: TransportCertificate } | undefined
+  const node = await createLibp2p({
+    privateKey,
+    datastore: await openNodeDatastore(join(dataDir, 'edge')),
+    transports: [components => {
+      const made = webRTCDirect()(components)
+      transport = made as unknown as { certificate?: TransportCertificate }
+      return made
+    }],
+    services: { keychain: keychain() }
+  })
+  try {
+    const certificate = transport?.certificate
+    if (certificate === undefined) throw new Error('the WebRTC-Direct transport started without a certificate')
+    return { ...certificate }
+  } finally {
+    await node.stop()
+  }
 }

@@ -1,4 +1,6 @@
 import { join } from 'node:path'
+import { availableParallelism } from 'node:os'
+import { autoEdgeWorkers } from './edge-workers.ts'
 import { listenAddresses } from '../net/listen.ts'
 import { helpText, integerProblems, parseFlags } from '../cli-args.ts'
 import { docIdProblems, logLevelProblems, multiaddrProblems, refuseProblems } from '../startup-checks.ts'
@@ -28,6 +30,8 @@ export interface SuperPeerConfig extends FleetConfig {
   observeMaxStreamsPerConnection: number
   observeStallTimeoutMs: number
   observeHeartbeatMs: number
+  /** Edge worker threads serving browsers (0: the edge runs in this process's own thread). */
+  edgeWorkers: number
   bootstrap: string[]
   region: string
   docs: string[]
@@ -61,6 +65,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'observe-max-streams-per-connection': { type: 'number', default: DEFAULT_OBSERVER_SERVER_OPTIONS.maxStreamsPerConnection, help: 'Observe streams one connection may hold open; the next is refused with "too-many-streams"' },
   'observe-stall-timeout-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.stallTimeoutMs, help: 'An observer whose stream accepts nothing for this long (it stopped reading) is dropped' },
   'observe-heartbeat-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.heartbeatMs, help: 'An observer sent nothing for this long gets a heartbeat, so its browser notices a dead super-peer within 1.5 s; keep it below the browsers\' heartbeatTimeoutMs minus 100 (0: none; browsers then rely on their 60 s probes)' },
+  'edge-workers': { type: 'string', value: 'n|auto', default: '0', help: 'Processes serving browsers, each with its own listeners (WebSockets share the port; WebRTC-Direct takes the port plus the worker\'s index); auto: one per core but one. 0: the super-peer process serves browsers itself. See docs/operations.md' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry always; under tiers others are carried while viewers or tier children ask for them' },
@@ -94,6 +99,13 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
   const observeListen = config.observeListen.length === 1 && config.observeListen[0] === 'none' ? [] : config.observeListen
   const topology = config.topology as string
   const peerAdmin = adminOrigins(label('peer-admin'), config.peerAdmin)
+  const edgeWorkers = parseEdgeWorkers(label('edge-workers'), String(flags.edgeWorkers), availableParallelism())
+  const edgeWorkerProblems = typeof edgeWorkers === 'string' ? [edgeWorkers] : []
+  if (typeof edgeWorkers === 'number' && edgeWorkers > 0 && config.observeAnnounce.length > 0) {
+    for (const addr of observeListen) {
+      if (/\/(tcp|udp)\/0(\/|$)/.test(addr)) edgeWorkerProblems.push(`${label('edge-workers')} with ${label('observe-announce')} needs fixed listen ports (worker n announces the WebRTC-Direct port plus n), not port 0 in ${addr}`)
+    }
+  }
   refuseProblems([
     ...(topology !== 'flat' && topology !== 'tiers' ? [`${label('topology')} must be flat or tiers, not "${topology}"`] : []),
     ...(docs.length === 0 && topology === 'flat' ? ['no documents to carry: pass --doc <doc id> at least once (or use --topology tiers, which carries what viewers ask for)'] : []),
@@ -106,6 +118,7 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
     ...multiaddrProblems(label('observe-announce'), config.observeAnnounce, 'announce'),
     ...multiaddrProblems(label('bootstrap'), config.bootstrap, 'bootstrap'),
     ...peerAdmin.problems,
+    ...edgeWorkerProblems,
     ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers', 'max-docs', 'linger-ms',
       'observe-max-connections-per-address', 'observe-new-connections-per-address', 'observe-http-timeout-ms', 'observe-upgrade-timeout-ms',
       'observe-max-sockets', 'observe-max-streams-per-connection', 'observe-stall-timeout-ms'], 1),
@@ -113,5 +126,16 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
     ...integerProblems(flags, ['observe-heartbeat-ms'], 0),
     ...logLevelProblems(label('log-level'), config.logLevel)
   ])
-  return { ...config, docs, observeListen, peerAdmin: peerAdmin.origins, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
+  return { ...config, docs, observeListen, peerAdmin: peerAdmin.origins, edgeWorkers: typeof edgeWorkers === 'number' ? edgeWorkers : 0, keyFile: config.keyFile ?? (flags.key as string | undefined) ?? join(config.dataDir, 'peer.key') }
+}
+
+/** Most edge workers one process may start. */
+export const MAX_EDGE_WORKERS = 64
+
+/** `--edge-workers`: a count, or auto (one per core but one); a string says what is wrong. */
+export function parseEdgeWorkers (flag: string, value: string, cores: number): number | string {
+  if (value === 'auto') return autoEdgeWorkers(cores)
+  const n = /^\d+$/.test(value) ? Number(value) : NaN
+  if (!Number.isInteger(n) || n > MAX_EDGE_WORKERS) return `${flag} must be auto or a whole number from 0 to ${MAX_EDGE_WORKERS}, not "${value}"`
+  return n
 }

@@ -5,7 +5,7 @@ import { trustsTokenKey } from './viewer-identity.ts'
 import type { Policy, Viewer, ViewState } from '../../src/privacy/index.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
 import type { JsonObject } from '../../src/json.ts'
-import type { ObserverSession } from './observer-protocol.ts'
+import type { ViewerSession } from './observer-protocol.ts'
 import type { DocSwarm, SwarmSession } from './swarm-coordinator.ts'
 import type { FrameMessage, ResetMessage } from '../../src/observe/protocol.ts'
 
@@ -44,7 +44,7 @@ export const DEFAULT_RETENTION: RetentionLimits = Object.freeze({
  */
 class PrivacyClass {
   readonly key: string
-  readonly members = new Set<ObserverSession>()
+  readonly members = new Set<ViewerSession>()
   /** undefined for the open class: its view is the whole document. */
   readonly view: ClassView | undefined
   private readonly limits: RetentionLimits
@@ -123,7 +123,7 @@ export interface DocChannelOptions {
 export class DocChannel {
   readonly doc: ObservableDoc
   private readonly classes = new Map<string, PrivacyClass>()
-  private readonly members = new Map<ObserverSession, Membership>()
+  private readonly members = new Map<ViewerSession, Membership>()
   /** Classes without members, each with when its last member left, the one empty longest first. */
   private readonly lingering = new Map<PrivacyClass, number>()
   private readonly retention: RetentionLimits
@@ -142,7 +142,7 @@ export class DocChannel {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention }
     this.now = options.now ?? Date.now
     // the swarm only ever names sessions the channel gave it
-    this.swarm = options.swarm?.((session, after) => { this.resumeDirect(session as ObserverSession, after) })
+    this.swarm = options.swarm?.((session, after) => { this.resumeDirect(session as ViewerSession, after) })
     this.readPolicy()
     this.unsubscribe = doc.onFrame((seq, data) => { this.onFrame(seq, data) })
     this.unsubscribeReset = doc.onReset?.(() => { this.rebuild() }) ?? (() => {})
@@ -177,7 +177,7 @@ export class DocChannel {
    * policy lets it observe, then send what it is missing and add it to its class, in one
    * synchronous step so no frame falls in between.
    */
-  join (session: ObserverSession, viewer: Viewer, requestedView: JsonObject | undefined, after: number | null, signer?: Uint8Array): JoinResult {
+  join (session: ViewerSession, viewer: Viewer, requestedView: JsonObject | undefined, after: number | null, signer?: Uint8Array): JoinResult {
     const policy = this.policy
     if (this.policyProblem !== undefined) {
       return { ok: false, code: ErrorCode.invalidPolicy, error: invalidPolicyMessage(this.policyProblem) }
@@ -223,7 +223,7 @@ export class DocChannel {
    * A member fed by a relay goes back to being fed here: it is sent the class messages after
    * `after` (or its whole view when they are gone), then the class's frames as they come.
    */
-  resumeDirect (session: ObserverSession, after: number): void {
+  resumeDirect (session: ViewerSession, after: number): void {
     const membership = this.members.get(session)
     if (membership === undefined) return
     const head = this.doc.head()
@@ -237,7 +237,7 @@ export class DocChannel {
    * A member changed its view state. When that moves it to another class whose view differs
    * from what it holds, it is sent the new view (a reset); an equal view needs no message.
    */
-  setViewState (session: ObserverSession, requested: JsonObject): void {
+  setViewState (session: ViewerSession, requested: JsonObject): void {
     const membership = this.members.get(session)
     if (membership === undefined || this.policy === undefined) return
     const viewState = sanitizeViewState(this.policy, requested)
@@ -252,12 +252,12 @@ export class DocChannel {
   }
 
   /** Whether the member still counts as identified by its token (a revoked key makes it anonymous). */
-  identified (session: ObserverSession): boolean {
+  identified (session: ViewerSession): boolean {
     return this.members.get(session)?.signer !== undefined
   }
 
   /** Returns true when the channel keeps nothing: no member and no lingering class. */
-  leave (session: ObserverSession): boolean {
+  leave (session: ViewerSession): boolean {
     const membership = this.members.get(session)
     if (membership !== undefined) {
       this.members.delete(session)
@@ -320,7 +320,7 @@ export class DocChannel {
       cls.members.add(session)
       session.deliver(0, cls.resetBytes(head, tree))
     }
-    this.swarm?.rebuilt(session => this.members.get(session as ObserverSession)?.cls.key)
+    this.swarm?.rebuilt(session => this.members.get(session as ViewerSession)?.cls.key)
   }
 
   /** Re-checks a member under the current policy: falls back to anonymous, or says why it must go. */
@@ -337,7 +337,7 @@ export class DocChannel {
     return { code: ErrorCode.forbidden, error: 'the document\'s policy no longer lets this viewer observe' }
   }
 
-  private move (session: ObserverSession, membership: Membership, to: PrivacyClass): void {
+  private move (session: ViewerSession, membership: Membership, to: PrivacyClass): void {
     const from = membership.cls
     from.members.delete(session)
     this.releaseIfEmpty(from)

@@ -103,11 +103,31 @@ export interface SessionHandlers {
 }
 
 /**
+ * What a document's channel and the admission need of a viewer's session: an ObserverSession,
+ * or, when edge workers hold the streams, the primary's stand-in for one (edge-workers.ts).
+ */
+export interface ViewerSession {
+  /** Frames with seq <= skipThrough are not sent (the browser already has them). */
+  skipThrough: number
+  readonly closed: boolean
+  /** The browser's peer id. */
+  peer: string | undefined
+  /** The browser's address as the edge saw it (a multiaddr): with the peer id, whose send budget it uses. */
+  address: string | undefined
+  deliver (seq: number, bytes: Uint8Array): void
+  fail (code: ErrorCode, error: string): void
+  /** Where a resync gets its reset message (the current snapshot, encoded). */
+  setResetSource (source: () => Uint8Array): void
+  /** Runs `listener` once, when the session ends. */
+  onClose (listener: () => void): void
+}
+
+/**
  * The write side of one observer. Messages arrive already encoded (shared by every observer of
  * the document); past maxQueuedBytes the queue is dropped and the observer is resynced with a
  * reset taken when its stream drains.
  */
-export class ObserverSession {
+export class ObserverSession implements ViewerSession {
   readonly stream: Stream
   /** Frames with seq <= skipThrough are not sent (the browser already has them). */
   skipThrough = 0
@@ -116,6 +136,8 @@ export class ObserverSession {
   joined = false
   /** The browser's peer id (its swarm identity when its document relays between browsers). */
   peer: string | undefined
+  /** The browser's address as the edge saw it. */
+  address: string | undefined
   private readonly limits: SessionLimits
   private readonly counters: SessionCounters
   private readonly queue: Uint8Array[] = []
@@ -123,12 +145,15 @@ export class ObserverSession {
   private waitingForDrain = false
   private stallTimer: ReturnType<typeof setTimeout> | undefined
   private resyncPending = false
+  /** The reset for the pending resync was asked for elsewhere (resetSource returned undefined). */
+  private resetAwaited = false
   /** Highest frame seq queued for this session (resets not included: their seq is not known here). */
   private sentThrough = 0
   /** When the stream was last handed bytes (ms, Date.now()); a heartbeat follows a quiet spell. */
   private lastSentAt = Date.now()
-  private resetSource: () => Uint8Array = () => { throw new Error('resetSource not set') }
+  private resetSource: () => Uint8Array | undefined = () => { throw new Error('resetSource not set') }
   private readonly onClosed: (session: ObserverSession) => void
+  private closeListeners: Array<() => void> = []
 
   constructor (stream: Stream, limits: SessionLimits, counters: SessionCounters, onClosed: (session: ObserverSession) => void) {
     this.stream = stream
@@ -192,9 +217,36 @@ export class ObserverSession {
     }
   }
 
-  /** Where a resync gets its reset message (the current snapshot, encoded). */
-  setResetSource (source: () => Uint8Array): void {
+  /**
+   * Where a resync gets its reset message (the current snapshot, encoded). A source that has to
+   * ask elsewhere (an edge worker asks its primary) returns undefined and later hands the reset
+   * to supplyReset; frames that come meanwhile are dropped, as the reset supersedes them.
+   */
+  setResetSource (source: () => Uint8Array | undefined): void {
     this.resetSource = source
+  }
+
+  /**
+   * The reset an undefined resetSource() promised; ignored unless a resync still waits for it.
+   * It goes first whatever the stream holds (as a reset taken at a drain would), and the frames
+   * after it queue behind it.
+   */
+  supplyReset (bytes: Uint8Array): void {
+    if (this.closed || !this.resetAwaited) return
+    this.resetAwaited = false
+    this.resyncPending = false
+    if (payloadLength(bytes) > this.limits.maxMessageBytes) {
+      this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
+      return
+    }
+    this.queue.push(bytes)
+    this.queuedBytes += bytes.byteLength
+    if (!this.waitingForDrain) scheduleFlush(this)
+  }
+
+  onClose (listener: () => void): void {
+    if (this.closed) listener()
+    else this.closeListeners.push(listener)
   }
 
   /** Queues one encoded message for frame `seq` (pass 0 for a reset: never skipped). */
@@ -214,6 +266,9 @@ export class ObserverSession {
       this.queuedBytes = 0
       this.resyncPending = true
       this.counters.resyncs++
+      // The stream may hold bytes without waiting for a drain (send() said it took them): then no
+      // drain comes to send the reset, so the next flush does.
+      if (!this.waitingForDrain) scheduleFlush(this)
       return
     }
     this.queue.push(bytes)
@@ -280,9 +335,14 @@ export class ObserverSession {
       while (true) {
         let next: Uint8Array | undefined
         if (this.queue.length === 0) {
-          if (!this.resyncPending) return
+          if (!this.resyncPending || this.resetAwaited) return
+          const reset = this.resetSource()
+          if (reset === undefined) {
+            this.resetAwaited = true // supplyReset delivers it
+            return
+          }
           this.resyncPending = false
-          next = this.resetSource()
+          next = reset
           if (payloadLength(next) > this.limits.maxMessageBytes) {
             this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
             return
@@ -338,5 +398,6 @@ export class ObserverSession {
     this.queue.length = 0
     this.queuedBytes = 0
     this.onClosed(this)
+    for (const listener of this.closeListeners.splice(0)) listener()
   }
 }

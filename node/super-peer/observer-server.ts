@@ -2,17 +2,12 @@
 
 import { ErrorCode, DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, encodeMessage, frameMessage } from '../../src/observe/protocol.ts'
 import { ObserverSession, readRequest } from './observer-protocol.ts'
-import { DocChannel } from './doc-channel.ts'
-import { viewerOf } from './viewer-identity.ts'
-import type { SessionCounters } from './observer-protocol.ts'
+import { viewerAdmission } from './viewer-admission.ts'
+import type { RequestResult, SessionCounters } from './observer-protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
-import { DocSwarm } from './swarm-coordinator.ts'
 import type { ClassOffload, SwarmCounters, SwarmSeat } from './swarm-coordinator.ts'
-import type { SwarmClientMessage, SwarmLimits } from '../../src/swarm/index.ts'
-import { policyOfTree, sanitizeViewState } from '../../src/privacy/index.ts'
-import type { Json, JsonObject } from '../../src/json.ts'
-import type { Viewer } from '../../src/privacy/index.ts'
-import type { Sender } from '../../src/reduce/index.ts'
+import type { SwarmLimits } from '../../src/swarm/index.ts'
+import type { Json } from '../../src/json.ts'
 import type { WriterLink } from '../reduce/doc-input.ts'
 import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 
@@ -123,37 +118,12 @@ export interface DocRefusal { readonly refuse: ErrorCode, readonly message: stri
 /** Finds the document a viewer asked for, waiting for it to be fetched if need be. */
 export type DocLookup = (docId: string, signal: AbortSignal) => ObservableDoc | DocRefusal | undefined | Promise<ObservableDoc | DocRefusal | undefined>
 
-/** setTimeout's longest delay; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/**
- * An identity is good until its token expires, also for a viewer already connected (unless it
- * no longer counts as identified: its token key was revoked and it observes anonymously).
- */
-function expireAt (session: ObserverSession, expires: number, stillIdentified: () => boolean): void {
-  let timer: ReturnType<typeof setTimeout>
-  const arm = (): void => {
-    const left = expires - Date.now()
-    timer = left > MAX_TIMER_MS
-      ? setTimeout(arm, MAX_TIMER_MS)
-      : setTimeout(() => { if (stillIdentified()) session.fail(ErrorCode.unauthorized, 'viewer token expired') }, Math.max(0, left))
-    timer.unref()
-  }
-  arm()
-  session.stream.addEventListener('close', () => { clearTimeout(timer) })
-}
-
 /** Where refusals are counted by reason, as `observe_refused_<reason>` (e.g. the process's Counters). */
 export interface RefusalCounter { inc (name: string): void }
 
 /** Where writer streams (`"mode": "connect"`) send: the super-peer's input (node/reduce/input-hub.ts). */
 export interface WriterHub {
   attach (docId: string, link: WriterLink): { send (json: Json): void, detach (): void } | undefined
-}
-
-/** Writers: the sender's identity and view state as the policy keeps it. */
-function senderOf (doc: ObservableDoc, viewer: Viewer, view: JsonObject | undefined): Sender {
-  return { viewer, viewState: sanitizeViewState(policyOfTree(doc.snapshot().tree), view ?? {}) }
 }
 
 export function startObserverServer (
@@ -210,14 +180,64 @@ export function observerStreams (
   writers?: WriterHub
 ): ObserverStreams {
   const opts: ObserverServerOptions = { ...DEFAULT_OBSERVER_SERVER_OPTIONS, ...options }
-  const counters: SessionCounters & { accepted: number, refused: number, heartbeats: number } = {
-    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refused: 0, refusedSends: 0, frozen: 0, heartbeats: 0
+  const admission = viewerAdmission(docs, { lookupTimeoutMs: opts.requestTimeoutMs, swarm: opts.swarm }, log, refusals, writers)
+  const intake = observerIntake(opts, admission.refuse, session => { admission.leave(session) })
+
+  const handle = async (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'>): Promise<void> => {
+    const accepted = await intake.accept(stream, connection)
+    if (accepted === undefined) return
+    const { session, request } = accepted
+    const admitted = await admission.admit(session, request.value)
+    if (admitted === undefined) return
+    await session.listen(request.lp, admitted.onView, admitted.handlers)
+  }
+
+  return {
+    handle,
+    async stop (beforeClosing) {
+      await intake.stop(beforeClosing)
+      admission.close()
+    },
+    viewers: docId => admission.viewers(docId),
+    offload: docId => admission.offload(docId),
+    seats: docId => admission.seats(docId),
+    stats: () => ({ ...intake.stats(admission.refused), classes: admission.classes() })
+  }
+}
+
+/** A stream that sent its request within the limits, and the session that will serve it. */
+export interface AcceptedStream {
+  session: ObserverSession
+  request: Extract<RequestResult, { ok: true }>
+}
+
+/**
+ * The stream side of serving observers, wherever the admission runs (this thread, or an edge
+ * worker's primary): the caps on observers and streams per connection, reading the request,
+ * heartbeats to quiet observers, and the session counters.
+ */
+export interface ObserverIntake {
+  /** Opens a session on a new stream and reads its request; undefined when it was refused or closed. */
+  accept (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'>): Promise<AcceptedStream | undefined>
+  stop (beforeClosing?: () => Promise<void>): Promise<void>
+  /** Every session open now (including those still sending their request). */
+  readonly sessions: ReadonlySet<ObserverSession>
+  /** Counters; `refused` is kept by whoever refuses (the `refuse` callback's owner). */
+  stats (refused: number): Omit<ObserverServerStats, 'classes'>
+}
+
+export function observerIntake (
+  opts: ObserverServerOptions,
+  /** Counts, tells and fails a refused session (the intake counts no refusals itself). */
+  refuse: (session: ObserverSession, code: ErrorCode, error: string) => void,
+  onClosed: (session: ObserverSession) => void
+): ObserverIntake {
+  const counters: SessionCounters & { accepted: number, heartbeats: number } = {
+    sent: 0, resyncs: 0, ejected: 0, accepted: 0, refusedSends: 0, frozen: 0, heartbeats: 0
   }
   /** Observe streams open per connection id. */
   const streamsOf = new Map<string, number>()
   const sessions = new Set<ObserverSession>()
-  const channels = new Map<string, DocChannel>()
-  const channelOf = new Map<ObserverSession, DocChannel>()
   let stopped = false
 
   // Heartbeats: each seq encoded once per check for all the quiet observers that hold it.
@@ -230,7 +250,7 @@ export function observerStreams (
         if (bytes === undefined) encoded.set(seq, bytes = encodeMessage(frameMessage(seq, null)))
         return bytes
       }
-      for (const session of channelOf.keys()) {
+      for (const session of sessions) {
         if (session.heartbeat(now, opts.heartbeatMs, encode)) counters.heartbeats++
       }
     }, HEARTBEAT_CHECK_MS)
@@ -239,126 +259,53 @@ export function observerStreams (
 
   const onSessionClosed = (session: ObserverSession): void => {
     sessions.delete(session)
-    const channel = channelOf.get(session)
-    if (channel === undefined) return
-    channelOf.delete(session)
-    if (channel.leave(session)) {
-      channel.close()
-      if (channels.get(channel.doc.docId) === channel) channels.delete(channel.doc.docId)
-    }
-  }
-
-  const refuse = (session: ObserverSession, code: ErrorCode, error: string): void => {
-    counters.refused++
-    refusals?.inc(`observe_refused_${code.replaceAll('-', '_')}`)
-    log?.info?.({ code, error }, 'observer refused')
-    session.fail(code, error)
-  }
-
-  const handle = async (stream: Stream, connection: Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'>): Promise<void> => {
-    counters.accepted++
-    const session = new ObserverSession(stream, opts, counters, onSessionClosed)
-    session.peer = connection.remotePeer.toString()
-    if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return }
-    const open = streamsOf.get(connection.id) ?? 0
-    if (open >= opts.maxStreamsPerConnection) {
-      refuse(session, ErrorCode.tooManyStreams, `at most ${opts.maxStreamsPerConnection} observe streams per connection`)
-      return
-    }
-    streamsOf.set(connection.id, open + 1)
-    stream.addEventListener('close', () => {
-      const left = (streamsOf.get(connection.id) ?? 1) - 1
-      if (left > 0) streamsOf.set(connection.id, left)
-      else streamsOf.delete(connection.id)
-    })
-    if (sessions.size >= opts.maxObservers) { refuse(session, ErrorCode.busy, 'too many observers'); return }
-    sessions.add(session)
-
-    const request = await readRequest(stream, opts.requestTimeoutMs)
-    if (session.closed) return
-    if (!request.ok) { refuse(session, request.code ?? ErrorCode.badRequest, request.error); return }
-    // A document not carried yet may be fetched now (tiers): wait for it while the stream lives.
-    const doc = await docs(request.value.doc, AbortSignal.timeout(opts.requestTimeoutMs))
-    if (session.closed) return
-    if (doc === undefined || stopped) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.value.doc}`); return }
-    if ('refuse' in doc) { refuse(session, doc.refuse, doc.message); return }
-    const identity = viewerOf(doc, request.value.token, Date.now())
-    if (!identity.ok) { refuse(session, ErrorCode.unauthorized, identity.error); return }
-
-    let channel = channels.get(doc.docId)
-    // A document dropped and carried again (tiers) is another ObservableDoc: a channel left on the
-    // old one (a class lingering for a viewer who may come back) would hear no frame again.
-    if (channel !== undefined && channel.doc !== doc && channel.size === 0) {
-      channel.close()
-      channel = undefined
-    }
-    if (channel === undefined) {
-      const swarm = opts.swarm
-      const docId = doc.docId
-      channel = new DocChannel(doc, swarm === undefined ? {} : { swarm: resume => new DocSwarm(docId, swarm, resume) })
-      channels.set(doc.docId, channel)
-    }
-    const joined = channel.join(session, identity.viewer, request.value.view, request.value.after, identity.signer)
-    if (!joined.ok) {
-      if (channel.idle) { channel.close(); channels.delete(doc.docId) }
-      refuse(session, joined.code, joined.error)
-      return
-    }
-    channelOf.set(session, channel)
-    const joinedChannel = channel
-    if (identity.expires !== undefined) expireAt(session, identity.expires, () => joinedChannel.identified(session))
-    const onSwarm = joinedChannel.swarm === undefined ? undefined : (message: SwarmClientMessage) => joinedChannel.swarm?.handle(session, message)
-    if (request.value.mode !== 'connect') {
-      await session.listen(request.lp!, view => { joinedChannel.setViewState(session, view) }, { onSwarm })
-      return
-    }
-    const link = {
-      writer: request.value.writer as string,
-      sender: senderOf(doc, identity.viewer, request.value.view),
-      remote: { peer: connection.remotePeer.toString(), address: connection.remoteAddr.toString() },
-      deliver: (bytes: Uint8Array) => { session.deliver(0, bytes) },
-      end: (_code: 'fenced', message: string) => { session.fail(ErrorCode.fenced, message) }
-    }
-    const input = writers?.attach(doc.docId, link)
-    if (input === undefined) { session.fail(ErrorCode.unknownDoc, `this super-peer takes no input for ${doc.docId}`); return }
-    stream.addEventListener('close', () => { input.detach() })
-    await session.listen(request.lp!, view => {
-      joinedChannel.setViewState(session, view)
-      link.sender = senderOf(doc, identity.viewer, view)
-    }, { onSend: json => { input.send(json) }, onSwarm })
+    onClosed(session)
   }
 
   return {
-    handle,
+    sessions,
+    async accept (stream, connection) {
+      counters.accepted++
+      const session = new ObserverSession(stream, opts, counters, onSessionClosed)
+      session.peer = connection.remotePeer.toString()
+      session.address = connection.remoteAddr.toString()
+      if (stopped) { session.fail(ErrorCode.busy, 'shutting down'); return undefined }
+      const open = streamsOf.get(connection.id) ?? 0
+      if (open >= opts.maxStreamsPerConnection) {
+        refuse(session, ErrorCode.tooManyStreams, `at most ${opts.maxStreamsPerConnection} observe streams per connection`)
+        return undefined
+      }
+      streamsOf.set(connection.id, open + 1)
+      stream.addEventListener('close', () => {
+        const left = (streamsOf.get(connection.id) ?? 1) - 1
+        if (left > 0) streamsOf.set(connection.id, left)
+        else streamsOf.delete(connection.id)
+      })
+      if (sessions.size >= opts.maxObservers) { refuse(session, ErrorCode.busy, 'too many observers'); return undefined }
+      sessions.add(session)
+
+      const request = await readRequest(stream, opts.requestTimeoutMs)
+      if (session.closed) return undefined
+      if (!request.ok) { refuse(session, request.code ?? ErrorCode.badRequest, request.error); return undefined }
+      return { session, request }
+    },
     async stop (beforeClosing) {
       stopped = true
       clearInterval(heartbeats)
       await beforeClosing?.()
       await Promise.all([...sessions].map(async session => { await session.close() }))
-      for (const channel of channels.values()) channel.close()
-      channels.clear()
     },
-    viewers (docId: string) {
-      return channels.get(docId)?.size ?? 0
-    },
-    offload (docId: string) {
-      return channels.get(docId)?.swarm?.offload() ?? []
-    },
-    seats (docId: string) {
-      return channels.get(docId)?.swarm?.seats() ?? []
-    },
-    stats () {
+    stats (refused) {
       return {
         observers: sessions.size,
         accepted: counters.accepted,
-        refused: counters.refused,
+        refused,
         ejected: counters.ejected,
         resyncs: counters.resyncs,
         frozen: counters.frozen,
         sent: counters.sent,
         heartbeats: counters.heartbeats,
-        refusedSends: counters.refusedSends ?? 0,
-        classes: [...channels.values()].reduce((sum, channel) => sum + channel.classCount, 0)
+        refusedSends: counters.refusedSends ?? 0
       }
     }
   }

@@ -12,15 +12,21 @@ import { startAdminServer } from '../admin-http.ts'
 import { topologyPageRoute } from '../topology/admin-page.ts'
 import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
 import { healthAnswer, peersOf, processInfo, userAgentOf } from '../node-info.ts'
-import { ErrorCode, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import { ErrorCode } from '../../src/observe/protocol.ts'
 import type { Counters } from '../metrics.ts'
 import { CarrierSet } from './carriers.ts'
 import { serveRelay } from '../relay/relay-server.ts'
 import { DEFAULT_CAPACITY, startBackboneMembership } from '../membership/index.ts'
 import { Tiers } from '../tiers/tiers.ts'
 import type { DocCarrier } from './doc-carrier.ts'
-import { OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
-import { createEdgeNode } from '../net/edge-node.ts'
+import { DEFAULT_OBSERVER_SERVER_OPTIONS, OBSERVER_CONNECTION_MANAGER, startObserverServer } from './observer-server.ts'
+import { createEdgeNode, loadEdgeCertificate } from '../net/edge-node.ts'
+import { EdgeWorkers, transportCounts } from './edge-workers.ts'
+import { viewerAdmission } from './viewer-admission.ts'
+import type { TransportCounts } from './edge-workers.ts'
+import type { EdgeLimits } from '../net/edge-node.ts'
+import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
+import type { DocRefusal, ObserverServerOptions } from './observer-server.ts'
 import { InputHub } from '../reduce/input-hub.ts'
 import type { MembershipService } from '../membership/index.ts'
 import type { EdgeNode } from '../net/edge-node.ts'
@@ -30,10 +36,25 @@ import type { BackboneNode } from '../net/libp2p-node.ts'
 import type { Logger } from '../log.ts'
 import type { SuperPeerConfig } from './config.ts'
 
-/** The browser-facing side: its own libp2p node and the observer server on it. */
+/**
+ * The browser-facing side, with its own identity: an edge libp2p node in this thread and the
+ * observer server on it, or edge worker threads each with their own node (--edge-workers).
+ */
 export interface Edge {
-  readonly node: EdgeNode
+  /** The edge identity's peer id (every worker shares it). */
+  readonly peerId: string
+  /** The addresses browsers dial (with edge workers: every worker's). */
+  addrs (): string[]
   readonly server: ObserverServer
+  /** The edge node, when the edge runs in this thread. */
+  readonly node?: EdgeNode
+  /** The edge workers, when they serve browsers. */
+  readonly workers?: EdgeWorkers
+  /** Observe streams and browser connections now, by transport. */
+  transports (): TransportCounts
+  /** Reasons the edge is not healthy. */
+  problems (): string[]
+  stop (): Promise<void>
 }
 
 /**
@@ -170,38 +191,15 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
   })
 
   if (servesObservers) {
-    const edgeKey = await loadOrCreateKey(join(config.dataDir, 'edge.key'))
-    const edgeNode = await createEdgeNode({
-      privateKey: edgeKey,
-      signalling: {},
-      dataDir: config.dataDir,
-      listen: config.observeListen,
-      announce: config.observeAnnounce,
-      ...OBSERVER_CONNECTION_MANAGER,
-      maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers),
-      limits: {
-        maxConnectionsPerAddress: config.observeMaxConnectionsPerAddress,
-        newConnectionsPerAddress: config.observeNewConnectionsPerAddress,
-        httpTimeoutMs: config.observeHttpTimeoutMs,
-        upgradeTimeoutMs: config.observeUpgradeTimeoutMs,
-        maxSockets: config.observeMaxSockets
-      },
-      onRefused: reason => { counters.inc(`observe_refused_${reason}`) }
-    })
-    const server = startObserverServer(edgeNode, async (docId, signal) => {
+    const lookup = async (docId: string, signal: AbortSignal): Promise<ObservableDoc | DocRefusal | undefined> => {
       const doc = await carriers.observable(docId, signal)
       if (doc === undefined || !('code' in doc)) return doc
       // A full host says so (the browser tries the next super-peer); a bad id is an unknown doc.
       return doc.code === 'full' ? { refuse: ErrorCode.busy, message: doc.error } : undefined
-    }, {
-      maxObservers: config.maxObservers,
-      maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
-      stallTimeoutMs: config.observeStallTimeoutMs,
-      heartbeatMs: config.observeHeartbeatMs,
-      swarm: { key: edgeKey, counters, reachable: peer => hasReservation(edgeNode, peer) }
-    }, log, counters, input)
-    await server.ready
-    edge = { node: edgeNode, server }
+    }
+    edge = config.edgeWorkers > 0
+      ? await startEdgeWorkers(config, lookup, log, counters, input)
+      : await startEdgeInThread(config, lookup, log, counters, input)
   }
 
   registerSuperPeerMetrics(metrics, node, edge, carriers, tiers, input, startedAt)
@@ -210,7 +208,7 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
     const problems: string[] = []
     if (stopping) problems.push('stopping')
     if (node.status !== 'started') problems.push(`backbone node is ${node.status}`)
-    if (edge !== undefined && edge.node.status !== 'started') problems.push(`edge node is ${edge.node.status}`)
+    if (edge !== undefined) problems.push(...edge.problems())
     for (const [, carrier] of carriers.entries()) if (carrier.replica.diverged) problems.push(`replica of ${carrier.docId} diverged; rebuilding it from peers`)
     return problems
   }
@@ -243,22 +241,13 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
       input.stop()
       await started.stop()
       fleet.stop()
-      await edge?.server.stop()
-      await edge?.node.stop()
+      await edge?.stop()
       await carriers.stop()
       await admin?.close()
       await node.stop()
       await lock.release()
     }
   }
-}
-
-/** Transport of an edge connection, for the observers{transport} gauges. */
-function transportOf (addr: string): string {
-  if (addr.includes('/webrtc-direct')) return 'webrtc-direct'
-  if (addr.includes('/wss') || addr.includes('/tls/ws')) return 'wss'
-  if (addr.includes('/ws')) return 'ws'
-  return 'other'
 }
 
 /** Gauges read at scrape time, and the latency histograms fed by each carrier as it starts. */
@@ -298,16 +287,10 @@ function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edg
     })
   })
   if (edge === undefined) return
-  const byTransport = (count: (streams: number) => number) => () => {
-    const totals = new Map<string, number>()
-    for (const connection of edge.node.getConnections()) {
-      const key = transportOf(connection.remoteAddr.toString())
-      totals.set(key, (totals.get(key) ?? 0) + count(connection.streams.filter(stream => stream.protocol === OBSERVE_PROTOCOL).length))
-    }
-    return [...totals].map(([transport, value]): [Record<string, string>, number] => [{ transport }, value])
-  }
-  metrics.gauge('observers', 'Observer streams open, by transport', byTransport(streams => streams), ['transport'])
-  metrics.gauge('observer_connections', 'Browser connections to the edge node, by transport', byTransport(() => 1), ['transport'])
+  const byTransport = (count: (counts: { observers: number, connections: number }) => number) => () =>
+    Object.entries(edge.transports()).map(([transport, counts]): [Record<string, string>, number] => [{ transport }, count(counts)])
+  metrics.gauge('observers', 'Observer streams open, by transport', byTransport(counts => counts.observers), ['transport'])
+  metrics.gauge('observer_connections', 'Browser connections to the edge node, by transport', byTransport(counts => counts.connections), ['transport'])
   const stats = (): ReturnType<typeof edge.server.stats> => edge.server.stats()
   metrics.gauge('privacy_classes', 'Privacy classes across documents (viewers who see the same thing share one)', () => stats().classes)
   metrics.total('observer_streams_accepted', 'Observer streams accepted since start', () => stats().accepted)
@@ -333,7 +316,7 @@ function adminRoute (path: string, node: BackboneNode, edge: Edge | undefined, c
         peerId: node.peerId.toString(),
         region: config.region,
         addrs: node.getMultiaddrs().map(String),
-        observe: edge === undefined ? undefined : { peerId: edge.node.peerId.toString(), addrs: edge.node.getMultiaddrs().map(String), ...edge.server.stats() },
+        observe: edge === undefined ? undefined : { peerId: edge.peerId, addrs: edge.addrs(), ...edge.server.stats(), workers: edge.workers?.workers() },
         docs: Object.fromEntries(carriers.entries().map(([docId, carrier]) => [docId, {
           seq: carrier.replica.head.seq,
           epoch: carrier.replica.head.epoch,
@@ -398,6 +381,117 @@ function topologyOf (node: BackboneNode, carriers: CarrierSet, tiers: Tiers | un
         tree: standing?.tree
       }]
     }))
+  }
+}
+
+type Lookup = (docId: string, signal: AbortSignal) => Promise<ObservableDoc | DocRefusal | undefined>
+
+/** The edge node's limits, from the observe flags. */
+function edgeLimits (config: SuperPeerConfig): Partial<EdgeLimits> {
+  return {
+    maxConnectionsPerAddress: config.observeMaxConnectionsPerAddress,
+    newConnectionsPerAddress: config.observeNewConnectionsPerAddress,
+    httpTimeoutMs: config.observeHttpTimeoutMs,
+    upgradeTimeoutMs: config.observeUpgradeTimeoutMs,
+    maxSockets: config.observeMaxSockets
+  }
+}
+
+function observerOptions (config: SuperPeerConfig): ObserverServerOptions {
+  return {
+    ...DEFAULT_OBSERVER_SERVER_OPTIONS,
+    maxObservers: config.maxObservers,
+    maxStreamsPerConnection: config.observeMaxStreamsPerConnection,
+    stallTimeoutMs: config.observeStallTimeoutMs,
+    heartbeatMs: config.observeHeartbeatMs
+  }
+}
+
+const edgeConnectionManager = (config: SuperPeerConfig) => ({
+  ...OBSERVER_CONNECTION_MANAGER,
+  maxConnections: Math.max(OBSERVER_CONNECTION_MANAGER.maxConnections, config.maxObservers)
+})
+
+/** The edge in this thread: one edge node, its observer server, and relaying between browsers. */
+async function startEdgeInThread (config: SuperPeerConfig, lookup: Lookup, log: Logger, counters: Counters, input: InputHub): Promise<Edge> {
+  const edgeKey = await loadOrCreateKey(join(config.dataDir, 'edge.key'))
+  const node = await createEdgeNode({
+    privateKey: edgeKey,
+    signalling: {},
+    dataDir: config.dataDir,
+    listen: config.observeListen,
+    announce: config.observeAnnounce,
+    ...edgeConnectionManager(config),
+    limits: edgeLimits(config),
+    onRefused: reason => { counters.inc(`observe_refused_${reason}`) }
+  })
+  const server = startObserverServer(node, lookup, {
+    ...observerOptions(config),
+    swarm: { key: edgeKey, counters, reachable: peer => hasReservation(node, peer) }
+  }, log, counters, input)
+  await server.ready
+  return {
+    peerId: node.peerId.toString(),
+    addrs: () => node.getMultiaddrs().map(String),
+    server,
+    node,
+    transports: () => transportCounts(node.getConnections()),
+    problems: () => node.status === 'started' ? [] : [`edge node is ${node.status}`],
+    stop: async () => {
+      await server.stop()
+      await node.stop()
+    }
+  }
+}
+
+/**
+ * The edge on worker threads: the admission (documents, policy, classes) stays in this thread,
+ * each worker holds its browsers' streams. Relaying between browsers is not served this way.
+ */
+async function startEdgeWorkers (config: SuperPeerConfig, lookup: Lookup, log: Logger, counters: Counters, input: InputHub): Promise<Edge> {
+  const edgeKey = await loadOrCreateKey(join(config.dataDir, 'edge.key'))
+  // one certificate for every worker, so all their addresses carry the same certhash
+  const certificate = await loadEdgeCertificate(edgeKey, config.dataDir)
+  // --max-observers is the process's: each worker takes its share
+  const server = { ...observerOptions(config), maxObservers: Math.ceil(config.maxObservers / config.edgeWorkers) }
+  const admission = viewerAdmission(lookup, { lookupTimeoutMs: server.requestTimeoutMs }, log, counters, input)
+  const workers = new EdgeWorkers(admission, {
+    count: config.edgeWorkers,
+    privateKey: edgeKey,
+    certificate,
+    listen: config.observeListen,
+    announce: config.observeAnnounce,
+    limits: edgeLimits(config),
+    connectionManager: edgeConnectionManager(config),
+    server,
+    counters,
+    log
+  })
+  try {
+    await workers.start()
+  } catch (err) {
+    await workers.stop()
+    throw err
+  }
+  const stop = async (): Promise<void> => {
+    await workers.stop()
+    admission.close()
+  }
+  return {
+    peerId: peerIdFromPrivateKey(edgeKey).toString(),
+    addrs: () => workers.addrs(),
+    server: {
+      ready: Promise.resolve(),
+      stop,
+      stats: () => workers.stats(),
+      viewers: docId => admission.viewers(docId),
+      offload: () => [],
+      seats: () => []
+    },
+    workers,
+    transports: () => workers.transports(),
+    problems: () => workers.problems(),
+    stop
   }
 }
 
