@@ -1,6 +1,6 @@
 // npm run bench:docs: one super-peer process carrying 10,000 documents under tiers.
 //
-// A source process (bench/docs-source.ts) is the authority of every document (one key, many
+// A source process (bench/parts/docs-source.ts) is the authority of every document (one key, many
 // names) and serves them over the relay protocol, as a region proxy's authorities would. The
 // super-peer pins them all (--config with "doc": [...]) and follows each from the source: one
 // relay stream per document, no gossipsub topic per document. Measured:
@@ -21,13 +21,13 @@ import { fileURLToPath } from 'node:url'
 import { changesMoveTree, computeDocTree } from '../src/elect/index.ts'
 import type { TreeMember } from '../src/elect/index.ts'
 import { killAll, startCli, waitFor } from '../test/helpers/processes.ts'
-import { Child, children, intEnv, machine, rssBytes, sleep } from './common.ts'
+import { Child, children, intEnv, machine, rssBytes, sleep } from './parts/common.ts'
 import type { Running } from '../test/helpers/processes.ts'
 
 const DOCUMENTS = intEnv('BENCH_DOCS_DOCUMENTS', 10_000)
 const RATE = intEnv('BENCH_DOCS_FRAMES_PER_S', 2_000)
 const WINDOW_S = intEnv('BENCH_DOCS_WINDOW_S', 8)
-const SOURCE = fileURLToPath(new URL('./docs-source.ts', import.meta.url))
+const SOURCE = fileURLToPath(new URL('./parts/docs-source.ts', import.meta.url))
 const REGION = 'bench'
 
 /** User plus system CPU time of a process, in ms (from /proc; clock ticks are 10 ms). */

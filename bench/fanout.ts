@@ -4,12 +4,12 @@
  * The authority runs inside this process as the library (Authority + startAuthorityNode on
  * 127.0.0.1 TCP) and changes the document at a fixed rate, one change per frame, each change
  * `{t, n}` carrying the wall-clock time change() was called. For every N and transport, a fresh
- * server process and a fresh load process (bench/fanout-observers.ts) are started:
+ * server process and a fresh load process (bench/parts/fanout-observers.ts) are started:
  *
  *   webrtc-direct, websockets  one `deltacast super-peer` process (bootstrapped to the authority)
  *                              serving N observe() clients, each with its own libp2p node and
  *                              connection, over WebRTC-Direct or WebSockets;
- *   ws, wss                    one plain `ws` broadcast server process (bench/fanout-ws-server.ts)
+ *   ws, wss                    one plain `ws` broadcast server process (bench/parts/fanout-ws-server.ts)
  *                              fed the same observe-protocol message bytes by this process on each
  *                              durable frame, serving N `ws` clients, without and with TLS.
  *
@@ -55,11 +55,11 @@ import { encodeMessage, frameMessage } from '../src/observe/protocol.ts'
 import { mergeInto } from '../src/delta/index.ts'
 import { buildBrowser } from '../scripts/build-browser.ts'
 import { waitFor } from '../test/helpers/processes.ts'
-import { Child, children, intEnv, machine as machineBase, now, percentile, rssBytes, sleep } from './common.ts'
+import { Child, children, intEnv, machine as machineBase, now, percentile, rssBytes, sleep } from './parts/common.ts'
 import type { JsonObject } from '../src/json.ts'
 import type { Frame } from '../src/log/index.ts'
 import type { AuthorityNode } from '../node/authority/authority-node.ts'
-import type { LoadConfig, LoadMode } from './fanout-observers.ts'
+import type { LoadConfig, LoadMode } from './parts/fanout-observers.ts'
 
 const NS = (process.env.BENCH_FANOUT_N ?? '100,300,1000').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0)
 const MODES = (process.env.BENCH_FANOUT_MODES ?? 'webrtc-direct,websockets,ws,wss').split(',') as LoadMode[]
@@ -90,8 +90,8 @@ const NODE_FLAGS = (process.env.BENCH_FANOUT_NODE_FLAGS ?? '').split(' ').filter
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const CLI = fileURLToPath(new URL('../bin/deltacast.js', import.meta.url))
-const LOAD = join(HERE, 'fanout-observers.ts')
-const WS_SERVER = join(HERE, 'fanout-ws-server.ts')
+const LOAD = join(HERE, 'parts', 'fanout-observers.ts')
+const WS_SERVER = join(HERE, 'parts', 'fanout-ws-server.ts')
 
 const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–'
 const ms = (n: number): string => Number.isFinite(n) ? `${fmt(n, n < 10 ? 2 : 1)} ms` : '–'
@@ -225,7 +225,7 @@ interface LoadReport {
 }
 
 /**
- * N observers split over one or more load processes (bench/fanout-observers.ts), each observer
+ * N observers split over one or more load processes (bench/parts/fanout-observers.ts), each observer
  * still its own libp2p node, peer id and connection: the server sees the same N browsers, and the
  * clients' work is spread over more than one event loop (and, when the server leaves room, core).
  */

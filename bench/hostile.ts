@@ -2,7 +2,7 @@
  * bench:hostile: a super-peer serving observers while hostile clients flood its observe port.
  *
  * One document, its authority in this process; one super-peer process. OBSERVERS observers (the
- * browser library over WebSockets, in a load process, bench/fanout-observers.ts) follow it, and
+ * browser library over WebSockets, in a load process, bench/parts/fanout-observers.ts) follow it, and
  * FROZEN more observers, each its own process, are stopped with SIGSTOP (reading nothing, not even
  * TCP). Then FLOOD connections hit the WebSockets observe port from another loopback address
  * (127.0.0.2): half never send a byte, half send garbage. It reports the observers kept live and
@@ -24,9 +24,9 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Authority } from '../node/authority/authority.ts'
 import { startAuthorityNode } from '../node/authority/authority-node.ts'
 import { createLogger } from '../node/log.ts'
-import { Child, children, intEnv, machine, now, rssBytes, sleep } from './common.ts'
+import { Child, children, intEnv, machine, now, rssBytes, sleep } from './parts/common.ts'
 import type { AuthorityNode } from '../node/authority/authority-node.ts'
-import type { LoadConfig } from './fanout-observers.ts'
+import type { LoadConfig } from './parts/fanout-observers.ts'
 
 const OBSERVERS = intEnv('BENCH_HOSTILE_OBSERVERS', 100)
 const FLOOD = intEnv('BENCH_HOSTILE_FLOOD', 2000)
@@ -45,7 +45,7 @@ const ATTACKER_ADDRESS = '127.0.0.2'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const CLI = fileURLToPath(new URL('../bin/deltacast.js', import.meta.url))
-const LOAD = join(HERE, 'fanout-observers.ts')
+const LOAD = join(HERE, 'parts', 'fanout-observers.ts')
 const FROZEN_CHILD = fileURLToPath(new URL('../test/helpers/observer-child.ts', import.meta.url))
 
 const out = (line = ''): void => { process.stdout.write(line + '\n') }

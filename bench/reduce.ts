@@ -9,7 +9,7 @@
  * condition, size, schema, rate bucket) then OriginWindows.add. Tier and authority figures:
  * mergePartials of one-entry partials (a tier), and ChannelLedger.apply (the authority).
  *
- * End to end (bench/reduce-e2e.ts): an authority and 3 super-peers as OS processes in two
+ * End to end (bench/parts/reduce-e2e.ts): an authority and 3 super-peers as OS processes in two
  * tiers, simulated writers on raw writer streams; messages/s, partials/s at the proxy and the
  * authority, write-to-document latency, and acknowledged = counted.
  *
@@ -23,8 +23,8 @@ import {
   minReducer, OriginWindows, Outbox, partialOf, RateBucket, sampleReducer, sumReducer, tallyReducer
 } from '../src/reduce/index.ts'
 import type { MessageRef, Reducer, WindowEntry } from '../src/reduce/index.ts'
-import { intEnv, machine } from './common.ts'
-import { endToEnd } from './reduce-e2e.ts'
+import { intEnv, machine } from './parts/common.ts'
+import { endToEnd } from './parts/reduce-e2e.ts'
 
 const MESSAGES = intEnv('BENCH_REDUCE_MESSAGES', 2_000_000)
 const ROUNDS = intEnv('BENCH_REDUCE_ROUNDS', 5)

@@ -1,7 +1,7 @@
 // npm run bench:tiers: the flat mesh against tiers, on the same simulated network, in one run.
 //
 // Three regions (eu, us, ap), each a network namespace holding its super-peers, and the
-// authority in a fourth; viewers (bench/tiers-observers.ts) inside eu and us, none in ap. Bytes
+// authority in a fourth; viewers (bench/parts/tiers-observers.ts) inside eu and us, none in ap. Bytes
 // are the kernel's own counters on each site's link, so they include every protocol's overhead
 // (Noise, yamux, gossipsub control, membership). Then, under tiers only, the eu region proxy is
 // killed -9 again and again, timing how long its region's viewers wait for the next frame.
@@ -21,9 +21,9 @@ import { AuthorityDriver } from '../test/helpers/authority-driver.ts'
 import { TestNetwork } from '../test/helpers/netns.ts'
 import { killAll, startCli, waitFor } from '../test/helpers/processes.ts'
 import { refreshPeriodMs } from '../src/membership/index.ts'
-import { intEnv, machine, now, percentile, sleep } from './common.ts'
-import { calibrate, calibrationLines } from './tiers-sim.ts'
-import type { TiersObserved } from './tiers-sim.ts'
+import { intEnv, machine, now, percentile, sleep } from './parts/common.ts'
+import { calibrate, calibrationLines } from './parts/tiers-sim.ts'
+import type { TiersObserved } from './parts/tiers-sim.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Site } from '../test/helpers/netns.ts'
 import type { Running } from '../test/helpers/processes.ts'
@@ -37,7 +37,7 @@ const REGIONS = ['eu', 'us', 'ap'] as const
 const WITH_VIEWERS = ['eu', 'us'] as const
 // Nine processes starting at once on a shared 2-core machine can take longer than a test's 30 s.
 const READY_TIMEOUT_MS = 120_000
-const OBSERVERS = fileURLToPath(new URL('./tiers-observers.ts', import.meta.url))
+const OBSERVERS = fileURLToPath(new URL('./parts/tiers-observers.ts', import.meta.url))
 
 type Mode = 'flat' | 'tiers'
 

@@ -4,29 +4,29 @@
 // one of them without a gossipsub topic per document; it serves the relay protocol from an
 // in-memory chain per document and appends frames round-robin at a steady rate.
 //
-// Usage: node bench/docs-source.ts <documents> <frames per second>
+// Usage: node bench/parts/docs-source.ts <documents> <frames per second>
 // stdout: one {"ready":…} line, then every second {"follows":n,"sent":m} (relay streams open,
 // frames appended so far). stdin: {"rate":n} changes the rate.
 
 import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { signFleetCertSync } from '../src/identity/index.ts'
-import { docIdFor, signFrameSync } from '../src/log/index.ts'
-import { Replica } from '../src/replica/index.ts'
-import { FleetGuard } from '../node/fleet/index.ts'
-import { createLogger } from '../node/log.ts'
-import { AUTHORITY_COUNTERS, NodeMetrics } from '../node/metrics.ts'
-import { createBackboneNode } from '../node/net/libp2p-node.ts'
-import { userAgentOf } from '../node/node-info.ts'
-import { serveRelay } from '../node/relay/relay-server.ts'
-import type { RelaySource } from '../node/relay/relay-server.ts'
-import type { Frame } from '../src/log/index.ts'
+import { signFleetCertSync } from '../../src/identity/index.ts'
+import { docIdFor, signFrameSync } from '../../src/log/index.ts'
+import { Replica } from '../../src/replica/index.ts'
+import { FleetGuard } from '../../node/fleet/index.ts'
+import { createLogger } from '../../node/log.ts'
+import { AUTHORITY_COUNTERS, NodeMetrics } from '../../node/metrics.ts'
+import { createBackboneNode } from '../../node/net/libp2p-node.ts'
+import { userAgentOf } from '../../node/node-info.ts'
+import { serveRelay } from '../../node/relay/relay-server.ts'
+import type { RelaySource } from '../../node/relay/relay-server.ts'
+import type { Frame } from '../../src/log/index.ts'
 
 const documents = Number(process.argv[2])
 let rate = Number(process.argv[3])
 if (!Number.isInteger(documents) || documents < 1 || !Number.isFinite(rate) || rate < 0) {
-  console.error('usage: node bench/docs-source.ts <documents> <frames per second>')
+  console.error('usage: node bench/parts/docs-source.ts <documents> <frames per second>')
   process.exit(2)
 }
 

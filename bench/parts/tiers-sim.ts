@@ -5,9 +5,9 @@
 
 import { isDeepStrictEqual } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { Digest, leaseMs, signAnnouncementSync } from '../src/membership/index.ts'
-import { NOMINAL_COSTS, predictSmall } from '../src/sim/index.ts'
-import type { ScopeNode } from '../src/elect/index.ts'
+import { Digest, leaseMs, signAnnouncementSync } from '../../src/membership/index.ts'
+import { NOMINAL_COSTS, predictSmall } from '../../src/sim/index.ts'
+import type { ScopeNode } from '../../src/elect/index.ts'
 
 /** The bound on the simulator's error at this scale. */
 export const WITHIN = 0.2

@@ -14,11 +14,11 @@
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createRequire } from 'node:module'
-import { mergeInto } from '../src/delta/index.ts'
-import { encodeMessage, parseServerMessage, resetMessage } from '../src/observe/protocol.ts'
-import { decodeVarintPrefix } from '../src/observe/varint.ts'
+import { mergeInto } from '../../src/delta/index.ts'
+import { encodeMessage, parseServerMessage, resetMessage } from '../../src/observe/protocol.ts'
+import { decodeVarintPrefix } from '../../src/observe/varint.ts'
 import type { IncomingMessage, Server } from 'node:http'
-import type { JsonObject } from '../src/json.ts'
+import type { JsonObject } from '../../src/json.ts'
 
 /** Minimal surface of the `ws` package used here (it ships no types). */
 interface WsSocket {

@@ -6,7 +6,7 @@
  *   webrtc-direct, websockets  each observer is the browser library's observe() with its own
  *                              libp2p node (own peer id, own connection, noise + yamux);
  *   ws, wss                    each observer is a plain `ws` client of the baseline broadcast
- *                              server (bench/fanout-ws-server.ts), reading the same message bytes.
+ *                              server (bench/parts/fanout-ws-server.ts), reading the same message bytes.
  * Every observer feeds messages through the same ObservedState a browser keeps.
  *
  * Talks JSON lines: stdout {connected, failed, ms} once all N dials settled; then, on stdin,
@@ -22,15 +22,15 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { createLibp2p } from 'libp2p'
-import { observe } from '../browser/observe.ts'
-import { ObservedState } from '../src/observe/observed-state.ts'
-import { parseServerMessage } from '../src/observe/protocol.ts'
-import { decodeVarintPrefix } from '../src/observe/varint.ts'
+import { observe } from '../../browser/observe.ts'
+import { ObservedState } from '../../src/observe/observed-state.ts'
+import { parseServerMessage } from '../../src/observe/protocol.ts'
+import { decodeVarintPrefix } from '../../src/observe/varint.ts'
 import { now, percentile } from './common.ts'
-import type { LiveView, ChangeDetail, ConnectionInfo } from '../browser/observe.ts'
-import { OBSERVER_YAMUX } from '../browser/node.ts'
-import type { ObserverNode } from '../browser/node.ts'
-import type { JsonObject } from '../src/json.ts'
+import type { LiveView, ChangeDetail, ConnectionInfo } from '../../browser/observe.ts'
+import { OBSERVER_YAMUX } from '../../browser/node.ts'
+import type { ObserverNode } from '../../browser/node.ts'
+import type { JsonObject } from '../../src/json.ts'
 
 export type LoadMode = 'webrtc-direct' | 'websockets' | 'ws' | 'wss'
 

@@ -1,15 +1,15 @@
 // Viewers for bench:tiers, run inside a region's network namespace so their traffic stays inside
 // the region: one observe() per address given, each falling back on the others. Prints a JSON
 // line per seq a viewer moves to, {"viewer": i, "seq": n, "at": ms}, and {"ready": n} once all
-// n viewers are live. Usage: node bench/tiers-observers.ts <doc id> <observe addr>...
+// n viewers are live. Usage: node bench/parts/tiers-observers.ts <doc id> <observe addr>...
 
-import { observe } from '../browser/observe.ts'
-import { createObserverNode } from '../browser/node.ts'
+import { observe } from '../../browser/observe.ts'
+import { createObserverNode } from '../../browser/node.ts'
 import { now } from './common.ts'
 
 const [docId, ...addrs] = process.argv.slice(2)
 if (docId === undefined || addrs.length === 0) {
-  process.stderr.write('usage: node bench/tiers-observers.ts <doc id> <observe addr>...\n')
+  process.stderr.write('usage: node bench/parts/tiers-observers.ts <doc id> <observe addr>...\n')
   process.exit(2)
 }
 
