@@ -331,8 +331,6 @@ export class LiveView extends EventTarget {
     const heartbeatTimeoutMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS
     let accepted = false
     let heartbeats = false
-    /** The highest seq the super-peer has fed this stream (relaying views only). */
-    let fedThrough = request.after ?? 0
     let lastMessageAt = Date.now()
     let silent = false
     const checkMs = Math.max(25, Math.round(heartbeatTimeoutMs / 10))
@@ -377,13 +375,7 @@ export class LiveView extends EventTarget {
         // head), so a refused token or unknown doc never shows as live.
         if (this.info.state !== 'live') this.setConnection({ state: 'live', ...where })
         if (swarm !== undefined) {
-          // The swarm's ObservedState lags the super-peer's feed (a parent may deliver first), so
-          // a heartbeat is told from the super-peer's own seqs: a data-less frame at or below the
-          // highest seq this stream has sent (or the one the request said it holds).
-          if ('reset' in message) fedThrough = message.seq
-          else if (message.data === undefined && accepted && message.seq <= fedThrough) heartbeats = true
-          else fedThrough = Math.max(fedThrough, message.seq)
-          accepted = true
+          // two feeds (the super-peer and a parent): the swarm puts their frames in seq order
           swarm.fromSuperPeer(message, payload.subarray())
           continue
         }

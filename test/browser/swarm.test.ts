@@ -87,6 +87,7 @@ describe('relaying between browsers in Chromium', function () {
       g.view = g.deltacast.observe(init.docId, { bootstrap: init.addrs, allowPrivateAddresses: true, transports: ['websockets'], swarm: { capacity: 3 } })
       g.view.addEventListener('change', (event: CustomEvent) => { g.seen.push([event.detail.seq, JSON.stringify(g.view.state)]) })
       g.view.addEventListener("swarm", (event: CustomEvent) => { g.notes.push(`${Date.now() % 100000} ${event.detail}`) })
+      g.view.addEventListener('state', (event: CustomEvent) => { if (event.detail.state !== 'live') g.notes.push(`${Date.now() % 100000} state ${event.detail.state as string} ${event.detail.error?.code as string ?? ''} ${event.detail.error?.message as string ?? ''}`) })
     }, { docId, addrs: superPeer.ready.observe.addrs })
     return page
   }
@@ -245,31 +246,6 @@ describe('relaying between browsers in Chromium', function () {
       for (const page of honest) await checkHistory(page, 0)
       const notes: string[] = (await Promise.all(honest.map(async page => await page.evaluate(() => (globalThis as any).notes)))).flat()
       assert.ok(notes.some(note => note.includes('bad-signature')), 'a child saw the bad signature')
-    })
-
-    it('a frozen super-peer (connections open, nothing sent) is noticed by relaying pages from its missing heartbeats', async () => {
-      const honest = pages.slice(1)
-      // a quiet document: only heartbeats keep coming, so silence after the freeze is the signal
-      await Promise.all(honest.map(async page => await page.evaluate(() => {
-        const g = globalThis as any
-        g.lost = []
-        g.view.addEventListener('state', (event: CustomEvent) => { if (event.detail.state === 'reconnecting' && event.detail.error !== undefined) g.lost.push(event.detail.error.code) })
-      })))
-      // every session has had heartbeats (a page only trusts silence once its super-peer has sent
-      // some): three rounds' worth, counted by the super-peer
-      const heartbeatsSent = async (): Promise<number> => Number((await superPeer.admin('/metrics') as string).match(/^deltacast_observer_heartbeats_total (\d+)$/m)?.[1] ?? 0)
-      const before = await heartbeatsSent()
-      await waitFor('three rounds of heartbeats', async () => await heartbeatsSent() >= before + 3 * pages.length || undefined, { timeoutMs: 30_000, intervalMs: 200 })
-      // SIGSTOP keeps its sockets open (a kill would close WebSockets at once): only silence tells
-      superPeer.child.kill('SIGSTOP')
-      try {
-        for (const page of honest) {
-          await page.waitForFunction(() => (globalThis as any).lost.length > 0, undefined, { timeout: 20_000, polling: 50 })
-          assert.deepEqual(await page.evaluate(() => (globalThis as any).lost.slice(0, 1)), ['silent'], 'noticed from the missing heartbeats, not from a closed connection')
-        }
-      } finally {
-        superPeer.child.kill('SIGCONT')
-      }
     })
   })
 })
