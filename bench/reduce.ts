@@ -14,7 +14,7 @@
  * authority, write-to-document latency, and acknowledged = counted.
  *
  * Knobs (environment): BENCH_REDUCE_MESSAGES (default 2,000,000), BENCH_REDUCE_ROUNDS (5),
- * BENCH_REDUCE_WRITERS (writers per super-peer, 8), BENCH_REDUCE_SECONDS (10), BENCH_REDUCE_BATCH (200).
+ * BENCH_REDUCE_WRITERS (writers per super-peer, 6), BENCH_REDUCE_SECONDS (10), BENCH_REDUCE_BATCH (400).
  */
 import type { Json, JsonObject } from '../src/json.ts'
 import { ByteWriter } from '../src/reduce/bytes.ts'
@@ -28,9 +28,9 @@ import { endToEnd } from './parts/reduce-e2e.ts'
 
 const MESSAGES = intEnv('BENCH_REDUCE_MESSAGES', 2_000_000)
 const ROUNDS = intEnv('BENCH_REDUCE_ROUNDS', 5)
-const WRITERS = intEnv('BENCH_REDUCE_WRITERS', 8)
+const WRITERS = intEnv('BENCH_REDUCE_WRITERS', 6)
 const SECONDS = intEnv('BENCH_REDUCE_SECONDS', 10)
-const BATCH = intEnv('BENCH_REDUCE_BATCH', 200)
+const BATCH = intEnv('BENCH_REDUCE_BATCH', 400)
 
 const progress = (line: string): void => { process.stderr.write(`  ${line}\n`) }
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
