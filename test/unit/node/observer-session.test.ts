@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { DEFAULT_MAX_MESSAGE_BYTES, ErrorCode, encodeMessage, frameMessage, parseServerMessage } from '../../../src/observe/protocol.ts'
-import { MAX_COALESCED_BYTES, ObserverSession } from '../../../node/super-peer/observer-protocol.ts'
+import { MAX_COALESCED_BYTES, ObserverSession, readRequest } from '../../../node/super-peer/observer-protocol.ts'
 import type { ServerMessage } from '../../../src/observe/protocol.ts'
 import type { Stream } from '@libp2p/interface'
 
@@ -65,5 +65,21 @@ describe('node/ObserverSession writes', () => {
     session.fail(ErrorCode.unauthorized, 'viewer token expired')
     assert.deepEqual(await next(), { seq: 1, data: { a: 1 } })
     assert.deepEqual(await next(), { code: 'unauthorized', error: 'viewer token expired' })
+  })
+})
+
+describe('node/readRequest', () => {
+  it('answers a stream that sends no request in time with the timeout code, and reads one that does', async () => {
+    const [quietServer] = await streamPair()
+    const quiet = await readRequest(quietServer, 50)
+    assert.equal(quiet.ok, false)
+    if (!quiet.ok) assert.equal(quiet.code, ErrorCode.timeout)
+
+    const [server, client] = await streamPair()
+    const reading = readRequest(server, 5_000)
+    await lpStream(client).write(new TextEncoder().encode(JSON.stringify({ doc: 'doc-1' })))
+    const read = await reading
+    assert.ok(read.ok, read.ok ? '' : read.error)
+    assert.equal(read.value.doc, 'doc-1')
   })
 })
