@@ -245,8 +245,13 @@ class LoadFleet {
   get size (): number { return this.children.length }
   get pids (): number[] { return this.children.map(child => child.pid) }
 
-  async connected (what: string, timeoutMs: number): Promise<{ connected: number, failed: number, ms: number, errors: string[] }> {
+  async connected (what: string, timeoutMs: number, progress: (live: number) => void): Promise<{ connected: number, failed: number, ms: number, errors: string[] }> {
+    const live = this.children.map(() => 0)
+    this.children.forEach((child, i) => {
+      child.onProgress = (p) => { live[i] = p.live as number; if (i === 0) progress(live.reduce((a, b) => a + b, 0)) }
+    })
     const answers = await Promise.all(this.children.map(async child => await child.next(what, timeoutMs)))
+    for (const child of this.children) child.onProgress = undefined
     return {
       connected: answers.reduce((sum, a) => sum + (a.connected as number), 0),
       failed: answers.reduce((sum, a) => sum + (a.failed as number), 0),
@@ -389,7 +394,8 @@ class Bench {
         heartbeatTimeoutMs: LOAD_HEARTBEAT_TIMEOUT_MS
       }
       load = new LoadFleet(config, loadProcesses(mode, n))
-      const connected = await load.connected(`${mode}: connecting ${n} observers`, CONNECT_S * 1000 + 60_000)
+      const connected = await load.connected(`${mode}: connecting ${n} observers`, CONNECT_S * 1000 + 60_000,
+        live => { note(`${mode} N=${n}: ${live.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} connected`) })
       note(`${mode} N=${n}: ${connected.connected} connected, ${connected.failed} failed in ${connected.ms} ms over ${load.size} load process${load.size === 1 ? '' : 'es'}${connected.errors.length > 0 ? ` (${connected.errors.join('; ')})` : ''}`)
       if (connected.connected === 0) throw new Error(`${mode}: no observer connected`)
 

@@ -74,17 +74,22 @@ export class Child {
 
   send (message: unknown): void { this.child.stdin.write(JSON.stringify(message) + '\n') }
 
-  /** The next JSON line, within timeoutMs. */
+  /** Called with each `{"progress": ...}` line, which `next` does not return. */
+  onProgress: ((progress: Record<string, any>) => void) | undefined
+
+  /** The next JSON line that is not a progress line, within timeoutMs. */
   async next (what: string, timeoutMs: number): Promise<Record<string, any>> {
     let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer after ${timeoutMs} ms:\n${this.stderr}`)) }, timeoutMs) })
+    const exited = this.exited.then(code => { throw new Error(`${what}: process exited (${code}):\n${this.stderr}`) })
     try {
-      const line = await Promise.race([
-        this.lines.next(),
-        this.exited.then(code => { throw new Error(`${what}: process exited (${code}):\n${this.stderr}`) }),
-        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer after ${timeoutMs} ms:\n${this.stderr}`)) }, timeoutMs) })
-      ])
-      if (line.done === true) throw new Error(`${what}: stdout closed:\n${this.stderr}`)
-      return JSON.parse(line.value) as Record<string, any>
+      for (;;) {
+        const line = await Promise.race([this.lines.next(), exited, timeout])
+        if (line.done === true) throw new Error(`${what}: stdout closed:\n${this.stderr}`)
+        const value = JSON.parse(line.value) as Record<string, any>
+        if (value.progress === undefined) return value
+        this.onProgress?.(value.progress)
+      }
     } finally {
       clearTimeout(timer)
     }

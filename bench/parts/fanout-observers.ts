@@ -88,6 +88,8 @@ let unhandled = 0
 process.on('unhandledRejection', (err: Error) => {
   if (unhandled++ === 0) process.stderr.write(`unhandled rejection in the load process: ${err?.stack ?? String(err)}\n`)
 })
+/** How often a connecting load process reports how many of its observers are live. */
+const PROGRESS_MS = 5_000
 const out = (value: unknown): void => { process.stdout.write(JSON.stringify(value) + '\n') }
 
 /** One observer's receive side, the same for every mode. */
@@ -213,7 +215,10 @@ async function connectAll (): Promise<void> {
       observers.push(observer)
     }
   }
+  // progress for the bench to print: a large N takes minutes to connect
+  const ticker = setInterval(() => { out({ progress: { live: observers.filter(o => o.live).length } }) }, PROGRESS_MS)
   await Promise.all(Array.from({ length: Math.min(config.concurrency, config.n) }, worker))
+  clearInterval(ticker)
   const live = observers.filter(o => o.live).length
   const errors = [...new Set(observers.filter(o => !o.live).map(o => o.error))].slice(0, 3)
   out({ connected: live, failed: observers.length - live, ms: Math.round(now() - started), errors })

@@ -77,6 +77,20 @@ describe('AbstractMessageStream write path (patched @libp2p/utils)', () => {
     assert.deepEqual([...stream.queued], [3, 4, 5, 6])
   })
 
+  it('sends what sendData wrote re-entrantly after the chunk, and its unsent rest before it', () => {
+    const stream = new ChokedStream(3, 1 << 30)
+    const sendData = stream.sendData.bind(stream)
+    let reentered = false
+    stream.sendData = (data) => {
+      const result = sendData(data)
+      if (!reentered) { reentered = true; stream.send(Uint8Array.of(9, 9)) } // e.g. a listener replying
+      return result
+    }
+    stream.send(Uint8Array.of(1, 2, 3, 4, 5))
+    assert.deepEqual([...concat(stream.sent)], [1, 2, 3, 4, 5, 9, 9])
+    assert.equal(stream.queued.byteLength, 0)
+  })
+
   it('aborts the stream and throws when sendData throws, as before', () => {
     const stream = new ChokedStream(8, 1 << 30)
     stream.sendData = () => { throw new Error('transport gone') }
