@@ -2,25 +2,20 @@
 // gossipsub between them, and headless Chromium observing through a super-peer's edge node.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { materialize } from '../../src/delta/index.ts'
 import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { authorityArgs, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import { Workload } from '../helpers/workload.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
 describe('Chromium observing a live document through real super-peers', function () {
   this.timeout(180_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite({ tempPrefix: 'deltacast-browser-e2e-' })
   let authority: Running
   let driver: AuthorityDriver
   let docId: string
@@ -28,7 +23,7 @@ describe('Chromium observing a live document through real super-peers', function
   const superPeers: Running[] = []
 
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, observe: true }))
+    const peer = await startCli(superPeerArgs({ dataDir: join(chromium.dir, name), docId, bootstrap, observe: true }))
     superPeers.push(peer)
     return peer
   }
@@ -55,8 +50,8 @@ describe('Chromium observing a live document through real super-peers', function
    * recorded with its Date.now() (the same clock as this process's).
    */
   async function observingPage (transport: 'webrtc-direct' | 'websockets', defaults = false): Promise<Page> {
-    const page = await browser.newPage()
-    await page.goto(`${site.url}/observe.html`)
+    const page = await chromium.browser.newPage()
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const addrs = observeAddrs(transport === 'websockets' ? 'ws' : 'webrtc-direct')
     await page.evaluate(({ docId, transport, addrs, defaults }) => {
@@ -101,20 +96,10 @@ describe('Chromium observing a live document through real super-peers', function
   }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'deltacast-browser-e2e-'))
-    site = await startTestSite()
-    browser = await launchChromium()
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'cards' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'cards' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
     await change(20) // the document exists before the first viewer
-  })
-
-  after(async () => {
-    await browser?.close()
-    await site?.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
   })
 
   for (const transport of ['webrtc-direct', 'websockets'] as const) {
@@ -194,8 +179,8 @@ describe('Chromium observing a live document through real super-peers', function
   it('refuses a page that asks for gossipsub or the catch-up protocol, and keeps serving the others', async () => {
     const good = await observingPage('websockets')
     await good.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
-    const rogue = await browser.newPage()
-    await rogue.goto(`${site.url}/raw.html`)
+    const rogue = await chromium.browser.newPage()
+    await rogue.goto(`${chromium.site.url}/raw.html`)
     await rogue.waitForFunction(() => (globalThis as any).loaded === true)
     for (const addr of [observeAddrs('webrtc-direct')[0], observeAddrs('ws')[0]]) {
       for (const protocol of ['/meshsub/1.1.0', '/meshsub/1.0.0', SYNC_PROTOCOL]) {
