@@ -176,6 +176,49 @@ describe('Chromium observing a live document through real super-peers', function
     })
   }
 
+  for (const [transport, signal] of [['webrtc-direct', 'SIGKILL'], ['websockets', 'SIGSTOP']] as const) {
+    it(`notices a super-peer that goes silent as the session becomes live, before its first heartbeat (${signal}, ${transport}), and is live on the next one within seconds`, async () => {
+      for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
+      const first = await startSuperPeer(`early-${transport}-1`, authority.ready.addrs)
+      await startSuperPeer(`early-${transport}-2`, [...first.ready.addrs, ...authority.ready.addrs])
+      await waitFor('super-peers at the authority\'s head', async () => {
+        const truth = await authorityView()
+        const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
+        return heads.every(seq => seq === truth.seq) ? true : undefined
+      })
+      const page = await observingPage(transport, true)
+      await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000, polling: 10 })
+      const servedBy = await page.evaluate(() => (globalThis as any).view.connection.peerId)
+      const serving = superPeers.find(p => p.ready.observe.peerId === servedBy)
+      assert.ok(serving !== undefined, 'the page names the super-peer serving it')
+      // SIGKILL over WebRTC-Direct closes nothing the page can see; SIGSTOP keeps the TCP socket open
+      serving.child.kill(signal)
+      const killedAt = Date.now()
+      try {
+        const states = await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, at: number }>
+        const liveAt = states.find(s => s.state === 'live')?.at as number
+        // its first heartbeat comes a second after its first message, which came before `live`
+        assert.ok(killedAt - liveAt < 900, `stopped ${killedAt - liveAt} ms after the page was live, before the first heartbeat was due`)
+        await page.waitForFunction(gone => {
+          const view = (globalThis as any).view
+          return view.connection.state === 'live' && view.connection.peerId !== gone
+        }, servedBy, { timeout: 20_000, polling: 20 })
+        const after = (await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, peerId?: string, error?: { code: string }, at: number }>).filter(s => s.at >= killedAt)
+        const noticed = after.find(s => s.state === 'reconnecting')
+        const liveAgain = after.find(s => s.state === 'live' && s.peerId !== servedBy)
+        assert.ok(noticed !== undefined && liveAgain !== undefined)
+        assert.equal(noticed.error?.code, 'silent', 'noticed from the silence, not from a closed connection')
+        console.log(`      silent from the start over ${transport} (${signal}): noticed after ${noticed.at - killedAt} ms, live on the next super-peer after ${liveAgain.at - killedAt} ms`)
+        assert.ok(liveAgain.at - killedAt <= 6_000, `live on the next super-peer ${liveAgain.at - killedAt} ms after the stop (at most 6,000: the silence and one unanswered probe)`)
+        await change(20)
+        await assertPageMatches(page)
+      } finally {
+        await serving.kill('SIGKILL')
+        await page.close()
+      }
+    })
+  }
+
   it('refuses a page that asks for gossipsub or the catch-up protocol, and keeps serving the others', async () => {
     const good = await observingPage('websockets')
     await good.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
