@@ -41,7 +41,8 @@ export interface ObserveOptions {
   /**
    * Once a super-peer has sent a heartbeat (it sends one after a second with nothing else to
    * send), this long without any message means it is gone: the view moves to the next one.
-   * Default 1,500 ms.
+   * Before its first heartbeat, from when the stream opens, this long without a message is
+   * checked with one probe, which it must answer within the same time. Default 1,500 ms.
    */
   heartbeatTimeoutMs?: number
   /** Use this libp2p node instead of creating one (it is not stopped by close()). */
