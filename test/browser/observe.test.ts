@@ -167,6 +167,23 @@ describe('observe() in Chromium', function () {
     assert.match(connection.addr, /\/webrtc-direct\//)
   })
 
+  it('keeps a quiet session with a super-peer that sends no heartbeats: the silence after its answer is checked by one probe, which it answers', async function () {
+    const peer = await superPeer(['--heartbeat-ms', '0', '--answer-probes'])
+    await peer.frames(DOC, [{ seq: 1, data: { title: 'quiet' } }])
+    const page = await observingPage(chromium.browser, chromium.site, { transports: ['webrtc-direct'], peers: [peer.addr('webrtc-direct')] })
+    await waitForSeq(page, 1)
+    // no heartbeat comes a second after the answer: the page asks whether the super-peer is there
+    await waitUntil(async () => (await peer.stats()).probes >= 1)
+    await peer.frames(DOC, [{ seq: 2, data: { title: 'still here' } }])
+    await waitForSeq(page, 2)
+    const states = await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, peerId?: string }>
+    assert.deepEqual(states.filter(s => s.state !== 'connecting').map(s => [s.state, s.peerId]), [['live', peer.peerId]], 'one session, never reconnecting')
+    const stats = await peer.stats()
+    assert.equal(stats.heartbeats, 0)
+    assert.equal(stats.probes, 1, 'one probe for the first heartbeat; the answer came at once')
+    assert.equal(stats.accepted, 1)
+  })
+
   it('refuses a page that writes garbage or a second message while another page keeps being served', async function () {
     const script = docScript(60, 4)
     const peer = await superPeer()
