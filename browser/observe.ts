@@ -101,10 +101,11 @@ export interface ChangeDetail {
 
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000
 /**
- * A closed connection is noticed at once, and a silently dead super-peer by the silence after
- * its heartbeats (DEFAULT_HEARTBEAT_TIMEOUT_MS). libp2p's probes are only the backstop for
- * super-peers that send none: each opens a stream (on WebRTC-Direct a data channel), which costs
- * the super-peer CPU for every browser, so they stay rare.
+ * A closed connection is noticed at once, and a silently dead super-peer by its silence
+ * (DEFAULT_HEARTBEAT_TIMEOUT_MS; before its first heartbeat, confirmed by a probe of our own).
+ * libp2p's probes are only the backstop for super-peers that send none: each opens a stream (on
+ * WebRTC-Direct a data channel), which costs the super-peer CPU for every browser, so they stay
+ * rare.
  */
 const DEFAULT_LIVENESS_INTERVAL_MS = 60_000
 const DEFAULT_LIVENESS_TIMEOUT_MS = 10_000
