@@ -74,6 +74,18 @@ describe('Chromium observing a live document through real super-peers', function
     return await authority.admin(`/docs/${docId}/state`)
   }
 
+  /** Replaces the super-peers with two new ones (the second joins through the first), both at the authority's head. */
+  async function freshSuperPeers (name: string): Promise<void> {
+    for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
+    const first = await startSuperPeer(`${name}-1`, authority.ready.addrs)
+    await startSuperPeer(`${name}-2`, [...first.ready.addrs, ...authority.ready.addrs])
+    await waitFor('super-peers at the authority\'s head', async () => {
+      const truth = await authorityView()
+      const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
+      return heads.every(seq => seq === truth.seq) ? true : undefined
+    })
+  }
+
   async function assertPageMatches (page: Page): Promise<void> {
     const truth = await authorityView()
     await page.waitForFunction(seq => (globalThis as any).view.seq === seq, truth.seq, { timeout: 60_000, polling: 50 }).catch(async (err: Error) => {
@@ -135,14 +147,7 @@ describe('Chromium observing a live document through real super-peers', function
 
   for (const transport of ['webrtc-direct', 'websockets'] as const) {
     it(`is live on the next super-peer within 2 s of its own being killed (SIGKILL, quiet document, default settings, ${transport})`, async () => {
-      for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
-      const first = await startSuperPeer(`failover-${transport}-1`, authority.ready.addrs)
-      await startSuperPeer(`failover-${transport}-2`, [...first.ready.addrs, ...authority.ready.addrs])
-      await waitFor('super-peers at the authority\'s head', async () => {
-        const truth = await authorityView()
-        const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
-        return heads.every(seq => seq === truth.seq) ? true : undefined
-      })
+      await freshSuperPeers(`failover-${transport}`)
       const page = await observingPage(transport, true)
       await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
       await change(20)
@@ -178,14 +183,7 @@ describe('Chromium observing a live document through real super-peers', function
 
   for (const [transport, signal] of [['webrtc-direct', 'SIGKILL'], ['websockets', 'SIGSTOP']] as const) {
     it(`notices a super-peer that goes silent as the session becomes live, before its first heartbeat (${signal}, ${transport}), and is live on the next one within seconds`, async () => {
-      for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
-      const first = await startSuperPeer(`early-${transport}-1`, authority.ready.addrs)
-      await startSuperPeer(`early-${transport}-2`, [...first.ready.addrs, ...authority.ready.addrs])
-      await waitFor('super-peers at the authority\'s head', async () => {
-        const truth = await authorityView()
-        const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
-        return heads.every(seq => seq === truth.seq) ? true : undefined
-      })
+      await freshSuperPeers(`early-${transport}`)
       const page = await observingPage(transport, true)
       await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000, polling: 10 })
       const servedBy = await page.evaluate(() => (globalThis as any).view.connection.peerId)
