@@ -41,7 +41,8 @@ export interface ObserveOptions {
   /**
    * Once a super-peer has sent a heartbeat (it sends one after a second with nothing else to
    * send), this long without any message means it is gone: the view moves to the next one.
-   * Default 1,500 ms.
+   * Before its first heartbeat, from when the stream opens, this long without a message is
+   * checked with one probe, which it must answer within the same time. Default 1,500 ms.
    */
   heartbeatTimeoutMs?: number
   /** Use this libp2p node instead of creating one (it is not stopped by close()). */
@@ -100,10 +101,11 @@ export interface ChangeDetail {
 
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000
 /**
- * A closed connection is noticed at once, and a silently dead super-peer by the silence after
- * its heartbeats (DEFAULT_HEARTBEAT_TIMEOUT_MS). libp2p's probes are only the backstop for
- * super-peers that send none: each opens a stream (on WebRTC-Direct a data channel), which costs
- * the super-peer CPU for every browser, so they stay rare.
+ * A closed connection is noticed at once, and a silently dead super-peer by its silence
+ * (DEFAULT_HEARTBEAT_TIMEOUT_MS; before its first heartbeat, confirmed by a probe of our own).
+ * libp2p's probes are only the backstop for super-peers that send none: each opens a stream (on
+ * WebRTC-Direct a data channel), which costs the super-peer CPU for every browser, so they stay
+ * rare.
  */
 const DEFAULT_LIVENESS_INTERVAL_MS = 60_000
 const DEFAULT_LIVENESS_TIMEOUT_MS = 10_000
@@ -297,7 +299,7 @@ export class LiveView extends EventTarget {
           : { kind: 'lost', message: `dial ${addr}: ${err?.message ?? err}` }
         continue
       }
-      const session = await this.session(stream, { peerId: connection.remotePeer.toString(), addr, transport }, connection.remotePeer.publicKey)
+      const session = await this.session(stream, connection, { peerId: connection.remotePeer.toString(), addr, transport })
       if (session.end.kind === 'lost' && session.end.silent === true) {
         // the super-peer is gone: closing politely would wait on it
         connection.abort(new Error(session.end.message))
@@ -312,8 +314,9 @@ export class LiveView extends EventTarget {
     return end
   }
 
-  private async session (stream: Stream, where: { peerId: string, addr: string, transport?: BrowserTransport }, superPeerKey?: PublicKey): Promise<{ becameLive: boolean, end: SessionEnd }> {
+  private async session (stream: Stream, connection: Connection, where: { peerId: string, addr: string, transport?: BrowserTransport }): Promise<{ becameLive: boolean, end: SessionEnd }> {
     const { peerId, addr } = where
+    const superPeerKey = connection.remotePeer.publicKey
     this.stream = stream
     const maxMessageBytes = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     // the read loop drains the buffer in microtasks between network events, so it never holds much
@@ -326,24 +329,50 @@ export class LiveView extends EventTarget {
     Object.assign(request, this.requestExtras())
     let becameLive = false
     let stable: ReturnType<typeof setTimeout> | undefined
-    // Silence watchdog, armed by the first heartbeat (a super-peer that sends none is left to
-    // libp2p's probes): no message for heartbeatTimeoutMs means the super-peer is gone.
+    // Silence watchdog, armed when the stream opens: no message for heartbeatTimeoutMs means the
+    // super-peer is gone once it has sent a heartbeat. Before that (it answers at once, and its
+    // first heartbeat follows a second after the answer, as later ones do) the silence may be a
+    // super-peer that sends none (an older release, --observe-heartbeat-ms 0) or one still looking
+    // the document up, so it is confirmed by one probe per phase: unanswered, the super-peer is
+    // gone; answered, it is left to later heartbeats or libp2p's probes. A relaying view keeps the
+    // watchdog for after heartbeats only, and never sees one (docs/architecture.md, "Known limits").
     const heartbeatTimeoutMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS
+    const relaying = relays(this.options.swarm)
     let accepted = false
     let heartbeats = false
     let lastMessageAt = Date.now()
     let silent = false
+    let ended = false
+    let probing = false
+    const probed = new Set<'answer' | 'heartbeat'>()
     const checkMs = Math.max(25, Math.round(heartbeatTimeoutMs / 10))
     let lastCheckAt = lastMessageAt
+    const gone = (why: string): void => {
+      silent = true
+      stream.abort(new Error(why))
+    }
     const watchdog = setInterval(() => {
       const now = Date.now()
       // A late check means this page was busy (its own lag, not the super-peer's silence): what
       // arrived meanwhile is still unread, so that time does not count as silence.
       if (now - lastCheckAt > 2 * checkMs) lastMessageAt = Math.max(lastMessageAt, now - checkMs)
       lastCheckAt = now
-      if (!heartbeats || now - lastMessageAt <= heartbeatTimeoutMs) return
-      silent = true
-      stream.abort(new Error(`no message from the super-peer for ${heartbeatTimeoutMs} ms after its heartbeats`))
+      if (now - lastMessageAt <= heartbeatTimeoutMs) return
+      if (heartbeats) {
+        gone(`no message from the super-peer for ${heartbeatTimeoutMs} ms after its heartbeats`)
+        return
+      }
+      const phase = accepted ? 'heartbeat' : 'answer'
+      if (relaying || probing || probed.has(phase)) return
+      probing = true
+      const since = lastMessageAt
+      void answersProbe(connection, heartbeatTimeoutMs).then(alive => {
+        probing = false
+        probed.add(phase)
+        // a message during the probe settles it as well
+        if (alive || ended || lastMessageAt > since) return
+        gone(`no message from the super-peer for ${heartbeatTimeoutMs} ms ${phase === 'answer' ? 'after the request' : 'after its first message'}, and no answer to a probe within ${heartbeatTimeoutMs} ms`)
+      })
     }, checkMs)
     try {
       await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
@@ -397,6 +426,7 @@ export class LiveView extends EventTarget {
     } catch (err: any) {
       return { becameLive, end: { kind: 'lost', message: String(err?.message ?? err), silent } }
     } finally {
+      ended = true
       clearTimeout(stable)
       clearInterval(watchdog)
       this.swarm?.close()
@@ -445,6 +475,23 @@ function parseObject (payload: Uint8Array): JsonObject {
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}
   } catch {
     return {}
+  }
+}
+
+/** What libp2p's connection monitor probes with; a super-peer that lacks it still answers (refusing it). */
+const PROBE_PROTOCOL = '/ipfs/ping/1.0.0'
+
+/**
+ * True when the super-peer answers a protocol negotiation on `connection` within `timeoutMs`
+ * (a round trip: multistream-select waits for its reply, and an unsupported protocol is a reply).
+ */
+async function answersProbe (connection: Connection, timeoutMs: number): Promise<boolean> {
+  try {
+    const probe = await connection.newStream(PROBE_PROTOCOL, { signal: AbortSignal.timeout(timeoutMs) })
+    probe.abort(new Error('probe done'))
+    return true
+  } catch (err: any) {
+    return err?.name === 'UnsupportedProtocolError'
   }
 }
 

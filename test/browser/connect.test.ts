@@ -4,15 +4,12 @@
 // is refused with a clear error in the page.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { authorityArgs, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
 const POLICY = {
   version: 1,
@@ -26,37 +23,25 @@ const POLICY = {
 describe('connect() in Chromium: writers through real super-peers', function () {
   this.timeout(180_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite({ tempPrefix: 'dc9-browser-' })
   let authority: Running
   let docId: string
   const superPeers: Running[] = []
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dc9-browser-'))
-    site = await startTestSite()
-    browser = await launchChromium()
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'colours' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'colours' }))
     docId = authority.ready.docId
     const driver = new AuthorityDriver(authority)
     const id = driver.send({ '@policy': POLICY })
     await driver.until('the policy', () => driver.acked.has(id))
-    for (let i = 0; i < 3; i++) superPeers.push(await startCli(superPeerArgs({ dataDir: join(dir, `sp${i}`), docId, bootstrap: [authority.ready.addrs[0]], observe: true })))
-  })
-
-  after(async () => {
-    await browser?.close()
-    await site?.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
+    for (let i = 0; i < 3; i++) superPeers.push(await startCli(superPeerArgs({ dataDir: join(chromium.dir, `sp${i}`), docId, bootstrap: [authority.ready.addrs[0]], observe: true })))
   })
 
   /** A page with a writer on `home` first, then the others; it records its receipts and refusals. */
   async function writerPage (home: Running, transport: 'webrtc-direct' | 'websockets'): Promise<Page> {
-    const page = await browser.newPage()
+    const page = await chromium.browser.newPage()
     page.on('pageerror', err => { console.error('page error:', err) })
-    await page.goto(`${site.url}/observe.html`)
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const kind = transport === 'websockets' ? '/ws/' : '/webrtc-direct/'
     const addrs = [home, ...superPeers.filter(sp => sp !== home)].flatMap(sp => (sp.ready.observe.addrs as string[]).filter(a => a.includes(kind)))

@@ -3,21 +3,18 @@
 // they share. Each page goes live and follows the document through its privacy class.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { materialize } from '../../src/delta/index.ts'
 import { signTokenSync } from '../../src/identity/index.ts'
 import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { loadKey } from '../../node/identity.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { authorityArgs, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import type { PrivateKey } from '@libp2p/interface'
 
 const POLICY: JsonObject = {
@@ -29,9 +26,7 @@ const POLICY: JsonObject = {
 describe('Chromium pages served by edge workers', function () {
   this.timeout(180_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite({ tempPrefix: 'dc10-chromium-' })
   let authority: Running
   let superPeer: Running
   let driver: AuthorityDriver
@@ -45,9 +40,9 @@ describe('Chromium pages served by edge workers', function () {
   }
 
   async function open (addrs: string[], transports: string[], viewer: Viewer): Promise<Page> {
-    const page = await browser.newPage()
+    const page = await chromium.browser.newPage()
     page.on('pageerror', err => { console.error('page error:', err) })
-    await page.goto(`${site.url}/observe.html`)
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const token = viewer.principal === undefined ? undefined : signTokenSync(docKey, { docId, principal: viewer.principal, roles: [...viewer.roles], expires: Date.now() + 3_600_000 }, Date.now())
     await page.evaluate(({ docId, addrs, transports, token }) => {
@@ -65,22 +60,12 @@ describe('Chromium pages served by edge workers', function () {
   }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dc10-chromium-'))
-    site = await startTestSite()
-    browser = await launchChromium()
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'match' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'match' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    docKey = await loadKey(join(dir, 'authority', 'authority.key'))
+    docKey = await loadKey(join(chromium.dir, 'authority', 'authority.key'))
     await change({ '@policy': POLICY, score: 0, notes: 'kick-off' })
-    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true, extra: ['--edge-workers', '2'] }))
-  })
-
-  after(async () => {
-    await browser?.close()
-    await site?.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
+    superPeer = await startCli(superPeerArgs({ dataDir: join(chromium.dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true, extra: ['--edge-workers', '2'] }))
   })
 
   it('pages on both workers, over WebRTC-Direct and WebSockets, each see their class\'s view as it changes', async () => {

@@ -2,41 +2,27 @@
 // Chromium goes `stale`, with the age of the last word, then back to `live`.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { authorityArgs, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
 describe('Chromium sees a silent authority as stale', function () {
   this.timeout(120_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite({ tempPrefix: 'dc7b-stale-' })
   let authority: Running
   let superPeer: Running
   let driver: AuthorityDriver
   let docId: string
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dc7b-stale-'))
-    ;[site, browser] = await Promise.all([startTestSite(), launchChromium()])
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'quiet' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'quiet' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: authority.ready.addrs, observe: true }))
-  })
-
-  after(async () => {
-    await killAll()
-    await browser?.close()
-    await site?.close()
-    await rm(dir, { recursive: true, force: true })
+    superPeer = await startCli(superPeerArgs({ dataDir: join(chromium.dir, 'sp'), docId, bootstrap: authority.ready.addrs, observe: true }))
   })
 
   async function connection (page: Page): Promise<{ state: string, upstreamAgeMs?: number }> {
@@ -47,8 +33,8 @@ describe('Chromium sees a silent authority as stale', function () {
     const id = driver.send({ round: 1 })
     await driver.until('round 1 acked', () => driver.acked.has(id))
 
-    const page = await browser.newPage()
-    await page.goto(`${site.url}/observe.html`)
+    const page = await chromium.browser.newPage()
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const addrs = (superPeer.ready.observe.addrs as string[]).filter(a => a.includes('/webrtc-direct/'))
     await page.evaluate(({ docId, addrs }) => {

@@ -4,9 +4,8 @@
 
 import assert from 'node:assert/strict'
 import { docIdFor } from '../../src/log/index.ts'
-import { FakeSuperPeer, launchChromium, startTestSite } from './helpers/harness.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import { FakeSuperPeer, useChromiumSite } from './helpers/harness.ts'
+import type { Page } from 'playwright-core'
 
 const DOC = docIdFor(new Uint8Array(32).fill(2), 'board')
 const UNKNOWN = docIdFor(new Uint8Array(32).fill(3), 'board')
@@ -15,21 +14,16 @@ interface Outcome { states: Array<{ state: string, error?: { code: string, messa
 
 describe('observe() errors in Chromium', function () {
   this.timeout(60_000)
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite()
   const peers: FakeSuperPeer[] = []
 
   before(async function () {
-    site = await startTestSite()
-    browser = await launchChromium()
   })
   after(async function () {
-    await browser?.close()
-    await site?.close()
   })
   afterEach(async function () {
     await Promise.all(peers.splice(0).map(async peer => { await peer.kill() }))
-    await Promise.all(browser.contexts().flatMap(context => context.pages()).map(async page => { await page.close() }))
+    await Promise.all(chromium.browser.contexts().flatMap(context => context.pages()).map(async page => { await page.close() }))
   })
 
   async function superPeer (): Promise<FakeSuperPeer> {
@@ -40,8 +34,8 @@ describe('observe() errors in Chromium', function () {
 
   /** Starts observe() in a fresh page; records every state event, or what observe() threw. */
   async function observing (doc: string, options: Record<string, unknown>): Promise<Page> {
-    const page = await browser.newPage()
-    await page.goto(`${site.url}/observe.html`)
+    const page = await chromium.browser.newPage()
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     await page.evaluate(({ doc, options }) => {
       const g = globalThis as any

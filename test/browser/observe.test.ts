@@ -6,7 +6,7 @@ import { materialize } from '../../src/delta/index.ts'
 import { docIdFor } from '../../src/log/index.ts'
 import { encodeMessage } from '../../src/observe/protocol.ts'
 import { docScript } from './fixtures/doc-script.ts'
-import { FakeSuperPeer, launchChromium, startTestSite } from './helpers/harness.ts'
+import { FakeSuperPeer, launchChromium, useChromiumSite } from './helpers/harness.ts'
 import type { TestSite } from './helpers/harness.ts'
 import type { Browser, Page } from 'playwright-core'
 
@@ -70,23 +70,12 @@ function range (from: number, to: number): number[] {
 
 describe('observe() in Chromium', function () {
   this.timeout(60_000)
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite()
   const peers: FakeSuperPeer[] = []
-
-  before(async function () {
-    site = await startTestSite()
-    browser = await launchChromium()
-  })
-
-  after(async function () {
-    await browser?.close()
-    await site?.close()
-  })
 
   afterEach(async function () {
     await Promise.all(peers.splice(0).map(async peer => { await peer.kill() }))
-    await Promise.all(browser.contexts().flatMap(context => context.pages()).map(async page => { await page.close() }))
+    await Promise.all(chromium.browser.contexts().flatMap(context => context.pages()).map(async page => { await page.close() }))
   })
 
   async function superPeer (args: string[] = []): Promise<FakeSuperPeer> {
@@ -100,7 +89,7 @@ describe('observe() in Chromium', function () {
       const script = docScript(300, transport === 'websockets' ? 2 : 1)
       const peer = await superPeer()
       await peer.frames(DOC, script.frames.slice(0, 1))
-      const page = await observingPage(browser, site, { transports: [transport], peers: [peer.addr(transport === 'websockets' ? 'ws' : 'webrtc-direct')] })
+      const page = await observingPage(chromium.browser, chromium.site, { transports: [transport], peers: [peer.addr(transport === 'websockets' ? 'ws' : 'webrtc-direct')] })
       await waitForSeq(page, 1)
       await peer.frames(DOC, script.frames.slice(1))
       await waitForSeq(page, 300)
@@ -126,7 +115,7 @@ describe('observe() in Chromium', function () {
     try {
       const first = await superPeer()
       await first.frames(DOC, [{ seq: 1, data: { title: 'hello' } }])
-      const page = await observingPage(strict, site, { transports: ['webrtc-direct', 'websockets'], peers: first.addrs })
+      const page = await observingPage(strict, chromium.site, { transports: ['webrtc-direct', 'websockets'], peers: first.addrs })
       await waitForSeq(page, 1)
       assert.deepEqual(await pageState(page), { title: 'hello' })
       const states = await page.evaluate(() => (globalThis as any).states)
@@ -158,7 +147,7 @@ describe('observe() in Chromium', function () {
     const script = docScript(300, 3)
     const first = await superPeer()
     await first.frames(DOC, script.frames.slice(0, 100))
-    const page = await observingPage(browser, site, { transports: ['webrtc-direct', 'websockets'], peers: first.addrs, livenessIntervalMs: 1000 })
+    const page = await observingPage(chromium.browser, chromium.site, { transports: ['webrtc-direct', 'websockets'], peers: first.addrs, livenessIntervalMs: 1000 })
     await waitForSeq(page, 100)
     await first.frames(DOC, script.frames.slice(100, 150))
     await waitForSeq(page, 150)
@@ -178,15 +167,32 @@ describe('observe() in Chromium', function () {
     assert.match(connection.addr, /\/webrtc-direct\//)
   })
 
+  it('keeps a quiet session with a super-peer that sends no heartbeats: the silence after its answer is checked by one probe, which it answers', async function () {
+    const peer = await superPeer(['--heartbeat-ms', '0', '--answer-probes'])
+    await peer.frames(DOC, [{ seq: 1, data: { title: 'quiet' } }])
+    const page = await observingPage(chromium.browser, chromium.site, { transports: ['webrtc-direct'], peers: [peer.addr('webrtc-direct')] })
+    await waitForSeq(page, 1)
+    // no heartbeat comes a second after the answer: the page asks whether the super-peer is there
+    await waitUntil(async () => (await peer.stats()).probes >= 1)
+    await peer.frames(DOC, [{ seq: 2, data: { title: 'still here' } }])
+    await waitForSeq(page, 2)
+    const states = await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, peerId?: string }>
+    assert.deepEqual(states.filter(s => s.state !== 'connecting').map(s => [s.state, s.peerId]), [['live', peer.peerId]], 'one session, never reconnecting')
+    const stats = await peer.stats()
+    assert.equal(stats.heartbeats, 0)
+    assert.equal(stats.probes, 1, 'one probe for the first heartbeat; the answer came at once')
+    assert.equal(stats.accepted, 1)
+  })
+
   it('refuses a page that writes garbage or a second message while another page keeps being served', async function () {
     const script = docScript(60, 4)
     const peer = await superPeer()
     await peer.frames(DOC, script.frames.slice(0, 10))
-    const good = await observingPage(browser, site, { transports: ['websockets'], peers: [peer.addr('ws')] })
+    const good = await observingPage(chromium.browser, chromium.site, { transports: ['websockets'], peers: [peer.addr('ws')] })
     await waitForSeq(good, 10)
 
-    const rogue = await browser.newPage()
-    await rogue.goto(`${site.url}/raw.html`)
+    const rogue = await chromium.browser.newPage()
+    await rogue.goto(`${chromium.site.url}/raw.html`)
     await rogue.waitForFunction(() => (globalThis as any).loaded === true)
     const rawObserve = async (addr: string, first: number[], then: number[] | null): Promise<any> =>
       rogue.evaluate(async ({ addr, first, then }) => (globalThis as any).rawObserve(addr, first, then, 10_000), { addr, first, then })

@@ -2,8 +2,6 @@
 // Chromium pages for two identified players and an anonymous observer of a card game.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { listInsert, materialize, mergeInto } from '../../src/delta/index.ts'
@@ -11,14 +9,13 @@ import { encodePublicKey, signTokenSync } from '../../src/identity/index.ts'
 import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { loadKey } from '../../node/identity.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs } from '../helpers/processes.ts'
+import { authorityArgs, startCli, superPeerArgs } from '../helpers/processes.ts'
 import { CARD_GAME_POLICY } from '../helpers/card-game.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { JsonObject } from '../../src/json.ts'
 import type { Viewer } from '../../src/privacy/index.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
 /** The shared card-game policy, with chat lines visible only to viewers in the line's room. */
 const POLICY: JsonObject = {
@@ -30,9 +27,7 @@ const POLICY: JsonObject = {
 describe('privacy in Chromium: a card game', function () {
   this.timeout(180_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite({ tempPrefix: 'deltacast-privacy-' })
   let authority: Running
   let superPeer: Running
   let driver: AuthorityDriver
@@ -48,8 +43,8 @@ describe('privacy in Chromium: a card game', function () {
   }
 
   async function open (name: string, options: { token?: string, viewState?: JsonObject }): Promise<Page> {
-    const page = await browser.newPage()
-    await page.goto(`${site.url}/observe.html`)
+    const page = await chromium.browser.newPage()
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const init: { docId: string, addrs: string[], options: Record<string, unknown> } = { docId, addrs: superPeer.ready.observe.addrs, options }
     await page.evaluate((init: { docId: string, addrs: string[], options: Record<string, unknown> }) => {
@@ -86,13 +81,10 @@ describe('privacy in Chromium: a card game', function () {
   }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'deltacast-privacy-'))
-    site = await startTestSite()
-    browser = await launchChromium()
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'cards' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'cards' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true }))
+    superPeer = await startCli(superPeerArgs({ dataDir: join(chromium.dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true }))
 
     await change({ '@policy': POLICY, phase: 'play' })
     await change({
@@ -109,19 +101,12 @@ describe('privacy in Chromium: a card game', function () {
     }
   })
 
-  after(async () => {
-    await browser?.close()
-    await site?.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
-  })
-
   const alice: Viewer = { principal: 'alice', roles: ['player'] }
   const bob: Viewer = { principal: 'bob', roles: ['player'] }
   const anonymous: Viewer = { roles: [] }
 
   it('shows each player their own hand and only hand sizes of the others; a reveal flips visibility for all', async () => {
-    const key = await loadKey(join(dir, 'authority', 'authority.key'))
+    const key = await loadKey(join(chromium.dir, 'authority', 'authority.key'))
     const tokenFor = (principal: string): string => signTokenSync(key, { docId, principal, roles: ['player'], expires: Date.now() + 3_600_000 }, Date.now())
     await open('alice', { token: tokenFor('alice') })
     await open('bob', { token: tokenFor('bob') })
@@ -190,7 +175,7 @@ describe('privacy in Chromium: a card game', function () {
   })
 
   it('refuses forged, expired and wrong-document tokens with a clear error', async () => {
-    const key = await loadKey(join(dir, 'authority', 'authority.key'))
+    const key = await loadKey(join(chromium.dir, 'authority', 'authority.key'))
     const stranger = await generateKeyPair('Ed25519')
     const now = Date.now()
     const cases = {

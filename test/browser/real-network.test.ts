@@ -2,25 +2,20 @@
 // gossipsub between them, and headless Chromium observing through a super-peer's edge node.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { materialize } from '../../src/delta/index.ts'
 import { SYNC_PROTOCOL } from '../../src/sync/messages.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { authorityArgs, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
 import { Workload } from '../helpers/workload.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
 describe('Chromium observing a live document through real super-peers', function () {
   this.timeout(180_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  const chromium = useChromiumSite({ tempPrefix: 'deltacast-browser-e2e-' })
   let authority: Running
   let driver: AuthorityDriver
   let docId: string
@@ -28,7 +23,7 @@ describe('Chromium observing a live document through real super-peers', function
   const superPeers: Running[] = []
 
   async function startSuperPeer (name: string, bootstrap: string[]): Promise<Running> {
-    const peer = await startCli(superPeerArgs({ dataDir: join(dir, name), docId, bootstrap, observe: true }))
+    const peer = await startCli(superPeerArgs({ dataDir: join(chromium.dir, name), docId, bootstrap, observe: true }))
     superPeers.push(peer)
     return peer
   }
@@ -55,8 +50,8 @@ describe('Chromium observing a live document through real super-peers', function
    * recorded with its Date.now() (the same clock as this process's).
    */
   async function observingPage (transport: 'webrtc-direct' | 'websockets', defaults = false): Promise<Page> {
-    const page = await browser.newPage()
-    await page.goto(`${site.url}/observe.html`)
+    const page = await chromium.browser.newPage()
+    await page.goto(`${chromium.site.url}/observe.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     const addrs = observeAddrs(transport === 'websockets' ? 'ws' : 'webrtc-direct')
     await page.evaluate(({ docId, transport, addrs, defaults }) => {
@@ -77,6 +72,18 @@ describe('Chromium observing a live document through real super-peers', function
 
   async function authorityView (): Promise<{ seq: number, tree: any }> {
     return await authority.admin(`/docs/${docId}/state`)
+  }
+
+  /** Replaces the super-peers with two new ones (the second joins through the first), both at the authority's head. */
+  async function freshSuperPeers (name: string): Promise<void> {
+    for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
+    const first = await startSuperPeer(`${name}-1`, authority.ready.addrs)
+    await startSuperPeer(`${name}-2`, [...first.ready.addrs, ...authority.ready.addrs])
+    await waitFor('super-peers at the authority\'s head', async () => {
+      const truth = await authorityView()
+      const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
+      return heads.every(seq => seq === truth.seq) ? true : undefined
+    })
   }
 
   async function assertPageMatches (page: Page): Promise<void> {
@@ -101,20 +108,10 @@ describe('Chromium observing a live document through real super-peers', function
   }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'deltacast-browser-e2e-'))
-    site = await startTestSite()
-    browser = await launchChromium()
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'cards' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'cards' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
     await change(20) // the document exists before the first viewer
-  })
-
-  after(async () => {
-    await browser?.close()
-    await site?.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
   })
 
   for (const transport of ['webrtc-direct', 'websockets'] as const) {
@@ -150,14 +147,7 @@ describe('Chromium observing a live document through real super-peers', function
 
   for (const transport of ['webrtc-direct', 'websockets'] as const) {
     it(`is live on the next super-peer within 2 s of its own being killed (SIGKILL, quiet document, default settings, ${transport})`, async () => {
-      for (const peer of superPeers.splice(0)) await peer.kill('SIGKILL')
-      const first = await startSuperPeer(`failover-${transport}-1`, authority.ready.addrs)
-      await startSuperPeer(`failover-${transport}-2`, [...first.ready.addrs, ...authority.ready.addrs])
-      await waitFor('super-peers at the authority\'s head', async () => {
-        const truth = await authorityView()
-        const heads = await Promise.all(superPeers.map(async p => (await p.admin('/status')).docs[docId].seq))
-        return heads.every(seq => seq === truth.seq) ? true : undefined
-      })
+      await freshSuperPeers(`failover-${transport}`)
       const page = await observingPage(transport, true)
       await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
       await change(20)
@@ -191,11 +181,47 @@ describe('Chromium observing a live document through real super-peers', function
     })
   }
 
+  for (const [transport, signal] of [['webrtc-direct', 'SIGKILL'], ['websockets', 'SIGSTOP']] as const) {
+    it(`notices a super-peer that goes silent as the session becomes live, before its first heartbeat (${signal}, ${transport}), and is live on the next one within seconds`, async () => {
+      await freshSuperPeers(`early-${transport}`)
+      const page = await observingPage(transport, true)
+      await page.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000, polling: 10 })
+      const servedBy = await page.evaluate(() => (globalThis as any).view.connection.peerId)
+      const serving = superPeers.find(p => p.ready.observe.peerId === servedBy)
+      assert.ok(serving !== undefined, 'the page names the super-peer serving it')
+      // SIGKILL over WebRTC-Direct closes nothing the page can see; SIGSTOP keeps the TCP socket open
+      serving.child.kill(signal)
+      const killedAt = Date.now()
+      try {
+        const states = await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, at: number }>
+        const liveAt = states.find(s => s.state === 'live')?.at as number
+        // its first heartbeat comes a second after its first message, which came before `live`
+        assert.ok(killedAt - liveAt < 900, `stopped ${killedAt - liveAt} ms after the page was live, before the first heartbeat was due`)
+        await page.waitForFunction(gone => {
+          const view = (globalThis as any).view
+          return view.connection.state === 'live' && view.connection.peerId !== gone
+        }, servedBy, { timeout: 20_000, polling: 20 })
+        const after = (await page.evaluate(() => (globalThis as any).states) as Array<{ state: string, peerId?: string, error?: { code: string }, at: number }>).filter(s => s.at >= killedAt)
+        const noticed = after.find(s => s.state === 'reconnecting')
+        const liveAgain = after.find(s => s.state === 'live' && s.peerId !== servedBy)
+        assert.ok(noticed !== undefined && liveAgain !== undefined)
+        assert.equal(noticed.error?.code, 'silent', 'noticed from the silence, not from a closed connection')
+        console.log(`      silent from the start over ${transport} (${signal}): noticed after ${noticed.at - killedAt} ms, live on the next super-peer after ${liveAgain.at - killedAt} ms`)
+        assert.ok(liveAgain.at - killedAt <= 6_000, `live on the next super-peer ${liveAgain.at - killedAt} ms after the stop (at most 6,000: the silence and one unanswered probe)`)
+        await change(20)
+        await assertPageMatches(page)
+      } finally {
+        await serving.kill('SIGKILL')
+        await page.close()
+      }
+    })
+  }
+
   it('refuses a page that asks for gossipsub or the catch-up protocol, and keeps serving the others', async () => {
     const good = await observingPage('websockets')
     await good.waitForFunction(() => (globalThis as any).view.connection.state === 'live', undefined, { timeout: 30_000 })
-    const rogue = await browser.newPage()
-    await rogue.goto(`${site.url}/raw.html`)
+    const rogue = await chromium.browser.newPage()
+    await rogue.goto(`${chromium.site.url}/raw.html`)
     await rogue.waitForFunction(() => (globalThis as any).loaded === true)
     for (const addr of [observeAddrs('webrtc-direct')[0], observeAddrs('ws')[0]]) {
       for (const protocol of ['/meshsub/1.1.0', '/meshsub/1.0.0', SYNC_PROTOCOL]) {

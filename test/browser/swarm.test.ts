@@ -3,19 +3,16 @@
 // signalled through the super-peer's relay.
 
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { materialize, mergeInto } from '../../src/delta/index.ts'
 import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { AuthorityDriver } from '../helpers/authority-driver.ts'
-import { authorityArgs, killAll, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
-import { launchChromium, startTestSite } from './helpers/harness.ts'
+import { authorityArgs, startCli, superPeerArgs, waitFor } from '../helpers/processes.ts'
+import { useChromiumSite } from './helpers/harness.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { Running } from '../helpers/processes.ts'
-import type { TestSite } from './helpers/harness.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 
 const TAMPER_CLIENT = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tamper-client.ts')
 
@@ -33,9 +30,13 @@ interface SwarmStatus { classes: Array<{ viewers: number, direct: number, relaye
 describe('relaying between browsers in Chromium', function () {
   this.timeout(300_000)
 
-  let dir: string
-  let site: TestSite
-  let browser: Browser
+  // host candidates as IP addresses, not mDNS names, and only on the default interface: both
+  // ends are on this machine, whose other interfaces come and go with other tests
+  const chromium = useChromiumSite({
+    tempPrefix: 'dc12-swarm-',
+    pages: { tamper: TAMPER_CLIENT },
+    chromiumArgs: ['--disable-features=WebRtcHideLocalIpsWithMdns', '--force-webrtc-ip-handling-policy=default_public_interface_only']
+  })
   let authority: Running
   let superPeer: Running
   let driver: AuthorityDriver
@@ -65,7 +66,7 @@ describe('relaying between browsers in Chromium', function () {
   }
 
   async function open (entry: 'observe' | 'tamper' = 'observe'): Promise<Page> {
-    const page = await browser.newPage()
+    const page = await chromium.browser.newPage()
     // every RTCPeerConnection the page makes (the super-peer is reached over WebSockets, so each is browser to browser)
     await page.addInitScript(() => {
       const Native = globalThis.RTCPeerConnection
@@ -78,7 +79,7 @@ describe('relaying between browsers in Chromium', function () {
         }
       }
     })
-    await page.goto(`${site.url}/${entry}.html`)
+    await page.goto(`${chromium.site.url}/${entry}.html`)
     await page.waitForFunction(() => (globalThis as any).loaded === true)
     await page.evaluate((init: { docId: string, addrs: string[] }) => {
       const g = globalThis as any
@@ -126,31 +127,19 @@ describe('relaying between browsers in Chromium', function () {
   }
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dc12-swarm-'))
-    site = await startTestSite({ tamper: TAMPER_CLIENT })
-    // host candidates as IP addresses, not mDNS names, and only on the default interface: both
-    // ends are on this machine, whose other interfaces come and go with other tests
-    browser = await launchChromium(['--disable-features=WebRtcHideLocalIpsWithMdns', '--force-webrtc-ip-handling-policy=default_public_interface_only'])
-    authority = await startCli(authorityArgs({ dir: join(dir, 'authority'), name: 'swarm' }))
+    authority = await startCli(authorityArgs({ dir: join(chromium.dir, 'authority'), name: 'swarm' }))
     driver = new AuthorityDriver(authority)
     docId = authority.ready.docId
-    superPeer = await startCli(superPeerArgs({ dataDir: join(dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true }))
+    superPeer = await startCli(superPeerArgs({ dataDir: join(chromium.dir, 'sp'), docId, bootstrap: [authority.ready.addrs[0]], observe: true }))
     await change({ '@policy': POLICY(false), n: 0, score: 0, secret: 's0' })
   })
 
   afterEach(async function () {
     if (this.currentTest?.state !== 'failed') return
-    for (const page of browser.contexts().flatMap(c => c.pages())) {
+    for (const page of chromium.browser.contexts().flatMap(c => c.pages())) {
       console.log(await page.evaluate(() => JSON.stringify({ peer: (globalThis as any).view.node.peerId.toString(), notes: (globalThis as any).notes, seq: (globalThis as any).view.seq, pcs: (globalThis as any).peerConnections })).catch(() => 'closed'))
     }
     console.log(Date.now() % 100000, JSON.stringify((await swarm()).seats))
-  })
-
-  after(async () => {
-    await browser?.close()
-    await site?.close()
-    await killAll()
-    await rm(dir, { recursive: true, force: true })
   })
 
   it('a document with relaying off: pages asking to relay are fed directly and open no browser-to-browser connection', async () => {

@@ -2,6 +2,7 @@
 
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -9,6 +10,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 import { buildBrowser } from '../../../scripts/build-browser.ts'
+import { killAll } from '../../helpers/processes.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import type { Browser } from 'playwright-core'
@@ -63,6 +65,43 @@ export async function startTestSite (extra: Record<string, string> = {}): Promis
       rmSync(dir, { recursive: true, force: true })
     }
   }
+}
+
+export interface ChromiumSite {
+  browser: Browser
+  site: TestSite
+  /** A temp dir for the test's processes (data dirs, keys), removed after the tests. */
+  dir: string
+}
+
+export interface ChromiumSiteOptions {
+  /** The temp dir's name prefix (unique to the test, e.g. `dc9-browser-`). */
+  tempPrefix?: string
+  /** More test pages (name -> entry file), as for startTestSite. */
+  pages?: Record<string, string>
+  /** Chromium flags beyond CHROMIUM_ARGS (field trials, WebRTC settings). */
+  chromiumArgs?: string[]
+}
+
+/**
+ * Registers mocha hooks on the enclosing describe: before its tests, a temp dir, the test site
+ * and Chromium; after them, Chromium and the site closed, every process startCli started
+ * killed, and the dir removed. The returned handle's fields are set once its before hook ran, so
+ * call it before the describe's own hooks that use them.
+ */
+export function useChromiumSite (options: ChromiumSiteOptions = {}): ChromiumSite {
+  const handle = {} as ChromiumSite
+  before(async function () {
+    handle.dir = await mkdtemp(join(tmpdir(), options.tempPrefix ?? 'deltacast-chromium-'))
+    ;[handle.site, handle.browser] = await Promise.all([startTestSite(options.pages), launchChromium(options.chromiumArgs)])
+  })
+  after(async function () {
+    await handle.browser?.close()
+    await handle.site?.close()
+    await killAll()
+    if (handle.dir !== undefined) await rm(handle.dir, { recursive: true, force: true })
+  })
+  return handle
 }
 
 /** A fake super-peer process (fixtures/fake-super-peer.ts) driven over stdin/stdout. */
