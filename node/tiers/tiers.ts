@@ -97,6 +97,14 @@ class SelfEntry implements TreeMember {
 type ViewEntry = Member | SelfEntry
 
 /**
+ * Why a tree was computed (the tier_trees_recomputed counter's reason): first asked for, its
+ * cached placement dropped by a membership change that can move it (`moved`) or because it was
+ * computed as a carrier (`as_carrier`), by a demand change (`demand`, `invalidated`), or
+ * computed afresh passing over suspected parents (`suspects`, never cached).
+ */
+type RecomputeCause = 'new' | 'moved' | 'as_carrier' | 'demand' | 'invalidated' | 'suspects'
+
+/**
  * A super-peer's view of the tier trees: from the region's membership (node/membership/) and
  * the pure election (src/elect/), where this node takes each document it carries from.
  *
@@ -125,6 +133,8 @@ export class Tiers extends EventTarget {
   private demandStale = true
   /** Documents whose demand or carrying changed (invalidate(docId)). */
   private readonly staleDocs = new Set<string>()
+  /** Why each placement dropped from the cache was dropped: the cause its recomputation is counted under. */
+  private readonly evicted = new Map<string, RecomputeCause>()
 
   /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
   constructor (components: TiersComponents, options: Partial<TiersOptions> = {}) {
@@ -195,7 +205,7 @@ export class Tiers extends EventTarget {
 
   /** The document's tree as this node sees it, with itself as a carrier of what it carries. */
   standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
-    const placement = suspects.size > 0 ? (this.refresh(), this.place(docId, suspects)) : this.placement(docId)
+    const placement = suspects.size > 0 ? (this.refresh(), this.place(docId, suspects, 'suspects')) : this.placement(docId)
     const follow = placement.follow
     const parent = follow === undefined ? undefined : follow.parent === AUTHORITY_PARENT ? this.authorityOf(docId, suspects) : follow.parent
     return { tree: placement.tree, role: placement.role, parent }
@@ -206,10 +216,15 @@ export class Tiers extends EventTarget {
     this.refresh()
     let placement = this.placements.get(docId)
     if (placement === undefined) {
-      placement = this.place(docId, new Set())
+      placement = this.place(docId, new Set(), this.evicted.get(docId) ?? 'new')
+      this.evicted.delete(docId)
       this.placements.set(docId, placement)
     }
     return placement
+  }
+
+  private evict (docId: string, cause: RecomputeCause): void {
+    if (this.placements.delete(docId)) this.evicted.set(docId, cause)
   }
 
   /** Bring the cache up to date with what changed since it was last read; drops what may have moved. */
@@ -220,7 +235,7 @@ export class Tiers extends EventTarget {
       const demand = new Set(this.components.demanded())
       const carrying = new Set(this.components.carried())
       for (const docId of this.placements.keys()) {
-        if (demand.has(docId) !== this.demand.has(docId) || carrying.has(docId) !== this.carrying.has(docId)) this.placements.delete(docId)
+        if (demand.has(docId) !== this.demand.has(docId) || carrying.has(docId) !== this.carrying.has(docId)) this.evict(docId, 'demand')
       }
       this.demand = demand
       this.carrying = carrying
@@ -231,7 +246,7 @@ export class Tiers extends EventTarget {
         else this.demand.delete(docId)
         if (this.components.carries(docId)) this.carrying.add(docId)
         else this.carrying.delete(docId)
-        this.placements.delete(docId)
+        this.evict(docId, 'invalidated')
       }
       this.staleDocs.clear()
     }
@@ -246,9 +261,11 @@ export class Tiers extends EventTarget {
     for (const [peerId, before] of this.view) if (!next.has(peerId)) changes.push({ peerId, before, after: undefined })
     this.view = next
     if (changes.length === 0) return
+    this.components.counters?.inc('tier_view_changes')
     const current = (peerId: string): TreeMember | undefined => next.get(peerId)
     for (const [docId, placement] of this.placements) {
-      if (placement.asCarrier || changesMoveTree(placement.tree, changes, current)) this.placements.delete(docId)
+      if (placement.asCarrier) this.evict(docId, 'as_carrier')
+      else if (changesMoveTree(placement.tree, changes, current)) this.evict(docId, 'moved')
     }
   }
 
@@ -269,8 +286,9 @@ export class Tiers extends EventTarget {
     if (self instanceof SelfEntry) this.view.set(self.peerId, self.withDemand(this.demand))
   }
 
-  private place (docId: string, suspects: ReadonlySet<string>): Placement {
+  private place (docId: string, suspects: ReadonlySet<string>, cause: RecomputeCause): Placement {
     this.components.counters?.inc('tier_trees_computed')
+    this.components.counters?.inc(`tier_trees_recomputed_${cause}`)
     const own = this.view.get(this.components.membership.peerId)
     const placement = this.placeWith(docId, suspects, own)
     // Carried only for tier children and no role in the tree: keep following where it would as
