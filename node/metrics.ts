@@ -20,7 +20,7 @@ export const COUNTER_FAMILIES: Readonly<Record<string, string>> = {
   relay_ended_: 'Relay streams this parent ended itself (too_slow: the child read too slowly; reset: our chain jumped), by reason',
   input_refused_: 'Writer sends refused by the super-peer, by the refusal code (unknown_channel, forbidden, too_large, invalid_message, rate_limited, window_closed, bad_send, unknown_outcome)',
   partials_rejected_: 'Partials refused whole (malformed, unknown_doc, unknown_channel, wrong_kind, wrong_channel, unrestorable_ledger), by reason',
-  tier_trees_recomputed_: 'Document trees computed, by cause (new, moved, as_carrier, demand, invalidated, suspects): what made each one necessary',
+  tier_trees_recomputed_: 'Document trees computed, by cause (new, moved, demand, suspects): what made each one necessary',
   partial_entries_rejected_: 'Partial entries dropped (unsigned, bad_signature, not_member, fenced, invalid_state, invalid_body), by reason'
 }
 
