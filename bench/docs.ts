@@ -57,6 +57,29 @@ function pureBaseline (n: number): { fullMs: number, judgeMs: number, moved: num
   return { fullMs, judgeMs, moved }
 }
 
+/** What a window cost in trees: computed, by cause (tier_trees_recomputed_<cause>), and the changed views judged. */
+interface Recomputed { trees: number, changes: number, accepted: number, byCause: Record<string, number> }
+
+function recomputed (before: Record<string, number>, after: Record<string, number>): Recomputed {
+  const delta = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0)
+  const byCause: Record<string, number> = {}
+  for (const name of Object.keys(after)) {
+    if (name.startsWith(CAUSE_PREFIX) && delta(name) > 0) byCause[name.slice(CAUSE_PREFIX.length)] = delta(name)
+  }
+  return { trees: delta('tier_trees_computed'), changes: delta('tier_view_changes'), accepted: delta('membership_accepted'), byCause }
+}
+
+const CAUSE_PREFIX = 'tier_trees_recomputed_'
+
+function perChange (trees: number, changes: number): number {
+  return changes === 0 ? 0 : Math.round(trees / changes)
+}
+
+function describe (r: Recomputed): string {
+  const causes = Object.entries(r.byCause).map(([cause, n]) => `${cause} ${n}`).join(', ')
+  return `${r.trees} trees recomputed over ${r.changes} changed views (${perChange(r.trees, r.changes)} per change${causes === '' ? '' : `; ${causes}`})`
+}
+
 async function status (peer: Running): Promise<{ counters: Record<string, number>, docs: Record<string, { seq: number }> }> {
   return await peer.admin('/status')
 }
@@ -142,24 +165,21 @@ async function main (): Promise<void> {
     console.log(`frames: source appended ~${sentFrames} in ${fmt(elapsedS)} s; super-peer applied ${applied} (${fmt(framesPerS, 0)} frames/s), ${fmt(framesCpu / elapsedS / 10)} % of one core`)
 
     // A membership change: a second super-peer joins the region (it carries nothing), then leaves.
-    const computed = async (): Promise<number> => (await status(a)).counters.tier_trees_computed ?? 0
-    const accepted = async (): Promise<number> => (await status(a)).counters.membership_accepted ?? 0
-    const treesBefore = await computed()
-    const acceptedBefore = await accepted()
+    // Each window counts the trees recomputed (by cause) and the changed views they were judged on.
     const joinCpuBefore = await cpuMs(a.child.pid!)
+    const joinBefore = (await status(a)).counters
     const b = await superPeer(dir, 'b', a.ready.addrs, {})
     await sleep(WINDOW_S * 1000)
     const joinMs = await cpuMs(a.child.pid!) - joinCpuBefore - quietMs
-    const treesOnJoin = await computed() - treesBefore
-    const seen = await accepted() - acceptedBefore
-    console.log(`join: ${joinMs} ms CPU over quiet (${seen} announcements accepted), ${treesOnJoin} trees recomputed`)
-    const leaveTreesBefore = await computed()
+    const join = recomputed(joinBefore, (await status(a)).counters)
+    console.log(`join: ${joinMs} ms CPU over quiet (${join.accepted} announcements accepted), ${describe(join)}`)
+    const leaveBefore = (await status(a)).counters
     const leaveCpuBefore = await cpuMs(a.child.pid!)
     await b.kill()
     await sleep(WINDOW_S * 1000)
     const leaveMs = await cpuMs(a.child.pid!) - leaveCpuBefore - quietMs
-    const treesOnLeave = await computed() - leaveTreesBefore
-    console.log(`leave: ${leaveMs} ms CPU over quiet, ${treesOnLeave} trees recomputed`)
+    const leave = recomputed(leaveBefore, (await status(a)).counters)
+    console.log(`leave: ${leaveMs} ms CPU over quiet, ${describe(leave)}`)
 
     await a.kill()
     await source.stop()
@@ -170,8 +190,13 @@ async function main (): Promise<void> {
       kib_per_document: Number(kibPerDocument.toFixed(2)),
       membership_change_ms: Math.max(0, joinMs),
       membership_leave_ms: Math.max(0, leaveMs),
-      trees_recomputed_on_join: treesOnJoin,
-      trees_recomputed_on_leave: treesOnLeave,
+      trees_recomputed_on_join: join.trees,
+      trees_recomputed_on_leave: leave.trees,
+      view_changes_on_join: join.changes,
+      view_changes_on_leave: leave.changes,
+      trees_recomputed_per_change: perChange(join.trees + leave.trees, join.changes + leave.changes),
+      trees_recomputed_by_cause_on_join: join.byCause,
+      trees_recomputed_by_cause_on_leave: leave.byCause,
       pure_full_recompute_ms: Number(pure.fullMs.toFixed(1)),
       pure_judge_ms: Number(pure.judgeMs.toFixed(1)),
       carry_all_s: Number(carryAllS.toFixed(1)),

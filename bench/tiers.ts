@@ -6,8 +6,13 @@
 // (Noise, yamux, gossipsub control, membership). Then, under tiers only, the eu region proxy is
 // killed -9 again and again, timing how long its region's viewers wait for the next frame.
 //
+// First, in this process, one host's trees under membership churn at BENCH_TIERS_DOCUMENTS
+// documents (bench/parts/tiers-churn.ts): trees recomputed and ms per membership change, against
+// recomputing every tree.
+//
 // Needs root (network namespaces). Knobs: BENCH_TIERS_PER_REGION (3), BENCH_TIERS_FRAMES (100),
-// BENCH_TIERS_FRAMES_PER_S (20), BENCH_TIERS_CHANGE_BYTES (512), BENCH_TIERS_KILLS (20).
+// BENCH_TIERS_FRAMES_PER_S (20), BENCH_TIERS_CHANGE_BYTES (512), BENCH_TIERS_KILLS (20),
+// BENCH_TIERS_DOCUMENTS (10000).
 
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -23,6 +28,7 @@ import { killAll, startCli, waitFor } from '../test/helpers/processes.ts'
 import { refreshPeriodMs } from '../src/membership/index.ts'
 import { intEnv, machine, now, percentile, sleep } from './parts/common.ts'
 import { calibrate, calibrationLines } from './parts/tiers-sim.ts'
+import { churn, churnLines } from './parts/tiers-churn.ts'
 import type { TiersObserved } from './parts/tiers-sim.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Site } from '../test/helpers/netns.ts'
@@ -33,6 +39,7 @@ const FRAMES = intEnv('BENCH_TIERS_FRAMES', 100)
 const RATE = intEnv('BENCH_TIERS_FRAMES_PER_S', 20)
 const CHANGE_BYTES = intEnv('BENCH_TIERS_CHANGE_BYTES', 512)
 const KILLS = intEnv('BENCH_TIERS_KILLS', 20)
+const DOCUMENTS = intEnv('BENCH_TIERS_DOCUMENTS', 10_000)
 const REGIONS = ['eu', 'us', 'ap'] as const
 const WITH_VIEWERS = ['eu', 'us'] as const
 // Nine processes starting at once on a shared 2-core machine can take longer than a test's 30 s.
@@ -313,6 +320,9 @@ if (process.getuid?.() !== 0) {
 }
 
 for (const line of await machine({ loadRemark: 'other work on the machine skews these figures' })) console.log(line)
+log(`churn: ${DOCUMENTS} documents in process...`)
+const churned = await churn(DOCUMENTS)
+for (const line of churnLines(churned)) console.log(line)
 const frameBytes = await frameBytesOf()
 console.log(`setup    3 regions × ${PER_REGION} super-peers in network namespaces, authority in a fourth; viewers in eu and us only`)
 console.log(`load     ${FRAMES} frames at ${RATE}/s, one change of ${CHANGE_BYTES} bytes each (${frameBytes}-byte frames); ${KILLS} proxy kills`)
@@ -354,6 +364,10 @@ console.log('RESULT ' + JSON.stringify({
   failover_ms_max: ms(f.ms, 100),
   failover_gaps: f.gaps,
   failover_duplicates: f.duplicates,
+  churn_documents: churned.documents,
+  trees_recomputed_per_change: Math.round(churned.treesPerChange * 10) / 10,
+  membership_change_ms: Math.round(churned.msPerChange * 10) / 10,
+  full_recompute_ms: Math.round(churned.fullRecomputeMs * 10) / 10,
   sim_trees_equal: calibration.treesEqual,
   sim_within_20pct: Object.fromEntries(calibration.rows.map(r => [r.figure, r.within])),
   sim_ratio: Object.fromEntries(calibration.rows.map(r => [r.figure, Math.round(r.ratio * 1000) / 1000]))

@@ -20,6 +20,7 @@ export const COUNTER_FAMILIES: Readonly<Record<string, string>> = {
   relay_ended_: 'Relay streams this parent ended itself (too_slow: the child read too slowly; reset: our chain jumped), by reason',
   input_refused_: 'Writer sends refused by the super-peer, by the refusal code (unknown_channel, forbidden, too_large, invalid_message, rate_limited, window_closed, bad_send, unknown_outcome)',
   partials_rejected_: 'Partials refused whole (malformed, unknown_doc, unknown_channel, wrong_kind, wrong_channel, unrestorable_ledger), by reason',
+  tier_trees_recomputed_: 'Document trees computed, by cause (new, moved, demand, suspects): what made each one necessary',
   partial_entries_rejected_: 'Partial entries dropped (unsigned, bad_signature, not_member, fenced, invalid_state, invalid_body), by reason'
 }
 
@@ -80,6 +81,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   partial_sends_failed: 'Partial sends to the parent that failed (everything unacknowledged goes again)',
   partial_parent_changes: 'Times partials went to a new parent',
   tier_trees_computed: 'Document trees computed (a change recomputes only the documents whose tree it can move)',
+  tier_view_changes: 'Membership views that differed from the last one the tier trees were judged against (each judged once)',
   gossip_fallback_full: 'Times a document with no tier parent could not take the gossip fallback: MAX_FALLBACK_DOCS were on it already',
   swarm_bytes_direct: 'Bytes of class messages of relaying documents this super-peer sent to viewers itself',
   swarm_bytes_relayed: 'Bytes of class messages of relaying documents that viewers received from a relaying browser instead',
@@ -100,7 +102,7 @@ export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'fra
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'gossip_fallback_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments', ...SUPER_PEER_INPUT_COUNTERS]
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'tier_view_changes', 'gossip_fallback_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments', ...SUPER_PEER_INPUT_COUNTERS]
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

@@ -1,10 +1,10 @@
-import { AUTHORITY_PARENT, changesMoveTree, computeDocTree, rolesOf } from '../../src/elect/index.ts'
+import { AUTHORITY_PARENT, PlacementCache } from '../../src/elect/index.ts'
 import { sameForElections } from '../../src/membership/index.ts'
 import { bytesEqual } from '../../src/log/bytes.ts'
 import { topicFor } from '../../src/log/index.ts'
 
 const DOC_TOPIC_PREFIX = topicFor('')
-import type { DocTree, MemberChange, Role, TreeMember } from '../../src/elect/index.ts'
+import type { DocTree, Role, TreeMember } from '../../src/elect/index.ts'
 import type { Counters } from '../metrics.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
 import { parseUserAgent } from '../node-info.ts'
@@ -56,16 +56,6 @@ export interface Standing {
   readonly parent: string | undefined
 }
 
-/** A document's place as last computed: everything but the authority lookup, which is live. */
-interface Placement {
-  readonly tree: DocTree
-  readonly role: Role | undefined
-  /** The role whose parent this node follows (its own, or the one it would have as a carrier). */
-  readonly follow: Role | undefined
-  /** Computed as if it carried the document (it relays for children only): recomputed on any change. */
-  readonly asCarrier: boolean
-}
-
 /** This node's own entry in its trees: its announcement, with its live demand and join grace. */
 class SelfEntry implements TreeMember {
   readonly member: Member
@@ -77,11 +67,6 @@ class SelfEntry implements TreeMember {
     this.member = member
     this.joining = joining
     this.demand = demand
-  }
-
-  /** The same entry reading another demand set. */
-  withDemand (demand: ReadonlySet<string>): SelfEntry {
-    return new SelfEntry(this.member, this.joining, demand)
   }
 
   get capacity (): number { return this.joining ? 0 : this.member.capacity }
@@ -104,26 +89,24 @@ type ViewEntry = Member | SelfEntry
  * serves whoever asks. So nodes whose views briefly differ still get every frame (frames are
  * self-certifying and de-duplicated); they only take a longer path until the views agree.
  *
- * With thousands of documents, trees are cached per document and a change recomputes only the
- * ones it can move (src/elect/incremental.ts): a member's announcement, join or departure is
+ * With thousands of documents, placements are cached per document and a change recomputes only
+ * the ones it can move (src/elect/placements.ts): a member's announcement, join or departure is
  * judged against each cached tree (a few hashes), a document this node starts or stops
- * wanting is recomputed alone.
+ * wanting or carrying is recomputed alone, and a placement passing over suspected parents is
+ * kept for as long as the suspects are the same.
  */
 export class Tiers extends EventTarget {
   private readonly components: TiersComponents
   private readonly options: TiersOptions
   private readonly authorities = new Set<string>()
   private readonly joinedAt: number
-  private readonly placements = new Map<string, Placement>()
-  /** The members the cached placements were computed from (self as a SelfEntry). */
-  private view = new Map<string, ViewEntry>()
-  private demand = new Set<string>()
-  private carrying = new Set<string>()
+  /** Placements by document, as last computed from the view and this node's demand (src/elect/placements.ts). */
+  private readonly placements: PlacementCache
   /** The membership (or the join grace) changed since the view was taken. */
   private viewStale = true
   /** What this node carries or wants changed, for documents unknown: take both sets afresh. */
   private demandStale = true
-  /** Documents whose demand or carrying changed (invalidate(docId)). */
+  /** Documents whose demand or carrying may have changed (invalidate(docId)). */
   private readonly staleDocs = new Set<string>()
 
   /** Emits 'change' when an authority comes or goes, or a peer (un)subscribes a document topic. */
@@ -132,6 +115,16 @@ export class Tiers extends EventTarget {
     this.components = components
     this.options = { fanout: DEFAULT_FANOUT, joinGraceMs: DEFAULT_JOIN_GRACE_MS, ...options }
     this.joinedAt = Date.now()
+    const counters = components.counters
+    this.placements = new PlacementCache({
+      selfId: components.membership.peerId,
+      fanout: this.options.fanout,
+      same: (a, b) => sameEntry(a as ViewEntry, b as ViewEntry),
+      computed: cause => {
+        counters?.inc('tier_trees_computed')
+        counters?.inc(`tier_trees_recomputed_${cause}`)
+      }
+    })
     const changed = (): void => {
       this.dispatchEvent(new Event('change'))
     }
@@ -195,21 +188,11 @@ export class Tiers extends EventTarget {
 
   /** The document's tree as this node sees it, with itself as a carrier of what it carries. */
   standing (docId: string, suspects: ReadonlySet<string> = new Set()): Standing {
-    const placement = suspects.size > 0 ? (this.refresh(), this.place(docId, suspects)) : this.placement(docId)
+    this.refresh()
+    const placement = this.placements.get(docId, suspects)
     const follow = placement.follow
     const parent = follow === undefined ? undefined : follow.parent === AUTHORITY_PARENT ? this.authorityOf(docId, suspects) : follow.parent
     return { tree: placement.tree, role: placement.role, parent }
-  }
-
-  /** The cached placement (computed if missing), without looking up the authority. */
-  private placement (docId: string): Placement {
-    this.refresh()
-    let placement = this.placements.get(docId)
-    if (placement === undefined) {
-      placement = this.place(docId, new Set())
-      this.placements.set(docId, placement)
-    }
-    return placement
   }
 
   /** Bring the cache up to date with what changed since it was last read; drops what may have moved. */
@@ -217,79 +200,25 @@ export class Tiers extends EventTarget {
     if (this.demandStale) {
       this.demandStale = false
       this.staleDocs.clear()
-      const demand = new Set(this.components.demanded())
-      const carrying = new Set(this.components.carried())
-      for (const docId of this.placements.keys()) {
-        if (demand.has(docId) !== this.demand.has(docId) || carrying.has(docId) !== this.carrying.has(docId)) this.placements.delete(docId)
-      }
-      this.demand = demand
-      this.carrying = carrying
-      this.rebuildSelf()
+      this.placements.setAllDemand(new Set(this.components.demanded()), new Set(this.components.carried()))
     } else if (this.staleDocs.size > 0) {
-      for (const docId of this.staleDocs) {
-        if (this.components.demands(docId)) this.demand.add(docId)
-        else this.demand.delete(docId)
-        if (this.components.carries(docId)) this.carrying.add(docId)
-        else this.carrying.delete(docId)
-        this.placements.delete(docId)
-      }
+      for (const docId of this.staleDocs) this.placements.setDemand(docId, this.components.demands(docId), this.components.carries(docId))
       this.staleDocs.clear()
     }
     if (!this.viewStale) return
     this.viewStale = false
-    const next = this.takeView()
-    const changes: MemberChange[] = []
-    for (const [peerId, after] of next) {
-      const before = this.view.get(peerId)
-      if (before === undefined || !sameEntry(before, after)) changes.push({ peerId, before, after })
-    }
-    for (const [peerId, before] of this.view) if (!next.has(peerId)) changes.push({ peerId, before, after: undefined })
-    this.view = next
-    if (changes.length === 0) return
-    const current = (peerId: string): TreeMember | undefined => next.get(peerId)
-    for (const [docId, placement] of this.placements) {
-      if (placement.asCarrier || changesMoveTree(placement.tree, changes, current)) this.placements.delete(docId)
-    }
+    if (this.placements.setView(this.takeView()) > 0) this.components.counters?.inc('tier_view_changes')
   }
 
-  /** The region's live members, this node's own entry with its live demand and join grace. */
+  /** The region's live members, this node's own entry reading its live demand, with its join grace. */
   private takeView (): Map<string, ViewEntry> {
     const self = this.components.membership.peerId
     const joining = this.joining()
     const view = new Map<string, ViewEntry>()
     for (const member of this.components.membership.members()) {
-      view.set(member.peerId, member.peerId === self ? new SelfEntry(member, joining, this.demand) : member)
+      view.set(member.peerId, member.peerId === self ? new SelfEntry(member, joining, this.placements.demand) : member)
     }
     return view
-  }
-
-  /** The demand set was replaced: the own entry reads the new one (it differs only for documents dropped above). */
-  private rebuildSelf (): void {
-    const self = this.view.get(this.components.membership.peerId)
-    if (self instanceof SelfEntry) this.view.set(self.peerId, self.withDemand(this.demand))
-  }
-
-  private place (docId: string, suspects: ReadonlySet<string>): Placement {
-    this.components.counters?.inc('tier_trees_computed')
-    const own = this.view.get(this.components.membership.peerId)
-    const placement = this.placeWith(docId, suspects, own)
-    // Carried only for tier children and no role in the tree: keep following where it would as
-    // a carrier, until its children move on (they will: it is no longer in their trees).
-    if (placement.role === undefined && own instanceof SelfEntry && !this.demand.has(docId) && this.carrying.has(docId)) {
-      const asCarrier = this.placeWith(docId, suspects, own.withDemand(new Set([docId])))
-      return { tree: placement.tree, role: undefined, follow: asCarrier.follow, asCarrier: true }
-    }
-    return placement
-  }
-
-  private placeWith (docId: string, suspects: ReadonlySet<string>, own: ViewEntry | undefined): Placement {
-    const self = this.components.membership.peerId
-    const members: TreeMember[] = []
-    for (const entry of this.view.values()) members.push(entry.peerId === self && own !== undefined ? own : entry)
-    const tree = computeDocTree(docId, members, { fanout: this.options.fanout, exclude: suspects })
-    const roles = rolesOf(tree, self)
-    const role = roles.find(r => r.role === 'proxy') ?? roles.find(r => r.role === 'member')
-    return { tree, role, follow: role, asCarrier: false }
   }
 
   /**
@@ -316,7 +245,8 @@ export class Tiers extends EventTarget {
   proxyScopes (): string[] {
     const scopes: string[] = []
     for (const docId of this.components.carried()) {
-      const role = this.placement(docId).role
+      this.refresh()
+      const role = this.placements.get(docId).role
       if (role?.role === 'proxy') scopes.push(role.scope)
     }
     return scopes

@@ -11,3 +11,5 @@ export { AUTHORITY_PARENT, MIN_FANOUT, computeDocTree, rolesOf, scopeDepth } fro
 export type { DocTree, Role, ScopeNode, TreeChild, TreeMember, TreeOptions } from './tree.ts'
 export { changeMovesTree, changesMoveTree } from './incremental.ts'
 export type { MemberChange } from './incremental.ts'
+export { PlacementCache } from './placements.ts'
+export type { ComputeCause, Placement, PlacementOptions } from './placements.ts'
