@@ -177,8 +177,10 @@ export interface EdgeWorkersOptions {
   restartDelayMs?: number
   /** A worker silent this long (hung, or stopped) is killed and started again. */
   silenceMs?: number
-  /** Most bytes of messages to one worker not yet taken by its IPC channel (default WORKER_MAX_BACKLOG_BYTES). */
+  /** Bytes of messages to one worker its IPC channel has not written (default WORKER_MAX_BACKLOG_BYTES)... */
   maxBacklogBytes?: number
+  /** ...for longer than this (default WORKER_BACKLOG_GRACE_MS), and the worker is restarted. */
+  backlogGraceMs?: number
   /**
    * A fresh WebRTC-Direct certificate (the edge datastore's, renewed once the current one is
    * within renewBeforeMs of its end). Absent, workers keep the certificate they started with.
@@ -206,13 +208,19 @@ export interface WorkerProcess {
 export const WORKER_SILENCE_MS = 5_000
 
 /**
- * A healthy worker on the same host takes its IPC messages at hundreds of MiB/s; one this far
- * behind (SIGSTOPped, starved of CPU, swapping) is not going to catch up, and every frame more
- * would stay in the primary's memory. Dropping frames instead would leave its viewers with gaps
- * they cannot see, so a worker over this bound is killed and restarted like a hung one: its
- * browsers reconnect and resume by deltas from their classes.
+ * A healthy worker on the same host takes its IPC messages at hundreds of MiB/s; one that stays
+ * this far behind (SIGSTOPped, starved of CPU, swapping) is not going to catch up, and every
+ * frame more would stay in the primary's memory. Dropping frames instead would leave its viewers
+ * with gaps they cannot see, so a worker over this bound for WORKER_BACKLOG_GRACE_MS is killed
+ * and restarted like a hung one: its browsers reconnect and resume by deltas from their classes.
  */
 export const WORKER_MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+
+/**
+ * How long a backlog may stay over the bound: a burst (a reconnecting viewer's catch-up, a large
+ * reset) goes over it for the milliseconds the worker takes to read it, and must not cost a restart.
+ */
+export const WORKER_BACKLOG_GRACE_MS = 1_000
 
 /**
  * @libp2p/webrtc renews a certificate it keeps in its datastore one day before its end
@@ -310,10 +318,12 @@ class RemoteSession implements ViewerSession {
   }
 }
 
+interface BacklogBound { maxBytes: number, graceMs: number }
+
 /** What a slot tells the EdgeWorkers that own it. */
 interface SlotEvents {
   ended (session: RemoteSession): void
-  /** Sending `bytes` more would put the worker's backlog over the bound. */
+  /** The worker's backlog stayed over the bound too long, and `bytes` more are to go. */
   overflowed (slot: WorkerSlot, bytes: number): void
 }
 
@@ -334,16 +344,18 @@ class WorkerSlot {
   heardAt = Date.now()
   /** Bytes posted to the worker that its IPC channel has not written yet (the child not reading). */
   backlogBytes = 0
-  private readonly maxBacklogBytes: number
+  private readonly backlog: BacklogBound
+  /** Since when the backlog is over the bound. */
+  private overSince: number | undefined
   private outbox: PrimaryOp[] = []
   private flushQueued = false
   private readonly events: SlotEvents
 
-  constructor (index: number, worker: WorkerProcess, certhash: string, maxBacklogBytes: number, events: SlotEvents) {
+  constructor (index: number, worker: WorkerProcess, certhash: string, backlog: BacklogBound, events: SlotEvents) {
     this.index = index
     this.worker = worker
     this.certhash = certhash
-    this.maxBacklogBytes = maxBacklogBytes
+    this.backlog = backlog
     this.events = events
   }
 
@@ -386,16 +398,26 @@ class WorkerSlot {
     this.send({ t: 'ops', ops }, ops.reduce((sum, op) => sum + opBytes(op), 0))
   }
 
-  /** Posts a message, unless it would put the backlog over the bound (the owner then restarts the worker). */
+  /** Whether the backlog has been over the bound for `graceMs` (not a burst such as a catch-up the worker is taking). */
+  overTooLong (now: number): boolean {
+    return this.overSince !== undefined && now - this.overSince >= this.backlog.graceMs
+  }
+
+  /** Posts a message, unless the backlog stayed over the bound too long (the owner then restarts the worker). */
   send (message: ToWorker, bytes = 64): void {
     if (!this.worker.connected || this.killedAs !== undefined) return
-    if (this.backlogBytes + bytes > this.maxBacklogBytes) {
+    const now = Date.now()
+    if (this.overTooLong(now)) {
       this.events.overflowed(this, bytes)
       return
     }
     this.backlogBytes += bytes
+    if (this.backlogBytes > this.backlog.maxBytes) this.overSince ??= now
     // called once the channel wrote it (or failed to: the worker is gone, and so is this slot)
-    this.worker.send(message, () => { this.backlogBytes -= bytes })
+    this.worker.send(message, () => {
+      this.backlogBytes -= bytes
+      if (this.backlogBytes <= this.backlog.maxBytes) this.overSince = undefined
+    })
   }
 }
 
@@ -526,11 +548,14 @@ export class EdgeWorkers {
     this.watchdog = setInterval(() => {
       const now = Date.now()
       for (const slot of this.slots) {
-        if (slot?.status !== 'started' || now - slot.heardAt <= silenceMs) continue
+        if (slot?.status !== 'started') continue
+        // no message may be due to notice a backlog that stays over the bound
+        if (slot.overTooLong(now)) this.onOverflow(slot, 0)
+        if (now - slot.heardAt <= silenceMs || slot.killedAs !== undefined) continue
         this.options.log.warn({ worker: slot.index, pid: slot.worker.pid, silentMs: now - slot.heardAt }, 'edge worker silent; killing it')
         slot.kill('hung')
       }
-    }, Math.min(1_000, silenceMs))
+    }, Math.min(1_000, silenceMs, this.options.backlogGraceMs ?? WORKER_BACKLOG_GRACE_MS))
     this.watchdog.unref()
   }
 
@@ -599,7 +624,8 @@ export class EdgeWorkers {
       statsIntervalMs: this.options.statsIntervalMs ?? 250
     }
     const worker = (this.options.forkWorker ?? forkEdgeWorker)()
-    const slot = new WorkerSlot(index, worker, init.certificate.certhash, this.options.maxBacklogBytes ?? WORKER_MAX_BACKLOG_BYTES, {
+    const backlog = { maxBytes: this.options.maxBacklogBytes ?? WORKER_MAX_BACKLOG_BYTES, graceMs: this.options.backlogGraceMs ?? WORKER_BACKLOG_GRACE_MS }
+    const slot = new WorkerSlot(index, worker, init.certificate.certhash, backlog, {
       ended: session => { this.admission.leave(session) },
       overflowed: (overflowing, bytes) => { this.onOverflow(overflowing, bytes) }
     })

@@ -156,24 +156,51 @@ describe('node/EdgeWorkers (the primary) with fake worker processes', function (
 
   const postedBytes = (worker: FakeWorker): number => worker.ops().reduce((sum, op) => sum + (op.o === 'd' ? op.bytes.byteLength : 0), 0)
 
-  it('keeps feeding a worker that takes its messages, however many', async () => {
+  it('keeps feeding a worker that takes its messages, however many, and frames larger than the bound', async () => {
     const { edge, forked, admission, log } = await startWorkers({ maxBacklogBytes: 20_000 })
     const session = await joinViewer(forked[0], admission, 1)
     await deliverFrames(session, 200, 1_000)
     assert.equal(postedBytes(forked[0]), 200_000, 'every frame was posted')
+    session.deliver(201, new Uint8Array(50_000))
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(postedBytes(forked[0]), 250_000, 'a frame larger than the bound still goes')
     assert.equal(log.counts.get('edge_worker_backlog_overflows'), undefined)
     assert.equal(forked[0].killedWith, undefined)
     assert.equal(edge.workers()[0].status, 'started')
   })
 
-  it('kills and restarts a worker whose backlog would pass the bound, counting it; what waits for it stays bounded', async () => {
-    const { edge, forked, admission, log } = await startWorkers({ maxBacklogBytes: 20_000 })
+  it('lets a burst over the bound through when the worker takes it within the grace', async () => {
+    const { edge, forked, admission, log } = await startWorkers({ maxBacklogBytes: 20_000, backlogGraceMs: 100 })
     const session = await joinViewer(forked[0], admission, 1)
     forked[0].stalled = true
-    await deliverFrames(session, 200, 1_000)
+    await deliverFrames(session, 30, 1_000)
+    // the worker reads it all, then nothing is due for longer than the grace
+    forked[0].stalled = false
+    for (const done of forked[0].pending.splice(0)) done()
+    const at = Date.now()
+    await until('the grace to pass', () => Date.now() - at > 300)
+    session.deliver(31, new Uint8Array(1_000))
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(log.counts.get('edge_worker_backlog_overflows'), undefined)
+    assert.equal(postedBytes(forked[0]), 31_000)
+    assert.equal(edge.workers()[0].status, 'started')
+  })
+
+  it('kills and restarts a worker whose backlog stays over the bound, counting it; nothing more is posted to it', async () => {
+    const { edge, forked, admission, log } = await startWorkers({ maxBacklogBytes: 20_000, backlogGraceMs: 100 })
+    const session = await joinViewer(forked[0], admission, 1)
+    forked[0].stalled = true
+    await deliverFrames(session, 30, 1_000)
+    assert.equal(forked[0].killedWith, undefined, 'over the bound, but not for long yet')
+    // nothing more is due: the watchdog notices
+    await until('the stalled worker to be killed', () => forked[0].killedWith)
     assert.equal(log.counts.get('edge_worker_backlog_overflows'), 1)
     assert.equal(forked[0].killedWith, 'SIGKILL')
-    assert.ok(postedBytes(forked[0]) <= 20_000, `posted ${postedBytes(forked[0])} bytes to the stalled worker, at most the bound`)
+    const posted = postedBytes(forked[0])
+    assert.equal(posted, 30_000)
+    session.deliver(31, new Uint8Array(1_000))
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(postedBytes(forked[0]), posted, 'nothing more for a worker being killed')
     assert.match(log.warnings.join('\n'), /edge worker too far behind; killing it/)
     // its viewer is gone from its class (its browser reconnects), and another worker takes its place
     assert.deepEqual(admission.left, [session])
@@ -185,6 +212,19 @@ describe('node/EdgeWorkers (the primary) with fake worker processes', function (
     const again = await joinViewer(forked[1], admission, 1)
     await deliverFrames(again, 5, 1_000)
     assert.equal(postedBytes(forked[1]), 5_000)
+  })
+
+  it('kills a stalled worker while frames keep coming for it', async () => {
+    const { forked, admission, log } = await startWorkers({ maxBacklogBytes: 20_000, backlogGraceMs: 50, silenceMs: 60_000 })
+    const session = await joinViewer(forked[0], admission, 1)
+    forked[0].stalled = true
+    let seq = 0
+    while (forked[0].killedWith === undefined && seq < 10_000) {
+      session.deliver(++seq, new Uint8Array(1_000))
+      await new Promise(resolve => setTimeout(resolve, 1))
+    }
+    assert.equal(log.counts.get('edge_worker_backlog_overflows'), 1)
+    assert.ok(seq > 20, 'it went over the bound first')
   })
 
   it('counts and drops malformed messages from a worker, and keeps serving it', async () => {
