@@ -26,6 +26,7 @@ import type { TransportCertificate } from '@libp2p/webrtc'
 import type { EdgeLimits } from '../net/edge-node.ts'
 import type { ViewerSession } from './observer-protocol.ts'
 import type { ObserverLog, ObserverServerOptions, ObserverServerStats, RefusalCounter } from './observer-server.ts'
+import { MAX_TIMER_MS } from './viewer-admission.ts'
 import type { AdmittedViewer, ViewerAdmission } from './viewer-admission.ts'
 
 /** What a worker is started with (its first message). */
@@ -229,8 +230,6 @@ export const WORKER_BACKLOG_GRACE_MS = 1_000
  */
 export const EDGE_CERTIFICATE_RENEW_BEFORE_MS = 86_400_000
 
-/** setTimeout's longest delay; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** The end of a certificate's validity, in ms since the epoch. */
 export function certificateExpiry (certificate: TransportCertificate): number {

@@ -47,7 +47,7 @@ export interface ViewerAdmission {
 }
 
 /** setTimeout's longest delay; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * An identity is good until its token expires, also for a viewer already connected (unless it
