@@ -230,7 +230,6 @@ export const WORKER_BACKLOG_GRACE_MS = 1_000
  */
 export const EDGE_CERTIFICATE_RENEW_BEFORE_MS = 86_400_000
 
-
 /** The end of a certificate's validity, in ms since the epoch. */
 export function certificateExpiry (certificate: TransportCertificate): number {
   return Date.parse(new X509Certificate(certificate.pem).validTo)
