@@ -86,7 +86,10 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   swarm_bytes_direct: 'Bytes of class messages of relaying documents this super-peer sent to viewers itself',
   swarm_bytes_relayed: 'Bytes of class messages of relaying documents that viewers received from a relaying browser instead',
   swarm_relays_reported: 'Relaying browsers a child reported (bad or missing message) and that were demoted',
-  swarm_reassignments: 'Viewers given a new parent (or sent back to the super-peer) in a relaying document\'s swarm'
+  swarm_reassignments: 'Viewers given a new parent (or sent back to the super-peer) in a relaying document\'s swarm',
+  edge_worker_backlog_overflows: 'Edge workers restarted because the frames waiting for them passed --edge-worker-max-backlog-bytes (stopped or starved)',
+  edge_worker_bad_messages: 'Malformed messages from an edge worker, dropped',
+  edge_certificate_renewals: 'WebRTC-Direct certificates the primary renewed and passed to its edge workers'
 }
 
 /** Counters the membership relay or member has, and those of a relay parent (authorities and super-peers alike). */
@@ -102,7 +105,8 @@ export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'fra
   'snapshots_applied', 'snapshots_rejected', 'sync_requests_failed', 'sync_requests_served', 'sync_snapshots_served', 'sync_bad_requests',
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
-  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'tier_view_changes', 'gossip_fallback_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments', ...SUPER_PEER_INPUT_COUNTERS]
+  'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'tier_view_changes', 'gossip_fallback_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments',
+  'edge_worker_backlog_overflows', 'edge_worker_bad_messages', 'edge_certificate_renewals', ...SUPER_PEER_INPUT_COUNTERS]
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

@@ -116,6 +116,7 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
   const datastore = opts.dataDir === undefined ? undefined : new EdgeDatastore(await openNodeDatastore(join(opts.dataDir, 'edge')))
   const limits: EdgeLimits = { ...EDGE_LIMITS, ...opts.limits }
   const addressLimiter = new AddressLimiter(limits, opts.onRefused ?? (() => {}))
+  let rtc: WebRTCDirectInternals | undefined
   const node: EdgeNode = await createLibp2p({
     privateKey: opts.privateKey,
     datastore,
@@ -123,7 +124,7 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
     // No STUN servers: @libp2p/webrtc would otherwise give every browser's peer connection four
     // public ones to gather from. The edge listens on an address browsers can already reach (it is
     // in its multiaddr); server-reflexive candidates add nothing but per-connection work.
-    transports: [webRTCDirect({ rtcConfiguration: EDGE_RTC_CONFIGURATION, ...(opts.certificate === undefined ? {} : { certificate: opts.certificate }) }), webSockets({
+    transports: [keepingTransport(webRTCDirect({ rtcConfiguration: EDGE_RTC_CONFIGURATION, ...(opts.certificate === undefined ? {} : { certificate: opts.certificate }) }), made => { rtc = made }), webSockets({
       // upgradeTimeout and maxSockets come from patches/@libp2p+websockets+*.patch. Node's own
       // headersTimeout would not help: the transport feeds sockets to an HTTP server that never
       // listens, and such a server does not track its connections' deadlines.
@@ -161,7 +162,47 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
   node.addEventListener('peer:disconnect', (event) => {
     node.peerStore.delete(event.detail).catch(() => {})
   })
+  if (rtc !== undefined) webRTCDirectOf.set(node, rtc)
   return node
+}
+
+/**
+ * What a certificate renewal goes through in @libp2p/webrtc 6.0.33's Node WebRTCDirectTransport:
+ * `certificate` (what new listeners take) and `emitter`, on which each of its listeners hears
+ * 'certificate:renew' and serves the new certificate to connections from then on (the ones open
+ * stay up) and re-announces its addresses with the new certhash. Both are private: the transport
+ * renews only a certificate it made itself, never one it was given (`certificate` option), and
+ * offers no public way to swap it.
+ */
+interface WebRTCDirectInternals {
+  certificate?: TransportCertificate
+  emitter?: { safeDispatchEvent?: (type: 'certificate:renew', detail: { detail: TransportCertificate }) => boolean }
+}
+
+const webRTCDirectOf = new WeakMap<EdgeNode, WebRTCDirectInternals>()
+
+/** A transport factory that hands the instance it makes to `keep` (libp2p keeps it to itself). */
+function keepingTransport<F extends (components: any) => unknown> (factory: F, keep: (made: WebRTCDirectInternals) => void): F {
+  return ((components: unknown) => {
+    const made = factory(components)
+    keep(made as WebRTCDirectInternals)
+    return made
+  }) as F
+}
+
+/**
+ * Serves `certificate` on an edge node's WebRTC-Direct listeners from now on, exactly as
+ * @libp2p/webrtc does when it renews its own: connections open now keep theirs, new ones get
+ * this one, and the node's addresses carry its certhash. Throws if the transport no longer has
+ * the parts this goes through (a @libp2p/webrtc upgrade): an edge worker then exits and is
+ * started again with the new certificate.
+ */
+export function replaceEdgeCertificate (node: EdgeNode, certificate: TransportCertificate): void {
+  const transport = webRTCDirectOf.get(node)
+  const dispatch = transport?.emitter?.safeDispatchEvent
+  if (transport === undefined || typeof dispatch !== 'function') throw new Error('this @libp2p/webrtc offers no certificate renewal to follow')
+  transport.certificate = certificate
+  dispatch.call(transport.emitter, 'certificate:renew', { detail: certificate })
 }
 
 function signallingRelay (limits: SignallingRelayLimits): ReturnType<typeof circuitRelayServer> {
@@ -178,18 +219,16 @@ function signallingRelay (limits: SignallingRelayLimits): ReturnType<typeof circ
 /**
  * The edge's WebRTC-Direct certificate as @libp2p/webrtc keeps it in <dataDir>/edge (created and
  * stored there if missing), read by starting the transport alone on a node that listens nowhere.
- * The transport only exposes it on its instance, so the factory is wrapped to keep that.
+ * The transport only exposes it on its instance, so the factory is wrapped to keep that. A load
+ * within a day of the stored certificate's end makes and stores a new one (@libp2p/webrtc).
  */
-export async function loadEdgeCertificate (privateKey: PrivateKey, dataDir: string): Promise<TransportCertificate> {
-  let transport: { certificate?: TransportCertificate } | undefined
+export async function loadEdgeCertificate (privateKey: PrivateKey, dataDir: string, lifespanMs?: number): Promise<TransportCertificate> {
+  let transport: WebRTCDirectInternals | undefined
   const node = await createLibp2p({
     privateKey,
     datastore: await openNodeDatastore(join(dataDir, 'edge')),
-    transports: [components => {
-      const made = webRTCDirect()(components)
-      transport = made as unknown as { certificate?: TransportCertificate }
-      return made
-    }],
+    // lifespanMs: how long a certificate made now lasts (libp2p's default, 14 days; tests make short ones)
+    transports: [keepingTransport(webRTCDirect(lifespanMs === undefined ? {} : { certificateLifespan: lifespanMs }), made => { transport = made })],
     services: { keychain: keychain() }
   })
   try {

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { availableParallelism } from 'node:os'
-import { autoEdgeWorkers } from './edge-workers.ts'
+import { autoEdgeWorkers, WORKER_MAX_BACKLOG_BYTES } from './edge-workers.ts'
 import { listenAddresses } from '../net/listen.ts'
 import { helpText, integerProblems, parseFlags } from '../cli-args.ts'
 import { docIdProblems, logLevelProblems, multiaddrProblems, refuseProblems } from '../startup-checks.ts'
@@ -30,8 +30,10 @@ export interface SuperPeerConfig extends FleetConfig {
   observeMaxStreamsPerConnection: number
   observeStallTimeoutMs: number
   observeHeartbeatMs: number
-  /** Edge worker threads serving browsers (0: the edge runs in this process's own thread). */
+  /** Edge worker processes serving browsers (0: the edge runs in this process's own thread). */
   edgeWorkers: number
+  /** Bytes of messages waiting for one edge worker; one over them for a second is restarted. */
+  edgeWorkerMaxBacklogBytes: number
   bootstrap: string[]
   region: string
   docs: string[]
@@ -66,6 +68,7 @@ export const SUPER_PEER_FLAGS: FlagSpecs = {
   'observe-stall-timeout-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.stallTimeoutMs, help: 'An observer whose stream accepts nothing for this long (it stopped reading) is dropped' },
   'observe-heartbeat-ms': { type: 'number', value: 'ms', default: DEFAULT_OBSERVER_SERVER_OPTIONS.heartbeatMs, help: 'An observer sent nothing for this long gets a heartbeat, so its browser notices a dead super-peer within 1.5 s; keep it below the browsers\' heartbeatTimeoutMs minus 100 (0: none; browsers then probe once per session and rely on their 60 s probes)' },
   'edge-workers': { type: 'string', value: 'n|auto', default: '0', help: 'Processes serving browsers, each with its own listeners (WebSockets share the port; WebRTC-Direct takes the port plus the worker\'s index); auto: one per core but one. 0: the super-peer process serves browsers itself. See docs/operations.md' },
+  'edge-worker-max-backlog-bytes': { type: 'number', value: 'bytes', default: WORKER_MAX_BACKLOG_BYTES, help: 'Bytes of messages waiting for one edge worker (it is stopped or starved); one over them for a second is restarted like a hung worker, and its browsers reconnect and resume by deltas' },
   bootstrap: { type: 'string', multiple: true, value: 'multiaddr', default: [], help: 'Peer to join the mesh through, with /p2p/<peer id>' },
   region: { type: 'string', value: 'name', default: 'default', help: 'Region this super-peer serves (shown in /status; certified in its fleet certificate)' },
   doc: { type: 'string', multiple: true, value: 'doc id', default: [], help: 'Document to carry always; under tiers others are carried while viewers or tier children ask for them' },
@@ -121,7 +124,7 @@ export function parseSuperPeerConfig (argv: string[]): SuperPeerConfig | 'help' 
     ...edgeWorkerProblems,
     ...integerProblems(flags, ['max-frame-bytes', 'max-connections', 'sync-interval-ms', 'max-observers', 'max-docs', 'linger-ms',
       'observe-max-connections-per-address', 'observe-new-connections-per-address', 'observe-http-timeout-ms', 'observe-upgrade-timeout-ms',
-      'observe-max-sockets', 'observe-max-streams-per-connection', 'observe-stall-timeout-ms'], 1),
+      'observe-max-sockets', 'observe-max-streams-per-connection', 'observe-stall-timeout-ms', 'edge-worker-max-backlog-bytes'], 1),
     ...integerProblems(flags, ['fanout'], 2),
     ...integerProblems(flags, ['observe-heartbeat-ms'], 0),
     ...logLevelProblems(label('log-level'), config.logLevel)

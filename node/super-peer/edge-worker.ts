@@ -6,11 +6,12 @@
 import { once } from 'node:events'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
-import { createEdgeNode } from '../net/edge-node.ts'
+import { createEdgeNode, replaceEdgeCertificate } from '../net/edge-node.ts'
 import { observerIntake } from './observer-server.ts'
 import { transportCounts } from './edge-workers.ts'
 import type { AcceptedStream } from './observer-server.ts'
 import type { ObserverSession } from './observer-protocol.ts'
+import type { TransportCertificate } from '@libp2p/webrtc'
 import type { EdgeWorkerInit, PrimaryOp, ToPrimary, ToWorker, TransportCounts } from './edge-workers.ts'
 
 if (process.send === undefined) throw new Error('an edge worker runs as a child process of a super-peer (edge-workers.ts)')
@@ -110,11 +111,23 @@ function apply (op: PrimaryOp): void {
   }
 }
 
+/** A renewed certificate: connections from now on get it, those open keep theirs; the primary learns the new certhash. */
+function renew (certificate: TransportCertificate): void {
+  replaceEdgeCertificate(node, certificate)
+  post({ t: 'addrs', addrs: node.getMultiaddrs().map(String) })
+}
+
 process.on('message', (message: ToWorker) => {
-  if (message.t === 'ops') {
-    for (const op of message.ops) apply(op)
-  } else if (message.t === 'stop') {
-    stop().then(() => { process.exit(0) }, fatal)
+  switch (message.t) {
+    case 'ops':
+      for (const op of message.ops) apply(op)
+      return
+    case 'certificate':
+      // one this worker cannot take ends it: the primary starts another with the new certificate
+      try { renew(message.certificate) } catch (err) { fatal(err) }
+      return
+    case 'stop':
+      stop().then(() => { process.exit(0) }, fatal)
   }
 })
 

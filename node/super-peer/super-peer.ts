@@ -38,7 +38,7 @@ import type { SuperPeerConfig } from './config.ts'
 
 /**
  * The browser-facing side, with its own identity: an edge libp2p node in this thread and the
- * observer server on it, or edge worker threads each with their own node (--edge-workers).
+ * observer server on it, or edge worker processes each with their own node (--edge-workers).
  */
 export interface Edge {
   /** The edge identity's peer id (every worker shares it). */
@@ -445,7 +445,7 @@ async function startEdgeInThread (config: SuperPeerConfig, lookup: Lookup, log: 
 }
 
 /**
- * The edge on worker threads: the admission (documents, policy, classes) stays in this thread,
+ * The edge on worker processes: the admission (documents, policy, classes) stays in this process,
  * each worker holds its browsers' streams. Relaying between browsers is not served this way.
  */
 async function startEdgeWorkers (config: SuperPeerConfig, lookup: Lookup, log: Logger, counters: Counters, input: InputHub): Promise<Edge> {
@@ -465,7 +465,10 @@ async function startEdgeWorkers (config: SuperPeerConfig, lookup: Lookup, log: L
     connectionManager: edgeConnectionManager(config),
     server,
     counters,
-    log
+    log,
+    maxBacklogBytes: config.edgeWorkerMaxBacklogBytes,
+    // workers are handed the certificate, so @libp2p/webrtc renews it for none of them: the primary does
+    renewCertificate: async () => await loadEdgeCertificate(edgeKey, config.dataDir)
   })
   try {
     await workers.start()

@@ -1,7 +1,7 @@
 // Who may follow which document, and what a viewer's messages do once it is in: the document
 // lookup, the token check, the policy and the class (each document's DocChannel), a writer's
 // input link. It sees sessions only as ViewerSession, so the same admission serves streams held
-// in this thread (observer-server.ts) and streams held by edge worker threads (edge-workers.ts).
+// in this thread (observer-server.ts) and streams held by edge worker processes (edge-workers.ts).
 
 import { ErrorCode } from '../../src/observe/protocol.ts'
 import { policyOfTree, sanitizeViewState } from '../../src/privacy/index.ts'
@@ -47,7 +47,7 @@ export interface ViewerAdmission {
 }
 
 /** setTimeout's longest delay; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * An identity is good until its token expires, also for a viewer already connected (unless it

@@ -44,11 +44,16 @@ describe('node/edge workers: addresses and flag', () => {
     assert.equal(parseEdgeWorkers('--edge-workers', '65', 8), '--edge-workers must be auto or a whole number from 0 to 64, not "65"')
   })
 
-  it('defaults to no workers, and refuses announced addresses on port 0 with workers', () => {
+  it('defaults to no workers and a 64 MiB backlog bound, and refuses announced addresses on port 0 with workers', () => {
     const base = ['--topology', 'tiers']
     const config = parseSuperPeerConfig(base)
     assert.ok(config !== 'help')
     assert.equal(config.edgeWorkers, 0)
+    assert.equal(config.edgeWorkerMaxBacklogBytes, 64 * 1024 * 1024)
+    const bounded = parseSuperPeerConfig([...base, '--edge-worker-max-backlog-bytes', '1048576'])
+    assert.ok(bounded !== 'help')
+    assert.equal(bounded.edgeWorkerMaxBacklogBytes, 1024 * 1024)
+    assert.throws(() => parseSuperPeerConfig([...base, '--edge-worker-max-backlog-bytes', '0']), /--edge-worker-max-backlog-bytes must be a positive integer, got 0/)
     assert.throws(() => parseSuperPeerConfig([...base, '--edge-workers', 'lots']), /--edge-workers must be auto or a whole number from 0 to 64, not "lots"/)
     assert.throws(() => parseSuperPeerConfig([...base, '--edge-workers', '2', '--observe-listen', '/ip4/0.0.0.0/tcp/0/ws', '--observe-announce', '/dns4/edge.example/tcp/443/wss']),
       /--edge-workers with --observe-announce needs fixed listen ports/)
