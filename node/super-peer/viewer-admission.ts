@@ -116,7 +116,16 @@ export function viewerAdmission (
 
   const admit = async (session: ViewerSession, request: ObserveRequest): Promise<AdmittedViewer | undefined> => {
     // A document not carried yet may be fetched now (tiers): wait for it while the stream lives.
-    const doc = await docs(request.doc, AbortSignal.timeout(options.lookupTimeoutMs))
+    // a timer cleared after the lookup: AbortSignal.timeout fires anyway, building a DOMException
+    // (about 1 ms) for every viewer that ever joined
+    const lookup = new AbortController()
+    const timer = setTimeout(() => { lookup.abort(new DOMException('document lookup timed out', 'TimeoutError')) }, options.lookupTimeoutMs)
+    let doc
+    try {
+      doc = await docs(request.doc, lookup.signal)
+    } finally {
+      clearTimeout(timer)
+    }
     if (session.closed) return undefined
     if (doc === undefined || closed) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.doc}`); return undefined }
     if ('refuse' in doc) { refuse(session, doc.refuse, doc.message); return undefined }
