@@ -62,6 +62,9 @@ export class Child {
 
   constructor (nodeFlags: string[], args: string[]) {
     this.child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    // a child that died (or was killed) makes a later send fail with EPIPE: its exit is what
+    // `next` reports, so the write error must not crash the bench before it cleans up
+    this.child.stdin.on('error', () => {})
     this.child.stderr.setEncoding('utf8')
     this.child.stderr.on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000) })
     this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }))
