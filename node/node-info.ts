@@ -2,6 +2,7 @@
 // and the /peers listing shared by authorities and super-peers.
 
 import { readFileSync } from 'node:fs'
+import { patchStatus } from './dependency-patches.ts'
 import { peerScore } from './net/score.ts'
 import type { AdminAnswer } from './admin-http.ts'
 import type { FleetGuard } from './fleet/index.ts'
@@ -35,9 +36,9 @@ export function parseUserAgent (agent: string | undefined): { role?: string, reg
   return match === null ? {} : { role: match[1], ...(match[2] === undefined ? {} : { region: match[2] }) }
 }
 
-/** version, startedAt and uptime for /status. */
-export function processInfo (startedAt: number, now = Date.now()): { version: string, startedAt: string, uptimeSeconds: number } {
-  return { version: VERSION, startedAt: new Date(startedAt).toISOString(), uptimeSeconds: Math.round((now - startedAt) / 1000) }
+/** version, startedAt, uptime and the dependency patches it lacks, for /status. */
+export function processInfo (startedAt: number, now = Date.now()): { version: string, startedAt: string, uptimeSeconds: number, patches: ReturnType<typeof patchStatus> } {
+  return { version: VERSION, startedAt: new Date(startedAt).toISOString(), uptimeSeconds: Math.round((now - startedAt) / 1000), patches: patchStatus() }
 }
 
 /** /healthz: 200 while serving, 503 with the reasons otherwise. */

@@ -12,6 +12,7 @@ import { startAdminServer } from '../admin-http.ts'
 import { topologyPageRoute } from '../topology/admin-page.ts'
 import { NodeMetrics, SUPER_PEER_COUNTERS } from '../metrics.ts'
 import { healthAnswer, peersOf, processInfo, userAgentOf } from '../node-info.ts'
+import { installedMissingPatches } from '../dependency-patches.ts'
 import { ErrorCode } from '../../src/observe/protocol.ts'
 import type { Counters } from '../metrics.ts'
 import { CarrierSet } from './carriers.ts'
@@ -224,6 +225,7 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
     })
   adminUrl = admin?.url
   log.info({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), region: config.region }, 'super-peer started')
+  warnMissingPatches(log)
 
   return {
     node,
@@ -254,6 +256,7 @@ async function startLocked (config: SuperPeerConfig, log: Logger, lock: DirLock)
 function registerSuperPeerMetrics (metrics: NodeMetrics, node: BackboneNode, edge: Edge | undefined, carriers: CarrierSet, tiers: Tiers | undefined, input: InputHub, startedAt: number): void {
   const perDoc = (read: (carrier: DocCarrier) => number) => () => carriers.entries().map(([docId, carrier]): [Record<string, string>, number] => [{ document: docId }, read(carrier)])
   metrics.gauge('seq', 'Head seq of the replica', perDoc(carrier => carrier.replica.head.seq), ['document'])
+  metrics.gauge('dependency_patches_missing', 'Dependency patches (patches/) this process runs without, by severity: an installed package has none of them', () => (['security', 'cost'] as const).map((severity): [Record<string, string>, number] => [{ severity }, installedMissingPatches().filter(p => p.severity === severity).length]), ['severity'])
   metrics.gauge('lag_frames', 'Frames the replica is behind the authority\'s last head announcement', perDoc(carrier => carrier.lag()), ['document'])
   metrics.gauge('upstream_age_seconds', 'Seconds since the last frame or head announcement from upstream', perDoc(carrier => carrier.upstreamState().ageMs / 1000), ['document'])
   metrics.gauge('upstream_silent', '1 while the upstream is silent (no word for a few seconds), else 0', perDoc(carrier => carrier.upstreamState().silent ? 1 : 0), ['document'])
@@ -501,4 +504,18 @@ async function startEdgeWorkers (config: SuperPeerConfig, lookup: Lookup, log: L
 /** Whether a browser holds a signalling reservation on the edge (only then can its swarm children reach it). */
 function hasReservation (edge: EdgeNode, peer: string): boolean {
   return edge.services.signalling?.reservations.has(peerIdFromString(peer)) ?? false
+}
+
+/**
+ * Says which dependency patches this process lacks (an application that installed the package
+ * has none): a warning naming what an operator must know for the security one, one line for the
+ * ones that only cost CPU or memory.
+ */
+function warnMissingPatches (log: Logger): void {
+  const missing = installedMissingPatches()
+  for (const patch of missing.filter(p => p.severity === 'security')) {
+    log.warn({ package: patch.package, reason: patch.reason }, `${patch.package} runs without deltacast's patch: ${patch.without}. Run the super-peer from a clone of the repository (npm ci applies patches/), or terminate WebSockets in a proxy in front of it (docs/operations.md, "The WebSockets patch")`)
+  }
+  const cost = missing.filter(p => p.severity === 'cost').map(p => p.package)
+  if (cost.length > 0) log.info({ packages: cost }, `running without deltacast's cost patches for ${cost.join(', ')} (more CPU and memory per browser; docs/operations.md)`)
 }

@@ -108,7 +108,7 @@ describe('metrics and admin endpoint', function () {
     await waitFor('the refusal logged at info', () => superPeer.stderr().split('\n').some(line => line.includes('"level":30') && line.includes('observer refused') && line.includes('unknown-doc')) ? true : undefined)
   })
 
-  it('answers /healthz, shows version and uptime, and lists peers with address, role, region and direction', async () => {
+  it('answers /healthz, shows version, uptime and missing patches (none), and lists peers with address, role, region and direction', async () => {
     for (const proc of [authority, superPeer]) {
       const res = await fetch(`${proc.ready.admin as string}/healthz`)
       assert.equal(res.status, 200)
@@ -116,7 +116,10 @@ describe('metrics and admin endpoint', function () {
       const status = await proc.admin('/status')
       assert.equal(status.version, JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version)
       assert.ok(Number.isInteger(status.uptimeSeconds) && status.uptimeSeconds >= 0)
+      assert.deepEqual(status.patches, { missing: [] }, 'a clone runs with every dependency patch')
     }
+    assert.match(await superPeer.admin('/metrics') as string, /^deltacast_dependency_patches_missing\{severity="security"\} 0$/m)
+    assert.ok(!superPeer.stderr().includes("runs without deltacast's patch"), 'no patch warning from a clone')
     const fromAuthority = await authority.admin('/peers') as any[]
     const sp = fromAuthority.find(p => p.peerId === superPeer.ready.peerId)
     assert.ok(sp !== undefined, 'the authority serves /peers and lists the super-peer')

@@ -252,7 +252,7 @@ describe('the packed package, installed into a fresh application', function () {
     assert.deepEqual(await authority.next('the first change'), { round: 1, seq: 1 })
   })
 
-  it('runs a super-peer with npx deltacast super-peer, which replicates the document', async function () {
+  it('runs a super-peer with npx deltacast super-peer, which replicates the document and says which dependency patches it lacks', async function () {
     superPeer = new AppProcess('npx', ['deltacast', 'super-peer', '--data-dir', join(tmp, 'sp'), '--region', 'test',
       '--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', authorityAddr, '--doc', docId, '--admin', '127.0.0.1:0',
       '--sync-interval-ms', '1000', '--observe-listen', '/ip4/127.0.0.1/tcp/0/ws', '--observe-listen', '/ip4/127.0.0.1/udp/0/webrtc-direct'], app)
@@ -264,6 +264,13 @@ describe('the packed package, installed into a fresh application', function () {
       const status = await (await fetch(`${ready.admin as string}/status`)).json() as any
       return status.docs[docId]?.seq === 1 ? true : undefined
     })
+    // npm installed the libraries unpatched (patches/ reach only a clone): the super-peer says so
+    const status = await (await fetch(`${ready.admin as string}/status`)).json() as any
+    const missing = status.patches.missing as Array<{ package: string, severity: string }>
+    assert.deepEqual(missing.filter(p => p.severity === 'security').map(p => p.package), ['@libp2p/websockets'])
+    assert.ok(missing.some(p => p.package === 'libp2p'), 'the cost patches are listed too')
+    const metrics = await (await fetch(`${ready.admin as string}/metrics`)).text()
+    assert.match(metrics, /^deltacast_dependency_patches_missing\{severity="security"\} 1$/m)
   })
 
   it('bundles a page from import { observe } from \'deltacast/browser\' with esbuild, and Chromium sees the document live', async function () {
