@@ -119,7 +119,8 @@ describe('relaying pages in Chromium when their super-peer is killed', function 
     }))
     // no frame since the kill: the seats are taken on the join acknowledgement alone
     const seated = await waitFor('4 seats', async () => (await seats(next)).length === 4 ? Date.now() - killedAt : undefined, { timeoutMs: 20_000, intervalMs: 50 })
-    const reseated = await relaying(next, 4, 20_000).then(() => Date.now() - killedAt)
+    // (a browser-to-browser link that does not open is given up after 10 s and another planned)
+    const reseated = await relaying(next, 4, 40_000).then(() => Date.now() - killedAt)
     console.log(`      relaying pages after SIGKILL: noticed after ${failovers.map(f => f.noticed).join(', ')} ms; live on the next super-peer after ${failovers.map(f => f.live).join(', ')} ms; all seated there after ${seated} ms, relaying after ${reseated} ms`)
     for (const { live } of failovers) assert.ok(live <= 6_000, `live on the next super-peer ${live} ms after the kill (a relaying page waits 2,500 ms of silence)`)
 
