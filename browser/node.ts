@@ -36,6 +36,9 @@ export type ObserverNode = Libp2p<{ identify: Identify }>
  */
 export const OBSERVER_YAMUX = Object.freeze({ enableKeepAlive: false })
 
+/** Relay reservations made at once (libp2p's default is 1). */
+const RESERVATION_CONCURRENCY = 4
+
 export async function createObserverNode (options: ObserverNodeOptions): Promise<ObserverNode> {
   const swarm = options.swarm
   return createLibp2p({
@@ -44,7 +47,9 @@ export async function createObserverNode (options: ObserverNodeOptions): Promise
       ...(options.transports.includes('webrtc-direct') ? [webRTCDirect()] : []),
       ...(options.transports.includes('websockets') ? [webSockets()] : []),
       // no STUN server unless one is configured: there is no public one we may rely on
-      ...(swarm === undefined ? [] : [webRTC({ rtcConfiguration: swarm.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport()])
+      // Reservations in parallel: after a failover libp2p redials the dead super-peer's relay
+      // (still in the peer store), and one at a time the new super-peer's would wait behind it
+      ...(swarm === undefined ? [] : [webRTC({ rtcConfiguration: swarm.rtcConfiguration ?? { iceServers: [] } }), circuitRelayTransport({ reservationConcurrency: RESERVATION_CONCURRENCY })])
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(OBSERVER_YAMUX)],

@@ -39,10 +39,14 @@ export interface ObserveOptions {
   livenessIntervalMs?: number
   livenessTimeoutMs?: number
   /**
-   * Once a super-peer has sent a heartbeat (it sends one after a second with nothing else to
-   * send), this long without any message means it is gone: the view moves to the next one.
-   * Before its first heartbeat, from when the stream opens, this long without a message is
-   * checked with one probe, which it must answer within the same time. Default 1,500 ms.
+   * A super-peer that announces its heartbeats on its first message (it sends one after a second
+   * with nothing else to send) is gone after this long without any message, from that first
+   * message on; so is one that sent no announcement once it has sent a heartbeat (a duplicate
+   * seq). The timeout grows to the announced interval + 500 ms if that is longer, and a view that
+   * relays between browsers (busier) waits 1,000 ms more than that. Before the first message, and
+   * before the first heartbeat of a super-peer that announced nothing, this long without a
+   * message is checked with one probe, which it must answer within the same time (not in relaying
+   * views). Default 1,500 ms.
    */
   heartbeatTimeoutMs?: number
   /** Use this libp2p node instead of creating one (it is not stopped by close()). */
@@ -111,6 +115,16 @@ const DEFAULT_LIVENESS_INTERVAL_MS = 60_000
 const DEFAULT_LIVENESS_TIMEOUT_MS = 10_000
 /** A super-peer with nothing to send sends a heartbeat every second (about): 1.5 s of silence is death. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 1_500
+/**
+ * Over an announced interval: the super-peer checks for due heartbeats every 100 ms
+ * (HEARTBEAT_CHECK_MS), and the rest is for the transport and a busy super-peer or page.
+ */
+const ANNOUNCED_HEARTBEAT_MARGIN_MS = 500
+/**
+ * More for a view that relays between browsers: with 8 relaying pages on 2 cores a heartbeat
+ * sometimes came later than 1.5 s (each page also carries WebRTC links to other browsers).
+ */
+const RELAYING_EXTRA_MARGIN_MS = 1_000
 /** A session open this long resets the backoff even if no frame came (documents can be quiet). */
 const STABLE_SESSION_MS = 5_000
 
@@ -329,17 +343,21 @@ export class LiveView extends EventTarget {
     Object.assign(request, this.requestExtras())
     let becameLive = false
     let stable: ReturnType<typeof setTimeout> | undefined
-    // Silence watchdog, armed when the stream opens: no message for heartbeatTimeoutMs means the
-    // super-peer is gone once it has sent a heartbeat. Before that (it answers at once, and its
-    // first heartbeat follows a second after the answer, as later ones do) the silence may be a
-    // super-peer that sends none (an older release, --observe-heartbeat-ms 0) or one still looking
-    // the document up, so it is confirmed by one probe per phase: unanswered, the super-peer is
-    // gone; answered, it is left to later heartbeats or libp2p's probes. A relaying view keeps the
-    // watchdog for after heartbeats only, and never sees one (docs/architecture.md, "Known limits").
+    // Silence watchdog, armed when the stream opens: no message for `timeoutMs` means the
+    // super-peer is gone once it is known to send heartbeats: it said so on its first message
+    // (with the interval, which may widen the timeout), or it sent one (a duplicate seq after its
+    // first message). Before that the silence may be a super-peer that sends none (an older
+    // release, --observe-heartbeat-ms 0) or one still looking the document up, so it is confirmed
+    // by one probe per phase: unanswered, the super-peer is gone; answered, it is left to later
+    // heartbeats or libp2p's probes. A relaying view counts every message of the stream (swarm
+    // control messages too) before its frames go through the swarm's reorder, so it never sees a
+    // heartbeat as a duplicate: it is armed only by an announcement, and never probes.
     const heartbeatTimeoutMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS
     const relaying = relays(this.options.swarm)
+    let timeoutMs = heartbeatTimeoutMs
     let accepted = false
     let heartbeats = false
+    let announced: number | undefined
     let lastMessageAt = Date.now()
     let silent = false
     let ended = false
@@ -357,9 +375,9 @@ export class LiveView extends EventTarget {
       // arrived meanwhile is still unread, so that time does not count as silence.
       if (now - lastCheckAt > 2 * checkMs) lastMessageAt = Math.max(lastMessageAt, now - checkMs)
       lastCheckAt = now
-      if (now - lastMessageAt <= heartbeatTimeoutMs) return
+      if (now - lastMessageAt <= timeoutMs) return
       if (heartbeats) {
-        gone(`no message from the super-peer for ${heartbeatTimeoutMs} ms after its heartbeats`)
+        gone(`no message from the super-peer for ${timeoutMs} ms ${announced !== undefined ? `(it announced heartbeats every ${announced} ms)` : 'after its heartbeats'}`)
         return
       }
       const phase = accepted ? 'heartbeat' : 'answer'
@@ -391,6 +409,12 @@ export class LiveView extends EventTarget {
         if (isErrorMessage(message)) {
           return { becameLive, end: { kind: 'refused', code: message.code, message: message.error, retryable: RETRYABLE_ERROR_CODES.has(message.code) } }
         }
+        // the first message may announce the super-peer's heartbeats: silence is death from now on
+        if (!accepted && 'seq' in message && message.heartbeat !== undefined) {
+          announced = message.heartbeat
+          heartbeats = true
+          timeoutMs = Math.max(heartbeatTimeoutMs, announced + ANNOUNCED_HEARTBEAT_MARGIN_MS) + (relaying ? RELAYING_EXTRA_MARGIN_MS : 0)
+        }
         if (this.sessionMessage(message) || isAckMessage(message) || isAcceptedMessage(message) || isWindowsMessage(message)) continue
         if (isRefusedMessage(message)) {
           this.pendingSends.shift()?.reject(new ReadOnlyError(message.refused))
@@ -404,6 +428,7 @@ export class LiveView extends EventTarget {
         // head), so a refused token or unknown doc never shows as live.
         if (this.info.state !== 'live') this.setConnection({ state: 'live', ...where })
         if (swarm !== undefined) {
+          accepted = true
           // two feeds (the super-peer and a parent): the swarm puts their frames in seq order
           swarm.fromSuperPeer(message, payload.subarray())
           continue

@@ -195,9 +195,11 @@ export class DocChannel {
     const head = this.doc.head()
     if (after !== null && after >= head) {
       // up to date, or ahead of this super-peer (it came from a fresher one): wait for later frames,
-      // after telling the browser it was accepted with a seq it already has (a no-op for it)
+      // after telling the browser it was accepted with a seq it already has (a no-op for it);
+      // sealed in a relaying document, so a browser coming back from a failover takes its swarm
+      // seat at once instead of with the next frame
       session.skipThrough = after
-      session.deliver(0, encodeMessage(frameMessage(Math.min(after, head), null)))
+      session.deliver(0, cls.encode(frameMessage(Math.min(after, head), null)))
     } else {
       const catchUp = after === null ? undefined : this.catchUp(cls, after, head)
       if (catchUp === undefined) {

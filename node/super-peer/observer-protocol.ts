@@ -8,7 +8,7 @@
 // syscall) for all the frames it is behind by, instead of one per frame.
 
 import { lpStream } from '@libp2p/utils'
-import { encodeMessage, errorMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
+import { announceHeartbeat, encodeMessage, errorMessage, ErrorCode, heartbeatAnnouncement, isAnnouncedInterval, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
 import type { SwarmClientMessage } from '../../src/swarm/index.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
@@ -26,6 +26,12 @@ export interface SessionLimits {
   maxMessageBytes: number
   /** An observer whose stream accepts nothing for this long is dropped (it stopped reading). */
   stallTimeoutMs: number
+  /**
+   * The heartbeat interval this session's server keeps (observer-server.ts), announced on the
+   * stream's first message so the browser can count silence as death from then on; 0 or absent:
+   * no heartbeats, nothing announced.
+   */
+  heartbeatMs?: number
 }
 
 export interface SessionCounters {
@@ -157,6 +163,12 @@ export class ObserverSession implements ViewerSession {
   private sentThrough = 0
   /** When the stream was last handed bytes (ms, Date.now()); a heartbeat follows a quiet spell. */
   private lastSentAt = Date.now()
+  /** The heartbeat interval still to be announced on the first message; 0 once done (or never). */
+  private announceMs: number
+  /** Some bytes were handed to the stream (so the announcement, if any, went with them). */
+  private handedAny = false
+  /** Queued parts that continue the message before them (an announced first message): not counted as sent. */
+  private readonly continuations = new WeakSet<Uint8Array>()
   private resetSource: () => Uint8Array | undefined = () => { throw new Error('resetSource not set') }
   private readonly onClosed: (session: ObserverSession) => void
   private closeListeners: Array<() => void> = []
@@ -166,6 +178,7 @@ export class ObserverSession implements ViewerSession {
     this.limits = limits
     this.counters = counters
     this.onClosed = onClosed
+    this.announceMs = isAnnouncedInterval(limits.heartbeatMs) ? limits.heartbeatMs : 0
     stream.addEventListener('close', () => { this.finish() })
   }
 
@@ -245,8 +258,7 @@ export class ObserverSession implements ViewerSession {
       this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
       return
     }
-    this.queue.push(bytes)
-    this.queuedBytes += bytes.byteLength
+    this.enqueue(0, bytes)
     if (!this.waitingForDrain) scheduleFlush(this)
   }
 
@@ -272,15 +284,42 @@ export class ObserverSession implements ViewerSession {
       this.queuedBytes = 0
       this.resyncPending = true
       this.counters.resyncs++
+      // the announcement, if it was dropped unsent, goes with the reset instead
+      if (!this.handedAny && isAnnouncedInterval(this.limits.heartbeatMs)) this.announceMs = this.limits.heartbeatMs
       // The stream may hold bytes without waiting for a drain (send() said it took them): then no
       // drain comes to send the reset, so the next flush does.
       if (!this.waitingForDrain) scheduleFlush(this)
       return
     }
-    this.queue.push(bytes)
-    this.queuedBytes += bytes.byteLength
+    this.enqueue(seq, bytes)
     if (seq > this.sentThrough) this.sentThrough = seq
     if (!this.waitingForDrain) scheduleFlush(this)
+  }
+
+  /**
+   * Queues one message; the stream's first one carries the heartbeat announcement. A first
+   * message that is a frame (`seq` > 0: a catch-up, sealed in a relaying document, whose bytes a
+   * relay forwards and its children verify) is left as it is, behind a frame without data for
+   * the seq before it (the request's `after`, which the browser holds) that carries it; any other
+   * (a reset, the join acknowledgement) carries it in front of its own members.
+   */
+  private enqueue (seq: number, bytes: Uint8Array): void {
+    const announceMs = this.announceMs
+    this.announceMs = 0
+    let parts: Uint8Array[] = [bytes]
+    if (announceMs > 0 && seq > 0) {
+      parts = [encodeMessage(heartbeatAnnouncement(seq - 1, announceMs)), bytes]
+    } else if (announceMs > 0) {
+      const announced = announceHeartbeat(bytes, announceMs, this.limits.maxMessageBytes)
+      if (announced !== undefined) {
+        parts = announced
+        this.continuations.add(announced[1])
+      }
+    }
+    for (const part of parts) {
+      this.queue.push(part)
+      this.queuedBytes += part.byteLength
+    }
   }
 
   /**
@@ -339,7 +378,6 @@ export class ObserverSession implements ViewerSession {
     if (this.waitingForDrain || this.closed) return
     try {
       while (true) {
-        let next: Uint8Array | undefined
         if (this.queue.length === 0) {
           if (!this.resyncPending || this.resetAwaited) return
           const reset = this.resetSource()
@@ -348,16 +386,15 @@ export class ObserverSession implements ViewerSession {
             return
           }
           this.resyncPending = false
-          next = reset
-          if (payloadLength(next) > this.limits.maxMessageBytes) {
+          if (payloadLength(reset) > this.limits.maxMessageBytes) {
             this.fail(ErrorCode.tooLarge, `the snapshot exceeds ${this.limits.maxMessageBytes} bytes`)
             return
           }
-          this.counters.sent++
-        } else {
-          next = this.takeBatch()
+          this.enqueue(0, reset)
         }
+        const next = this.takeBatch()
         this.lastSentAt = Date.now()
+        this.handedAny = true
         if (!this.stream.send(next)) break
       }
     } catch (err: any) {
@@ -380,9 +417,9 @@ export class ObserverSession implements ViewerSession {
     let bytes = this.queue[0].byteLength
     while (count < this.queue.length && bytes + this.queue[count].byteLength <= MAX_COALESCED_BYTES) bytes += this.queue[count++].byteLength
     const batch = count === 1 ? this.queue[0] : concat(this.queue.slice(0, count), bytes)
+    for (let i = 0; i < count; i++) if (!this.continuations.has(this.queue[i])) this.counters.sent++
     this.queue.splice(0, count)
     this.queuedBytes -= bytes
-    this.counters.sent += count
     return batch
   }
 

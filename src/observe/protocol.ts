@@ -89,10 +89,17 @@ export interface AcceptedMessage { accepted: { channel: string, window: number, 
 /** Writers, on connect: the super-peer's origin and each channel's open window. */
 export interface WindowsMessage { windows: { origin: string, channels: Array<{ channel: string, widthMs: number, open: number }> } }
 
-/** Replace the state by integrate({}, data). `data` is the whole document tree. */
-export interface ResetMessage { reset: true, data: JsonObject, seq: number }
-/** One frame; `data` is absent when the frame changed nothing this viewer sees. */
-export interface FrameMessage { data?: JsonObject, seq: number }
+/**
+ * Replace the state by integrate({}, data). `data` is the whole document tree. `heartbeat`: see
+ * FrameMessage.
+ */
+export interface ResetMessage { reset: true, data: JsonObject, seq: number, heartbeat?: number }
+/**
+ * One frame; `data` is absent when the frame changed nothing this viewer sees. `heartbeat`, on
+ * the first message of a stream only: the super-peer sends a heartbeat after this many ms with
+ * nothing else to send (docs/protocol.md, "Heartbeats").
+ */
+export interface FrameMessage { data?: JsonObject, seq: number, heartbeat?: number }
 export interface ErrorMessage { error: string, code: string }
 /**
  * The super-peer's upstream (the authority, directly or through peers) has been silent for `age`
@@ -149,6 +156,54 @@ export function resetMessage (seq: number, data: JsonObject): ResetMessage {
 
 export function staleMessage (stale: boolean, ageMs: number): StaleMessage {
   return { stale, age: Math.max(0, Math.round(ageMs)) }
+}
+
+/** Largest heartbeat interval a super-peer may announce (ms): beyond it, libp2p's own probes are sooner. */
+export const MAX_ANNOUNCED_HEARTBEAT_MS = 60_000
+
+/** The announcement's bytes: the first member of the stream's first message. */
+const HEARTBEAT_MEMBER = encoder.encode('{"heartbeat":')
+const QUOTE = 0x22
+const OPEN_BRACE = 0x7b
+
+/**
+ * A stream's first message carrying the super-peer's heartbeat interval, for a first message that
+ * is one already encoded (shared by many observers): `{"heartbeat":N,` then the message's own
+ * bytes after its "{", behind a new length prefix. Returned as two parts, the second a view of
+ * `encoded` (a 4 MiB snapshot is not copied per observer), to be written back to back.
+ * Undefined when `encoded` is not a message holding a non-empty JSON object, or when the result
+ * would exceed `maxPayloadBytes` (the first message then goes out unannounced).
+ */
+export function announceHeartbeat (encoded: Uint8Array, heartbeatMs: number, maxPayloadBytes = DEFAULT_MAX_MESSAGE_BYTES): [Uint8Array, Uint8Array] | undefined {
+  if (!isAnnouncedInterval(heartbeatMs)) throw new RangeError(`cannot announce a heartbeat interval of ${heartbeatMs} ms`)
+  const prefix = decodeVarintPrefix(encoded)
+  if (prefix === undefined || prefix.length + prefix.value !== encoded.byteLength || prefix.value < 3) return undefined
+  if (encoded[prefix.length] !== OPEN_BRACE || encoded[prefix.length + 1] !== QUOTE) return undefined
+  const member = encoder.encode(`${heartbeatMs},`)
+  const rest = encoded.subarray(prefix.length + 1) // the message after its "{"
+  const length = HEARTBEAT_MEMBER.byteLength + member.byteLength + rest.byteLength
+  if (length > maxPayloadBytes) return undefined
+  const newPrefix = encodeVarint(length)
+  const head = new Uint8Array(newPrefix.byteLength + HEARTBEAT_MEMBER.byteLength + member.byteLength)
+  head.set(newPrefix, 0)
+  head.set(HEARTBEAT_MEMBER, newPrefix.byteLength)
+  head.set(member, newPrefix.byteLength + HEARTBEAT_MEMBER.byteLength)
+  return [head, rest]
+}
+
+/**
+ * A stream's first message when that would otherwise be a catch-up frame (sealed in a relaying
+ * document, so its bytes must not change): a frame without data for `seq`, which the browser
+ * already holds (a duplicate for it), announcing the interval.
+ */
+export function heartbeatAnnouncement (seq: number, heartbeatMs: number): FrameMessage {
+  if (!isAnnouncedInterval(heartbeatMs)) throw new RangeError(`cannot announce a heartbeat interval of ${heartbeatMs} ms`)
+  return { heartbeat: heartbeatMs, seq }
+}
+
+/** Whether a super-peer with this heartbeat interval announces it (0, none, and intervals over the maximum are not). */
+export function isAnnouncedInterval (value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_ANNOUNCED_HEARTBEAT_MS
 }
 
 export function errorMessage (code: ErrorCode, error: string): ErrorMessage {
@@ -265,13 +320,20 @@ export function parseServerMessage (payload: Uint8Array): Parsed<ServerMessage> 
     return { ok: true, value: { stale: value.stale, age: value.age } }
   }
   if (!isSeq(value.seq)) return refuse('bad-field', '"seq" must be a seq')
+  const heartbeat = value.heartbeat
+  if (heartbeat !== undefined && !isAnnouncedInterval(heartbeat)) return refuse('bad-field', `"heartbeat" must be an integer 1..${MAX_ANNOUNCED_HEARTBEAT_MS} (ms)`)
+  let message: ResetMessage | FrameMessage
   if (value.reset === true) {
     if (!isJsonObject(value.data)) return refuse('bad-field', 'reset "data" must be an object')
-    return { ok: true, value: { reset: true, data: value.data, seq: value.seq } }
+    message = { reset: true, data: value.data, seq: value.seq }
+  } else if (value.data === undefined || value.data === null) {
+    message = { seq: value.seq }
+  } else {
+    if (!isJsonObject(value.data)) return refuse('bad-field', '"data" must be an object')
+    message = { data: value.data, seq: value.seq }
   }
-  if (value.data === undefined || value.data === null) return { ok: true, value: { seq: value.seq } }
-  if (!isJsonObject(value.data)) return refuse('bad-field', '"data" must be an object')
-  return { ok: true, value: { data: value.data, seq: value.seq } }
+  if (heartbeat !== undefined) message.heartbeat = heartbeat
+  return { ok: true, value: message }
 }
 
 export function isErrorMessage (message: ServerMessage): message is ErrorMessage {

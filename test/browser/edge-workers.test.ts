@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { materialize } from '../../src/delta/index.ts'
+import { encodeMessage } from '../../src/observe/protocol.ts'
 import { signTokenSync } from '../../src/identity/index.ts'
 import { filterView, policyOfTree } from '../../src/privacy/index.ts'
 import { loadKey } from '../../node/identity.ts'
@@ -88,5 +89,25 @@ describe('Chromium pages served by edge workers', function () {
     assert.equal(workers.length, 2)
     for (let i = 1; i <= 5; i++) await change({ score: i, notes: `note ${i}` })
     for (const [page, viewer, transport] of pages) await assertSees(page, viewer, transport)
+  })
+
+  it('each worker announces the super-peer\'s heartbeat interval on a stream\'s first message, as the super-peer does', async () => {
+    const addrs = superPeer.ready.observe.addrs as string[]
+    const raw = await chromium.browser.newPage()
+    try {
+      await raw.goto(`${chromium.site.url}/raw.html`)
+      await raw.waitForFunction(() => (globalThis as any).loaded === true)
+      const request = Array.from(encodeMessage({ doc: docId, after: null }))
+      for (const addr of [...addrs.filter(a => a.includes('/webrtc-direct')), addrs.find(a => a.includes('/ws'))!]) {
+        // read for a while: the first message, then heartbeats (a quiet document)
+        const { messages } = await raw.evaluate(async ({ addr, request }) => await (globalThis as any).rawObserve(addr, request, null, 2_500), { addr, request }) as { messages: Array<Record<string, unknown>> }
+        assert.equal(messages[0]?.reset, true, `a snapshot first from ${addr}`)
+        assert.equal(messages[0]?.heartbeat, 1000, `the first message from ${addr} announces heartbeats every 1000 ms`)
+        assert.ok(messages.length >= 2, `a heartbeat followed from ${addr}`)
+        assert.ok(messages.slice(1).every(m => m.heartbeat === undefined), 'only the first message announces')
+      }
+    } finally {
+      await raw.close()
+    }
   })
 })

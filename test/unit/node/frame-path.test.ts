@@ -124,11 +124,19 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
     streams.handle(server, { id: `browser-${++connections}`, remotePeer, remoteAddr: multiaddr('/ip4/127.0.0.1/tcp/4242/ws') }).catch((err: Error) => { server.abort(err) })
     const lp = lpStream(client)
     client.send(encodeMessage({ doc: chain.docId, ...request })) // already length-prefixed
+    let first = true
     return {
       next: async () => {
         const parsed = parseServerMessage((await lp.read({ signal: AbortSignal.timeout(5_000) })).subarray())
         if (!parsed.ok) assert.fail(parsed.error)
-        return parsed.value
+        const message = parsed.value as ServerMessage & { heartbeat?: number }
+        // the first message of an accepted request announces the default heartbeat interval; no later one does
+        if (!('error' in message)) {
+          assert.equal(message.heartbeat, first ? 1000 : undefined, first ? 'the first message announces heartbeats' : 'only the first message announces heartbeats')
+          first = false
+        }
+        delete message.heartbeat
+        return message
       },
       leave: () => { client.abort(new Error('the browser left')) }
     }
@@ -168,6 +176,7 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
     await waitFor('the class to empty', () => streams.viewers(chain.docId) === 0 ? true : undefined, { intervalMs: 10 })
     await publish({ score: 1 }, { rooms: { a: { text: 'while away' } } })
     const back = await observe({ after: 1, view: { room: 'a' } })
+    assert.deepEqual(await back.next(), { seq: 1 }, 'a catch-up is announced by a frame the browser holds')
     assert.deepEqual(await back.next(), { data: { score: 1 }, seq: 2 })
     assert.deepEqual(await back.next(), { data: { rooms: { a: { text: 'while away' } } }, seq: 3 })
   })
@@ -177,6 +186,7 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
     await publish(...[1, 2, 3, 4, 5].map(n => ({ n })))
     // No channel, no class exists here yet: the deltas come from the frame window.
     const viewer = await observe({ after: 2 })
+    assert.deepEqual(await viewer.next(), { seq: 2 }, 'a catch-up is announced by a frame the browser holds')
     assert.deepEqual(await viewer.next(), { data: { n: 3 }, seq: 3 })
     assert.deepEqual(await viewer.next(), { data: { n: 4 }, seq: 4 })
     assert.deepEqual(await viewer.next(), { data: { n: 5 }, seq: 5 })
@@ -191,6 +201,7 @@ describe('node/super-peer: one frame from arrival to browser, over stream pairs'
     const head = retained + 6
     await publish(...Array.from({ length: head }, (_, i) => ({ n: i + 1 })))
     const oldest = await observe({ after: head - retained })
+    assert.deepEqual(await oldest.next(), { seq: head - retained })
     assert.deepEqual(await oldest.next(), { data: { n: head - retained + 1 }, seq: head - retained + 1 })
     const beyond = await observe({ after: head - retained - 1 })
     assert.deepEqual(await beyond.next(), { reset: true, data: { n: head }, seq: head })

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict'
 import { lpStream, streamPair } from '@libp2p/utils'
-import { DEFAULT_MAX_MESSAGE_BYTES, ErrorCode, encodeMessage, frameMessage, parseServerMessage } from '../../../src/observe/protocol.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, ErrorCode, encodeMessage, frameMessage, parseServerMessage, resetMessage } from '../../../src/observe/protocol.ts'
 import { MAX_COALESCED_BYTES, ObserverSession, readRequest } from '../../../node/super-peer/observer-protocol.ts'
 import type { ServerMessage } from '../../../src/observe/protocol.ts'
 import type { Stream } from '@libp2p/interface'
@@ -65,6 +65,53 @@ describe('node/ObserverSession writes', () => {
     session.fail(ErrorCode.unauthorized, 'viewer token expired')
     assert.deepEqual(await next(), { seq: 1, data: { a: 1 } })
     assert.deepEqual(await next(), { code: 'unauthorized', error: 'viewer token expired' })
+  })
+})
+
+describe('node/ObserverSession heartbeat announcement', () => {
+  async function announcing (heartbeatMs: number): Promise<{ session: ObserverSession, counters: { sent: number, resyncs: number, ejected: number, frozen: number }, raw: () => Promise<string> }> {
+    const [server, client]: Stream[] = await streamPair()
+    const counters = { sent: 0, resyncs: 0, ejected: 0, frozen: 0 }
+    const session = new ObserverSession(server, { ...LIMITS, heartbeatMs }, counters, () => {})
+    session.setResetSource(() => encodeMessage({ reset: true, seq: 0, data: {} }))
+    const lp = lpStream(client)
+    return { session, counters, raw: async () => new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(5000) })).subarray()) }
+  }
+
+  it('announces the interval first in the first message only, and counts it as one message', async () => {
+    const { session, counters, raw } = await announcing(1000)
+    session.deliver(0, encodeMessage(resetMessage(3, { a: 1 })))
+    session.deliver(4, encodeMessage(frameMessage(4, { a: 2 })))
+    assert.equal(await raw(), '{"heartbeat":1000,"reset":true,"data":{"a":1},"seq":3}')
+    assert.equal(await raw(), '{"data":{"a":2},"seq":4}')
+    assert.equal(counters.sent, 2)
+  })
+
+  it('leaves a first catch-up frame byte for byte, behind a data-less frame for the seq before it', async () => {
+    const { session, counters, raw } = await announcing(1000)
+    const sealedLike = encodeMessage(frameMessage(8, { n: 8 }))
+    session.deliver(8, sealedLike)
+    session.deliver(9, encodeMessage(frameMessage(9, { n: 9 })))
+    assert.equal(await raw(), '{"heartbeat":1000,"seq":7}')
+    assert.equal(await raw(), new TextDecoder().decode(sealedLike.subarray(1)))
+    assert.equal(await raw(), '{"data":{"n":9},"seq":9}')
+    assert.equal(counters.sent, 3)
+  })
+
+  it('announces nothing without heartbeats (heartbeatMs 0)', async () => {
+    const { session, raw } = await announcing(0)
+    session.deliver(0, encodeMessage(frameMessage(5, null)))
+    assert.equal(await raw(), '{"seq":5}')
+  })
+
+  it('announces on the reset that replaces a first message dropped unsent by a resync', async () => {
+    const [server, client]: Stream[] = await streamPair()
+    const session = new ObserverSession(server, { ...LIMITS, maxQueuedBytes: 64, heartbeatMs: 500 }, { sent: 0, resyncs: 0, ejected: 0, frozen: 0 }, () => {})
+    session.setResetSource(() => encodeMessage(resetMessage(9, {})))
+    session.deliver(0, encodeMessage(resetMessage(1, {})))
+    session.deliver(2, encodeMessage(frameMessage(2, { filler: 'x'.repeat(100) })))
+    const lp = lpStream(client)
+    assert.equal(new TextDecoder().decode((await lp.read({ signal: AbortSignal.timeout(5000) })).subarray()), '{"heartbeat":500,"reset":true,"data":{},"seq":9}')
   })
 })
 

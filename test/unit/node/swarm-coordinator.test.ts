@@ -57,11 +57,11 @@ describe('node/DocSwarm', () => {
     channel = new DocChannel(doc, { swarm: resume => new DocSwarm(DOC, { key: edge, counters, limits: { minRoots: 2, maxChildren: 4, maxDepth: 2 } }, resume) })
   }
 
-  async function join (peer: string, view?: JsonObject): Promise<TestViewer> {
+  async function join (peer: string, view?: JsonObject, after: number | null = null, heartbeatMs?: number): Promise<TestViewer> {
     const [server, client] = await streamPair()
-    const session = new ObserverSession(server, { maxQueuedBytes: 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, stallTimeoutMs: 60_000 }, sessionCounters, s => { channel.leave(s) })
+    const session = new ObserverSession(server, { maxQueuedBytes: 1024 * 1024, maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES, stallTimeoutMs: 60_000, heartbeatMs }, sessionCounters, s => { channel.leave(s) })
     session.peer = peer
-    const joined = channel.join(session, anonymous, view, null)
+    const joined = channel.join(session, anonymous, view, after)
     assert.ok(joined.ok)
     const got: TestViewer['got'] = []
     const lp = lpStream(client)
@@ -119,6 +119,21 @@ describe('node/DocSwarm', () => {
     assert.ok(verified.ok, 'verifies')
     assert.deepEqual(JSON.parse(new TextDecoder().decode(verified.payload)), { data: { score: 1 }, seq: 2 })
     assert.equal((await verifyClassMessage(edge.publicKey, DOC, classId, v.got[0].bytes)).ok, true, 'the first reset is sealed too')
+  })
+
+  it('seals the join acknowledgement of a viewer already up to date (back from a failover, it takes its seat at once); the heartbeat announcement goes in front of the seal', async () => {
+    open()
+    const back = await join(peers[0], undefined, seq, 1000)
+    const ack = await waitFor('the acknowledgement', () => back.got[0])
+    const text = new TextDecoder().decode(ack.bytes)
+    assert.ok(text.startsWith('{"heartbeat":1000,"seq":1,"sig":"'), text)
+    back.say({ swarm: { capacity: 3 } })
+    const classId = (await waitFor('assignment', () => back.assignment()))?.class as string
+    // without the announcement, the sealed acknowledgement byte for byte
+    const sealed = new TextEncoder().encode('{' + text.slice('{"heartbeat":1000,'.length))
+    const verified = await verifyClassMessage(edge.publicKey, DOC, classId, sealed)
+    assert.ok(verified.ok, 'verifies')
+    assert.equal(new TextDecoder().decode(verified.payload), '{"seq":1}')
   })
 
   it('feeds two viewers of eight itself and plans the others below them; attached viewers get frames from their parent only', async () => {
