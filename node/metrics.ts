@@ -89,6 +89,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   swarm_reassignments: 'Viewers given a new parent (or sent back to the super-peer) in a relaying document\'s swarm',
   edge_worker_backlog_overflows: 'Edge workers restarted because the frames waiting for them passed --edge-worker-max-backlog-bytes (stopped or starved)',
   edge_worker_bad_messages: 'Malformed messages from an edge worker, dropped',
+  edge_worker_resyncs_deferred: 'Resets an edge worker asked for past its rate, made later (never dropped)',
   edge_certificate_renewals: 'WebRTC-Direct certificates the primary renewed and passed to its edge workers'
 }
 
@@ -106,7 +107,7 @@ export const SUPER_PEER_COUNTERS = ['frames_applied', 'frames_ignored_old', 'fra
   'sync_unknown_doc', 'sync_stream_errors', 'upstream_silences', 'policy_invalid', ...MEMBERSHIP_COUNTERS, 'membership_announced',
   'membership_snapshots_received', ...RELAY_COUNTERS, 'uplink_follows', 'frames_relayed_from_outside_region', 'frames_relayed_within_region',
   'docs_carried', 'docs_dropped_idle', 'docs_refused_full', 'tier_trees_computed', 'tier_view_changes', 'gossip_fallback_full', 'swarm_bytes_direct', 'swarm_bytes_relayed', 'swarm_relays_reported', 'swarm_reassignments',
-  'edge_worker_backlog_overflows', 'edge_worker_bad_messages', 'edge_certificate_renewals', ...SUPER_PEER_INPUT_COUNTERS]
+  'edge_worker_backlog_overflows', 'edge_worker_bad_messages', 'edge_worker_resyncs_deferred', 'edge_certificate_renewals', ...SUPER_PEER_INPUT_COUNTERS]
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]

@@ -19,6 +19,7 @@ import { DOC_ID_SEPARATOR, parseDocId, docIdOfTopic } from '../../src/log/index.
 import { encodePublicKey, verifyFleetCert } from '../../src/identity/index.ts'
 import { answerPresentation, FLEET_PROTOCOL, presentCert } from './handshake.ts'
 import { isFleetHookable, rescore } from './gossip-hooks.ts'
+import { startDeadline } from '../deadline.ts'
 import type { HandshakeReply } from './handshake.ts'
 import type { FleetHookablePubSub } from './gossip-hooks.ts'
 import type { FleetCert } from '../../src/identity/index.ts'
@@ -167,8 +168,12 @@ export class FleetGuard extends EventTarget {
     this.log = log.child({ component: 'fleet' })
     if (!this.enforcing) this.log.warn('no --trust-operator given: the backbone is open to any peer (dev mode); private fields are not protected')
     await node.handle(FLEET_PROTOCOL, async (stream, connection) => {
-      const signal = AbortSignal.timeout(this.options.handshakeTimeoutMs)
-      await answerPresentation(stream, cert => this.judge(connection.remotePeer.toString(), cert), signal)
+      const deadline = startDeadline(this.options.handshakeTimeoutMs, 'fleet certificate presentation')
+      try {
+        await answerPresentation(stream, cert => this.judge(connection.remotePeer.toString(), cert), deadline.signal)
+      } finally {
+        deadline.clear()
+      }
     }, { maxInboundStreams: 2 })
     node.addEventListener('connection:open', event => { this.onConnection(event.detail) })
     for (const connection of node.getConnections()) this.onConnection(connection)
@@ -290,13 +295,15 @@ export class FleetGuard extends EventTarget {
         connection.abort(new Error('denied'))
         return
       }
-      const deadline = setTimeout(() => {
+      const certDeadline = setTimeout(() => {
         if (!this.certified.has(peerId) && connection.status === 'open') this.refuse(peerId, `no fleet certificate within ${this.options.handshakeTimeoutMs} ms`, 'handshake-timeout')
       }, this.options.handshakeTimeoutMs)
-      deadline.unref()
+      certDeadline.unref()
     }
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.options.handshakeTimeoutMs)])
+    const presentation = startDeadline(this.options.handshakeTimeoutMs, 'fleet handshake reply')
+    const signal = AbortSignal.any([this.stopController.signal, presentation.signal])
     presentCert(connection, this.options.cert, signal).then(reply => {
+      presentation.clear()
       if (reply.ok) {
         // The peer dropped our subscriptions while it did not know us; now it accepts them.
         this.pubsub?.sendSubscriptions(peerId, this.node?.services.pubsub.getTopics() ?? [], true)
@@ -304,6 +311,7 @@ export class FleetGuard extends EventTarget {
         this.log?.warn({ peer: peerId, code: reply.code, error: reply.error }, 'peer refused our fleet certificate')
       }
     }, (err: Error) => {
+      presentation.clear()
       // A peer that does not answer in time is the deadline's to refuse, with a clearer reason.
       if (connection.status !== 'open' || signal.aborted) return
       if (this.enforcing && !this.certified.has(peerId)) this.refuse(peerId, `fleet handshake failed: ${err.message}`, 'handshake-failed')

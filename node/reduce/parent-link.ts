@@ -7,6 +7,7 @@
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { encodePartial, MAX_REDUCE_MESSAGE_BYTES, REDUCE_PROTOCOL } from '../../src/reduce/index.ts'
+import { startDeadline } from '../deadline.ts'
 import type { Partial } from '../../src/reduce/index.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -15,6 +16,9 @@ import type { Counters } from '../metrics.ts'
 
 /** Unacknowledged contributions go again to the same parent this often, while none settles. */
 export const RESEND_MS = 5_000
+
+/** How long the dial to a parent, and each write to it, may take before the link starts afresh. */
+const SEND_TIMEOUT_MS = 10_000
 
 const encoder = new TextEncoder()
 
@@ -54,7 +58,13 @@ export class ParentLink {
       let partials = fresh
       if (parent !== this.parent || this.lp === undefined || this.stream?.status !== 'open') {
         this.close()
-        const stream = await this.node.dialProtocol(peerIdFromString(parent), REDUCE_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+        const dialing = startDeadline(SEND_TIMEOUT_MS, `reduce dial to ${parent}`)
+        let stream
+        try {
+          stream = await this.node.dialProtocol(peerIdFromString(parent), REDUCE_PROTOCOL, { signal: dialing.signal })
+        } finally {
+          dialing.clear()
+        }
         this.stream = stream
         this.lp = lpStream(stream, { maxDataLength: MAX_REDUCE_MESSAGE_BYTES })
         await this.lp.write(encoder.encode(this.docId))
@@ -68,7 +78,12 @@ export class ParentLink {
       }
       for (const partial of partials) {
         if (partial.windows.size === 0 && partial.resent.size === 0) continue
-        await this.lp.write(encodePartial(partial), { signal: AbortSignal.timeout(10_000) })
+        const writing = startDeadline(SEND_TIMEOUT_MS, 'partial write to the parent')
+        try {
+          await this.lp.write(encodePartial(partial), { signal: writing.signal })
+        } finally {
+          writing.clear()
+        }
         this.counters.inc('partials_sent')
       }
       return true

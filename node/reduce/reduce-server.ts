@@ -4,6 +4,7 @@
 
 import { lpStream } from '@libp2p/utils'
 import { decodePartial, MAX_DOC_ID_BYTES, MAX_REDUCE_MESSAGE_BYTES, REDUCE_PROTOCOL } from '../../src/reduce/index.ts'
+import { startDeadline } from '../deadline.ts'
 import type { Partial } from '../../src/reduce/index.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Logger } from '../log.ts'
@@ -19,7 +20,13 @@ export async function serveReduce (node: Pick<Libp2p, 'handle'>, receiverOf: Par
     const from = connection.remotePeer.toString()
     const lp = lpStream(stream, { maxDataLength: MAX_REDUCE_MESSAGE_BYTES, maxBufferSize: MAX_REDUCE_MESSAGE_BYTES + 16 })
     try {
-      const head = await lp.read({ signal: AbortSignal.timeout(10_000) })
+      const deadline = startDeadline(10_000, 'reduce stream document id')
+      let head
+      try {
+        head = await lp.read({ signal: deadline.signal })
+      } finally {
+        deadline.clear()
+      }
       if (head.byteLength > MAX_DOC_ID_BYTES) throw new Error('doc id too long')
       const docId = decoder.decode(head.subarray())
       const receive = receiverOf(docId)

@@ -62,6 +62,8 @@ interface Carried {
   children: Map<string, number>
   /** When it was last needed (a viewer, a child, or pinned). */
   neededAt: number
+  /** Viewers waiting for it to be level (observable()): not in a channel yet, but needing it. */
+  waiting: number
 }
 
 /**
@@ -161,7 +163,17 @@ export class CarrierSet {
     const c = this.onDemand(docId)
     if (c === undefined || 'code' in c) return c
     c.neededAt = Date.now()
-    await Promise.race([c.carrier.level, new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })])
+    // A catch-up can outlast the linger (a loaded host, a slow parent): the viewer waiting for
+    // it is in no channel yet, so the sweep would otherwise drop the document under it.
+    c.waiting++
+    try {
+      await Promise.race([c.carrier.level, new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })])
+    } finally {
+      c.waiting--
+      c.neededAt = Date.now()
+    }
+    // dropped meanwhile (stopping): no document to join; the browser may ask again
+    if (this.carried.get(docId) !== c) return undefined
     return c.observable
   }
 
@@ -234,7 +246,7 @@ export class CarrierSet {
         moved: () => { this.components.changed(docId) }
       })
       : undefined
-    const c: Carried = { carrier, observable, uplink, children: new Map(), neededAt: Date.now() }
+    const c: Carried = { carrier, observable, uplink, children: new Map(), neededAt: Date.now(), waiting: 0 }
     this.carried.set(docId, c)
     for (const listener of this.carryListeners) listener(carrier)
     carrier.start()
@@ -280,7 +292,7 @@ export class CarrierSet {
       // A safety net under the change events: an uplink that follows a parent its view no
       // longer names moves (cheap: standings are cached until something changes).
       c.uplink?.reconsider()
-      if (this.pinned.has(docId) || c.children.size > 0 || this.components.viewers(docId) > 0) {
+      if (this.pinned.has(docId) || c.children.size > 0 || c.waiting > 0 || this.components.viewers(docId) > 0) {
         c.neededAt = now
         continue
       }

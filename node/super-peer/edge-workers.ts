@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url'
 import { privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, OBSERVE_PROTOCOL } from '../../src/observe/protocol.ts'
+import { RateBucket } from '../../src/reduce/rate.ts'
+import type { Rate } from '../../src/reduce/rate.ts'
 import type { ObserveRequest } from '../../src/observe/protocol.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
 import type { Connection, PrivateKey } from '@libp2p/interface'
@@ -189,6 +191,8 @@ export interface EdgeWorkersOptions {
   renewCertificate?: () => Promise<TransportCertificate>
   /** Renew this long before the certificate ends (default EDGE_CERTIFICATE_RENEW_BEFORE_MS). */
   renewBeforeMs?: number
+  /** Resets each worker may ask for at once and over time (default WORKER_RESYNC_RATE). */
+  resyncRate?: Rate
   /** Starts a worker process (tests pass fakes of the child's IPC channel). */
   forkWorker?: () => WorkerProcess
 }
@@ -222,6 +226,15 @@ export const WORKER_MAX_BACKLOG_BYTES = 64 * 1024 * 1024
  * reset) goes over it for the milliseconds the worker takes to read it, and must not cost a restart.
  */
 export const WORKER_BACKLOG_GRACE_MS = 1_000
+
+/**
+ * A worker asks for a viewer's reset when that viewer fell too far behind (a resync), and each
+ * one costs the primary the class's view (encoded once per head) and its whole size in the IPC
+ * channel. A healthy worker asks for one per viewer per backlog of --max-queued-bytes, rarely
+ * many at once; a buggy or wedged one could ask without end. Past this rate the requests wait
+ * (never dropped: that viewer gets no frame until its reset comes): a burst of 200, then 100 a second.
+ */
+export const WORKER_RESYNC_RATE: Rate = { messages: 200, perMs: 2_000 }
 
 /**
  * @libp2p/webrtc renews a certificate it keeps in its datastore one day before its end
@@ -348,12 +361,19 @@ class WorkerSlot {
   private outbox: PrimaryOp[] = []
   private flushQueued = false
   private readonly events: SlotEvents
+  /** The bound on the resets this worker asks for. */
+  readonly resyncs: RateBucket
+  /** Sessions whose reset waits for the bound, in the order they asked (each once). */
+  readonly deferredResets = new Set<RemoteSession>()
+  /** Whether a timer to serve deferredResets is armed. */
+  resyncTimerArmed = false
 
-  constructor (index: number, worker: WorkerProcess, certhash: string, backlog: BacklogBound, events: SlotEvents) {
+  constructor (index: number, worker: WorkerProcess, certhash: string, backlog: BacklogBound, resyncRate: Rate, events: SlotEvents) {
     this.index = index
     this.worker = worker
     this.certhash = certhash
     this.backlog = backlog
+    this.resyncs = new RateBucket(resyncRate, Date.now())
     this.events = events
   }
 
@@ -377,6 +397,7 @@ class WorkerSlot {
 
   ended (session: RemoteSession): void {
     this.sessions.delete(session.id)
+    this.deferredResets.delete(session)
     this.events.ended(session)
   }
 
@@ -623,7 +644,7 @@ export class EdgeWorkers {
     }
     const worker = (this.options.forkWorker ?? forkEdgeWorker)()
     const backlog = { maxBytes: this.options.maxBacklogBytes ?? WORKER_MAX_BACKLOG_BYTES, graceMs: this.options.backlogGraceMs ?? WORKER_BACKLOG_GRACE_MS }
-    const slot = new WorkerSlot(index, worker, init.certificate.certhash, backlog, {
+    const slot = new WorkerSlot(index, worker, init.certificate.certhash, backlog, this.options.resyncRate ?? WORKER_RESYNC_RATE, {
       ended: session => { this.admission.leave(session) },
       overflowed: (overflowing, bytes) => { this.onOverflow(overflowing, bytes) }
     })
@@ -692,9 +713,11 @@ export class EdgeWorkers {
       case 'send':
         slot.sessions.get(message.id)?.admitted?.handlers.onSend?.(message.json)
         return
-      case 'reset':
-        slot.sessions.get(message.id)?.reset()
+      case 'reset': {
+        const session = slot.sessions.get(message.id)
+        if (session !== undefined) this.resync(slot, session)
         return
+      }
       case 'closed':
         slot.sessions.get(message.id)?.ended()
         return
@@ -718,6 +741,46 @@ export class EdgeWorkers {
       case 'ready':
         // only the first one counts
     }
+  }
+
+  /**
+   * A worker's viewer asks for its reset: at once within the worker's WORKER_RESYNC_RATE, else
+   * deferred (and counted) until the bound allows it. A deferred reset is made when it is sent,
+   * so it is the view as of then; a viewer that asks again while it waits is served once.
+   */
+  private resync (slot: WorkerSlot, session: RemoteSession): void {
+    if (slot.deferredResets.size === 0 && slot.resyncs.take(Date.now())) {
+      session.reset()
+      return
+    }
+    this.options.counters.inc('edge_worker_resyncs_deferred')
+    slot.deferredResets.add(session)
+    this.armDeferredResets(slot)
+  }
+
+  private armDeferredResets (slot: WorkerSlot): void {
+    if (slot.resyncTimerArmed) return
+    slot.resyncTimerArmed = true
+    this.later(Math.max(1, slot.resyncs.waitMs(Date.now())), () => {
+      slot.resyncTimerArmed = false
+      this.serveDeferredResets(slot)
+    })
+  }
+
+  /** Serves the deferred resets the bound allows now, oldest first; arms a timer for the rest. */
+  private serveDeferredResets (slot: WorkerSlot): void {
+    // a worker that died took its sessions (and their resyncs) with it
+    if (slot.status === 'dead' || this.slots[slot.index] !== slot) {
+      slot.deferredResets.clear()
+      return
+    }
+    const now = Date.now()
+    for (const session of slot.deferredResets) {
+      if (!slot.resyncs.take(now)) break
+      slot.deferredResets.delete(session)
+      session.reset()
+    }
+    if (slot.deferredResets.size > 0) this.armDeferredResets(slot)
   }
 
   /** A worker read a request: the primary admits the viewer, and tells the worker the outcome. */

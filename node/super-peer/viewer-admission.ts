@@ -8,6 +8,7 @@ import { policyOfTree, sanitizeViewState } from '../../src/privacy/index.ts'
 import { DocChannel } from './doc-channel.ts'
 import { DocSwarm } from './swarm-coordinator.ts'
 import { viewerOf } from './viewer-identity.ts'
+import { startDeadline } from '../deadline.ts'
 import type { ObserveRequest } from '../../src/observe/protocol.ts'
 import type { ObservableDoc } from '../../src/observe/observable-doc.ts'
 import type { SwarmClientMessage } from '../../src/swarm/index.ts'
@@ -116,15 +117,12 @@ export function viewerAdmission (
 
   const admit = async (session: ViewerSession, request: ObserveRequest): Promise<AdmittedViewer | undefined> => {
     // A document not carried yet may be fetched now (tiers): wait for it while the stream lives.
-    // a timer cleared after the lookup: AbortSignal.timeout fires anyway, building a DOMException
-    // (about 1 ms) for every viewer that ever joined
-    const lookup = new AbortController()
-    const timer = setTimeout(() => { lookup.abort(new DOMException('document lookup timed out', 'TimeoutError')) }, options.lookupTimeoutMs)
+    const lookup = startDeadline(options.lookupTimeoutMs, 'document lookup')
     let doc
     try {
       doc = await docs(request.doc, lookup.signal)
     } finally {
-      clearTimeout(timer)
+      lookup.clear()
     }
     if (session.closed) return undefined
     if (doc === undefined || closed) { refuse(session, ErrorCode.unknownDoc, `unknown doc ${request.doc}`); return undefined }

@@ -28,6 +28,13 @@ export class RateBucket {
     return this.tokens
   }
 
+  /** Ms from `now` until a token is there (0 when one is now). */
+  waitMs (now: number): number {
+    const missing = 1 - this.available(now)
+    // (less a hair: refilled tokens are floats, and 0.002 * 500 is 1.0000000000000009)
+    return missing <= 0 ? 0 : Math.ceil(missing * this.rate.perMs / this.rate.messages - 1e-9)
+  }
+
   /** Takes one token; false (and nothing taken) when the viewer is over its rate. */
   take (now: number): boolean {
     if (this.available(now) < 1) return false

@@ -209,7 +209,12 @@ describe('edge workers (authority and a super-peer with --edge-workers 2, Node v
   })
 
   it('starts a worker that was killed again; its viewers reconnect and catch up by deltas', async () => {
-    const before = await workers()
+    // Workers report their counts every 250 ms: wait until both count every viewer and the writer
+    // (the writer joined last), or worker 0's count could miss one it holds.
+    const before = await waitFor('every viewer and the writer counted by the workers', async () => {
+      const w = await workers()
+      return w.reduce((sum, worker) => sum + worker.observers, 0) === watchers.length + writers.length ? w : undefined
+    })
     assert.ok(before[0].observers >= 1)
     const resets = new Map(watchers.map(w => [w, w.changes.filter(c => c.reset).length]))
     // a worker that dies as on a crash: no chance to close anything

@@ -276,10 +276,20 @@ describe('tiers on loopback: demand', function () {
 
     await waitFor('depth 2, agreed by every carrier', async () => {
       await change()
-      const trees = (await topologies()).map(t => t?.tree.regions[0])
+      const tops = await topologies()
+      const trees = tops.map(t => t?.tree.regions[0])
       // (Every scope served: members just started take no role for a few seconds.)
-      return trees.every(t => t !== undefined && depthOf(t) === 2 && t.scopes.every((sub: any) => sub.proxy !== undefined) &&
-        JSON.stringify(t) === JSON.stringify(trees[0])) ? true : undefined
+      if (trees.every(t => t !== undefined && depthOf(t) === 2 && t.scopes.every((sub: any) => sub.proxy !== undefined) &&
+        JSON.stringify(t) === JSON.stringify(trees[0]))) return true
+      // what each carrier and its viewer show, for the timeout's message
+      const counters = await Promise.all(peers.map(async p => (await p.admin('/status')).counters))
+      throw new Error(JSON.stringify(tops.map((t, i) => ({
+        viewer: { state: viewers.views[i].connection.state, seq: viewers.views[i].seq },
+        docs: Object.fromEntries(Object.entries(counters[i]).filter(([name]) => name.startsWith('docs_'))),
+        role: t?.role,
+        parent: t?.parent,
+        tree: t?.tree.regions[0]
+      }))))
     }, { intervalMs: 250 })
     const head = await change()
     await waitFor('every viewer at the head through two tiers', () => viewers.views.every(v => (v.seq ?? 0) >= head) ? true : undefined)

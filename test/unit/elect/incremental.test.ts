@@ -2,43 +2,12 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { changeMovesTree, changesMoveTree, computeDocTree, regionScope } from '../../../src/elect/index.ts'
 import type { MemberChange, TreeMember } from '../../../src/elect/index.ts'
+import { DOCS, memberOf, scopesOf, specArb as specArbOf, TWEAKS } from './specs.ts'
+import type { Spec, SpecBounds } from './specs.ts'
 
-/** A member as plain data, so that changes can be generated and compared. */
-interface Spec {
-  peerId: string
-  region: string
-  weight: number
-  capacity: number
-  load: number
-  docs: string[]
-  /** Scopes it claims (any scope of any document, sub-scopes included). */
-  roles: string[]
-}
-
-const DOCS = ['d0', 'd1', 'd2', 'd3']
-const REGIONS = ['eu', 'us']
-
-function memberOf (s: Spec): TreeMember {
-  const docs = new Set(s.docs)
-  const roles = new Set(s.roles)
-  return { peerId: s.peerId, region: s.region, weight: s.weight, capacity: s.capacity, load: s.load, carries: d => docs.has(d), holds: scope => roles.has(scope) }
-}
-
-/** Scopes worth claiming: every region scope and its first sub-scopes (two levels at fan-out 2). */
-const SCOPES = DOCS.flatMap(d => REGIONS.flatMap(r => {
-  const root = regionScope(d, r)
-  return [root, `${root}/0`, `${root}/1`, `${root}/0/0`, `${root}/1/1`]
-}))
-
-const specArb = (peerId: string): fc.Arbitrary<Spec> => fc.record({
-  peerId: fc.constant(peerId),
-  region: fc.constantFrom(...REGIONS),
-  weight: fc.integer({ min: 1, max: 4 }),
-  capacity: fc.integer({ min: 0, max: 6 }),
-  load: fc.integer({ min: 0, max: 6 }),
-  docs: fc.subarray(DOCS),
-  roles: fc.subarray(SCOPES, { maxLength: 4 })
-})
+const SCOPES = scopesOf(['0', '1', '0/0', '1/1'])
+const BOUNDS: SpecBounds = { maxWeight: 4, maxCapacity: 6, maxLoad: 6, scopes: SCOPES }
+const specArb = (peerId: string): fc.Arbitrary<Spec> => specArbOf(peerId, BOUNDS)
 
 /** A change of one member: it leaves, joins, or announces something else. */
 const changeArb = (peers: readonly string[]): fc.Arbitrary<{ peerId: string, after: Spec | undefined }> =>
@@ -47,20 +16,10 @@ const changeArb = (peers: readonly string[]): fc.Arbitrary<{ peerId: string, aft
     after: fc.option(specArb(peerId), { nil: undefined, freq: 4 })
   }))
 
-/** Small edits are what membership mostly sees: one field at a time. */
-const tweakArb = fc.constantFrom<Array<(s: Spec) => Spec>>(
-  s => ({ ...s, load: s.load + 1 }),
-  s => ({ ...s, load: Math.max(0, s.load - 1) }),
-  s => ({ ...s, roles: [] }),
-  s => ({ ...s, roles: [...s.roles, regionScope(s.docs[0] ?? 'd0', s.region)] }),
-  s => ({ ...s, docs: s.docs.slice(1) }),
-  s => ({ ...s, weight: s.weight + 1 }),
-  s => ({ ...s, capacity: 0 }),
-  s => ({ ...s, region: s.region === 'eu' ? 'us' : 'eu' })
-)
+const tweakArb = fc.constantFrom(...TWEAKS)
 
 function treesOf (view: Map<string, Spec>, fanout: number) {
-  const members = [...view.values()].map(memberOf)
+  const members = [...view.values()].map(s => memberOf(s))
   return new Map(DOCS.map(d => [d, computeDocTree(d, members, { fanout })]))
 }
 

@@ -2,38 +2,18 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { PlacementCache, computeDocTree, regionScope } from '../../../src/elect/index.ts'
 import type { ComputeCause, Placement, TreeMember } from '../../../src/elect/index.ts'
-
-/** A member as plain data, so that views can be generated, edited and compared. */
-interface Spec {
-  peerId: string
-  region: string
-  weight: number
-  capacity: number
-  load: number
-  docs: string[]
-  roles: string[]
-}
+import { DOCS, memberOf as specMember, scopesOf, specArb as specArbOf, TWEAKS } from './specs.ts'
+import type { Spec, SpecBounds, SpecMember } from './specs.ts'
 
 const SELF = 'p0'
 const PEERS = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']
-const DOCS = ['d0', 'd1', 'd2', 'd3']
-const REGIONS = ['eu', 'us']
-const SCOPES = DOCS.flatMap(d => REGIONS.flatMap(r => {
-  const root = regionScope(d, r)
-  return [root, `${root}/0`, `${root}/1`]
-}))
-
-interface SpecMember extends TreeMember { readonly spec: Spec }
+const SCOPES = scopesOf(['0', '1'])
+const BOUNDS: SpecBounds = { maxWeight: 3, maxCapacity: 5, maxLoad: 5, scopes: SCOPES }
+const specArb = (peerId: string): fc.Arbitrary<Spec> => specArbOf(peerId, BOUNDS)
 
 /** The member a spec describes; this node's own entry reads its demand from `demand`, as the shell's does. */
 function memberOf (s: Spec, demand: ReadonlySet<string>): SpecMember {
-  const docs = new Set(s.docs)
-  const roles = new Set(s.roles)
-  return {
-    spec: s, peerId: s.peerId, region: s.region, weight: s.weight, capacity: s.capacity, load: s.load,
-    carries: d => s.peerId === SELF ? demand.has(d) : docs.has(d),
-    holds: scope => roles.has(scope)
-  }
+  return specMember(s, s.peerId === SELF ? d => demand.has(d) : undefined)
 }
 
 /** What a tree reads of a member (its own entry's demand is tracked per document instead). */
@@ -50,33 +30,12 @@ function cacheOf (fanout: number, causes?: ComputeCause[]): PlacementCache {
   return new PlacementCache({ selfId: SELF, fanout, same, computed: cause => causes?.push(cause) })
 }
 
-const specArb = (peerId: string): fc.Arbitrary<Spec> => fc.record({
-  peerId: fc.constant(peerId),
-  region: fc.constantFrom(...REGIONS),
-  weight: fc.integer({ min: 1, max: 3 }),
-  capacity: fc.integer({ min: 0, max: 5 }),
-  load: fc.integer({ min: 0, max: 5 }),
-  docs: fc.subarray(DOCS),
-  roles: fc.subarray(SCOPES, { maxLength: 4 })
-})
-
 /** One step of a node's life: the view changes, its demand changes, or it reads a placement. */
 type Step =
   | { kind: 'set', peerId: string, spec: Spec | undefined }
   | { kind: 'tweak', peerId: string, tweak: number }
   | { kind: 'demand', docId: string, demands: boolean, carries: boolean }
   | { kind: 'allDemand', demand: string[], carrying: string[] }
-
-const TWEAKS: Array<(s: Spec) => Spec> = [
-  s => ({ ...s, load: s.load + 1 }),
-  s => ({ ...s, load: Math.max(0, s.load - 1) }),
-  s => ({ ...s, roles: [] }),
-  s => ({ ...s, roles: [...s.roles, regionScope(DOCS[s.load % DOCS.length], s.region)] }),
-  s => ({ ...s, docs: s.docs.slice(1) }),
-  s => ({ ...s, weight: s.weight + 1 }),
-  s => ({ ...s, capacity: 0 }),
-  s => ({ ...s, region: s.region === 'eu' ? 'us' : 'eu' })
-]
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...PEERS).chain(peerId => fc.record({ kind: fc.constant('set' as const), peerId: fc.constant(peerId), spec: fc.option(specArb(peerId), { nil: undefined, freq: 3 }) })) },

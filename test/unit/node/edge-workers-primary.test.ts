@@ -250,6 +250,85 @@ describe('node/EdgeWorkers (the primary) with fake worker processes', function (
     assert.equal(worker.killedWith, undefined)
   })
 
+  /** The ids of the resets posted to a worker, in order. */
+  const resetsTo = (worker: FakeWorker): number[] => worker.ops().flatMap(op => op.o === 'reset' ? [op.id] : [])
+
+  it('makes the resets a worker asks for at once within its rate, and defers the rest (counted) without losing one', async () => {
+    const { forked, admission, log } = await startWorkers({ resyncRate: { messages: 2, perMs: 200 } })
+    const worker = forked[0]
+    let head = 0
+    for (const id of [1, 2, 3]) (await joinViewer(worker, admission, id)).setResetSource(() => new Uint8Array([head]))
+    head = 1
+    worker.post({ t: 'reset', id: 1 })
+    worker.post({ t: 'reset', id: 2 })
+    // the burst is spent: these wait, and viewer 1 asking three times more is served once
+    worker.post({ t: 'reset', id: 3 })
+    for (let i = 0; i < 3; i++) worker.post({ t: 'reset', id: 1 })
+    worker.post({ t: 'reset', id: 99 }) // not a viewer of this worker: nothing to make, nothing counted
+    assert.equal(log.counts.get('edge_worker_resyncs_deferred'), 4)
+    await until('the first two resets posted', () => resetsTo(worker).length === 2)
+    assert.deepEqual(resetsTo(worker), [1, 2])
+    head = 2
+    await until('the deferred resets posted', () => resetsTo(worker).length === 4)
+    // oldest first; made when sent, so with the view as of then
+    assert.deepEqual(resetsTo(worker), [1, 2, 3, 1])
+    const deferred = worker.ops().filter(op => op.o === 'reset').slice(2)
+    assert.deepEqual(deferred.map(op => op.o === 'reset' ? [...op.bytes] : []), [[2], [2]])
+    // a later request waits its turn too, and viewer 1's repeats made nothing more meanwhile
+    worker.post({ t: 'reset', id: 2 })
+    await until('viewer 2\'s second reset', () => resetsTo(worker).length === 5)
+    assert.deepEqual(resetsTo(worker), [1, 2, 3, 1, 2])
+  })
+
+  it('bounds the resets a worker asking without end gets, and still serves each viewer after its last request', async () => {
+    const rate = { messages: 5, perMs: 100 }
+    const { edge, forked, admission, log } = await startWorkers({ resyncRate: rate })
+    const worker = forked[0]
+    const deferred = (edge as unknown as { slots: Array<{ deferredResets: Set<unknown> }> }).slots[0].deferredResets
+    const ids = Array.from({ length: 10 }, (_, i) => i + 1)
+    for (const id of ids) (await joinViewer(worker, admission, id)).setResetSource(() => new Uint8Array(8))
+    const start = Date.now()
+    let asked = 0
+    while (Date.now() - start < 300) {
+      for (const id of ids) { worker.post({ t: 'reset', id }); asked++ }
+      await new Promise(resolve => setTimeout(resolve, 1))
+    }
+    const elapsed = Date.now() - start
+    const made = resetsTo(worker).length
+    // the burst, plus what the rate refilled while it asked (and a token of slack for timer rounding)
+    assert.ok(made <= rate.messages + Math.ceil(elapsed * rate.messages / rate.perMs) + 1, `${made} resets in ${elapsed} ms`)
+    assert.ok(asked > 10 * made, `${asked} asked, ${made} made`)
+    assert.ok((log.counts.get('edge_worker_resyncs_deferred') ?? 0) >= asked - made)
+    // each viewer asks once more, and waits (the worker is still over its rate)
+    for (const id of ids) worker.post({ t: 'reset', id })
+    assert.equal(deferred.size, ids.length)
+    const servedBefore = ids.map(id => resetsTo(worker).filter(x => x === id).length)
+    await until('every deferred reset made', () => deferred.size === 0)
+    await new Promise(resolve => setImmediate(resolve))
+    ids.forEach((id, i) => { assert.equal(resetsTo(worker).filter(x => x === id).length, servedBefore[i] + 1, `viewer ${id}`) })
+  })
+
+  it('makes no deferred reset for a viewer that left, nor for a worker that died', async () => {
+    const { edge, forked, admission } = await startWorkers({ resyncRate: { messages: 1, perMs: 100 } })
+    const worker = forked[0]
+    for (const id of [1, 2]) (await joinViewer(worker, admission, id)).setResetSource(() => new Uint8Array(1))
+    worker.post({ t: 'reset', id: 1 })
+    worker.post({ t: 'reset', id: 2 })
+    worker.post({ t: 'reset', id: 1 })
+    worker.post({ t: 'closed', id: 2 })
+    await until('viewer 1\'s deferred reset', () => resetsTo(worker).length === 2)
+    assert.deepEqual(resetsTo(worker), [1, 1], 'viewer 2 left before its turn')
+    // a worker that dies with resets waiting: its replacement is not sent them
+    worker.post({ t: 'reset', id: 1 })
+    worker.kill('SIGKILL')
+    await until('the worker restarted', () => forked.length === 2 && edge.workers()[0].status === 'started')
+    const viewer = await joinViewer(forked[1], admission, 1)
+    viewer.setResetSource(() => new Uint8Array(1))
+    forked[1].post({ t: 'reset', id: 1 })
+    await until('the new worker\'s reset', () => resetsTo(forked[1]).length === 1)
+    assert.deepEqual(resetsTo(worker), [1, 1])
+  })
+
   it('renews the certificate before it ends and passes it to running workers and to later ones', async () => {
     // a certificate that ends in a minute, renewed 58 s before: due two seconds from now
     const short = await loadEdgeCertificate(await generateKeyPair('Ed25519'), join(dir, 'short'), 60_000)

@@ -56,6 +56,19 @@ describe('windows, outbox and writer messages', () => {
     assert.deepEqual([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(499), bucket.take(500), bucket.take(500)], [true, true, false, false, true, false])
   })
 
+  it('a rate bucket says how long until its next token', () => {
+    const bucket = new RateBucket({ messages: 2, perMs: 1000 }, 0)
+    assert.equal(bucket.waitMs(0), 0)
+    bucket.take(0)
+    bucket.take(0)
+    assert.equal(bucket.waitMs(0), 500)
+    assert.equal(bucket.waitMs(200), 300)
+    assert.equal(bucket.take(499), false)
+    assert.equal(bucket.waitMs(499), 1)
+    assert.equal(bucket.waitMs(500), 0)
+    assert.equal(bucket.take(500), true)
+  })
+
   it('writer messages have the bytes docs/protocol.md gives', () => {
     const first = '{"send":{"channel":"poll","id":17,"window":3456,"body":"red"}}'
     const resend = '{"send":{"channel":"poll","id":17,"prior":{"origin":"sp1/a","window":3456},"body":"red"}}'
