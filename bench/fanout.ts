@@ -309,8 +309,9 @@ class Bench {
     this.tls = tls
   }
 
-  change (): Promise<{ seq: number }> {
-    return this.authority.change({ t: now(), n: this.n++ })
+  /** A change; a rejected promise, not a throw, once the authority is closed (an interrupted run). */
+  async change (): Promise<{ seq: number }> {
+    return await this.authority.change({ t: now(), n: this.n++ })
   }
 
   /** Changes at RATE per second for `seconds`, each in its own frame; resolves when all are durable, with each change's call-to-durable time. */
@@ -582,6 +583,9 @@ async function main (): Promise<void> {
     if (results.every(r => r.deliveries === 0)) throw new Error('nothing was delivered')
     goals(results, saturation, memory)
     out('RESULT ' + JSON.stringify(headline(results, saturation)))
+  } catch (err) {
+    // an interrupted run fails wherever it was (its processes are being stopped): not news
+    if (!interrupted) throw err
   } finally {
     await cleanup()
   }
