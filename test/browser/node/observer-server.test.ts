@@ -83,7 +83,8 @@ describe('observer server (Node)', function () {
     await serve()
     const observer = await openObserver(clientNode, serverNode)
     observer.send(request('doc-a', null))
-    assert.deepEqual(await observer.next(), { reset: true, data: { n: 8 }, seq: 8 })
+    // the stream's first message announces the heartbeats (default every 1,000 ms)
+    assert.deepEqual(await observer.next(), { heartbeat: 1000, reset: true, data: { n: 8 }, seq: 8 })
     doc.push({ seq: 9, data: { m: 1 } })
     doc.push({ seq: 10, data: null })
     assert.deepEqual(await observer.next(), { data: { m: 1 }, seq: 9 })
@@ -94,6 +95,8 @@ describe('observer server (Node)', function () {
     await serve()
     const observer = await openObserver(clientNode, serverNode)
     observer.send(request('doc-a', 5))
+    // catch-up frames go out unchanged, behind a duplicate of the seq the browser holds that announces
+    assert.deepEqual(await observer.next(), { heartbeat: 1000, seq: 5 })
     assert.deepEqual(await observer.next(), { data: { n: 6 }, seq: 6 })
     assert.deepEqual(await observer.next(), { data: { n: 7 }, seq: 7 })
     assert.deepEqual(await observer.next(), { data: { n: 8 }, seq: 8 })
@@ -105,7 +108,7 @@ describe('observer server (Node)', function () {
     await serve()
     const observer = await openObserver(clientNode, serverNode)
     observer.send(request('doc-a', 2)) // window holds seqs 4..8
-    assert.deepEqual(await observer.next(), { reset: true, data: { n: 8 }, seq: 8 })
+    assert.deepEqual(await observer.next(), { heartbeat: 1000, reset: true, data: { n: 8 }, seq: 8 })
   })
 
   it('holds a browser that is ahead until the document catches up', async function () {
@@ -115,6 +118,7 @@ describe('observer server (Node)', function () {
     // whether the server joins it before or after these frames, frame 9 must never be sent
     doc.push({ seq: 9, data: { n: 9 } })
     doc.push({ seq: 10, data: { n: 10 } })
+    assert.deepEqual(await observer.next(), { heartbeat: 1000, seq: 9 })
     assert.deepEqual(await observer.next(), { data: { n: 10 }, seq: 10 })
   })
 
@@ -135,7 +139,7 @@ describe('observer server (Node)', function () {
     await serve()
     const good = await openObserver(clientNode, serverNode)
     good.send(request('doc-a', 8))
-    assert.deepEqual(await good.next(), { seq: 8 }, 'a resume at the head is acknowledged with the seq it already has')
+    assert.deepEqual(await good.next(), { heartbeat: 1000, seq: 8 }, 'a resume at the head is acknowledged with the seq it already has')
     const writer = await openObserver(clientNode, serverNode)
     writer.send(request('doc-a', null))
     assert.equal((await writer.next() as { seq: number }).seq, 8)
@@ -152,7 +156,7 @@ describe('observer server (Node)', function () {
     await serve()
     const good = await openObserver(clientNode, serverNode)
     good.send(request('doc-a', 8))
-    assert.deepEqual(await good.next(), { seq: 8 }, 'a resume at the head is acknowledged with the seq it already has')
+    assert.deepEqual(await good.next(), { heartbeat: 1000, seq: 8 }, 'a resume at the head is acknowledged with the seq it already has')
     const bad = await openObserver(clientNode, serverNode)
     bad.send(request('doc-a', null))
     assert.equal((await bad.next() as { seq: number }).seq, 8)
@@ -192,8 +196,12 @@ describe('observer server (Node)', function () {
     while (server.stats().observers < 2 || server.stats().accepted < 2) await new Promise(resolve => setImmediate(resolve))
     slow.stream.pause() // stop reading: yamux's window fills, the server's queue grows
     const filler = 'x'.repeat(4096)
+    let first = true
     for (let seq = 9; seq <= 400; seq++) {
       doc.push({ seq, data: { n: seq, filler } })
+      // its first frame comes behind the heartbeat announcement, a duplicate of seq 8
+      if (first) assert.deepEqual(await fast.next(), { heartbeat: 1000, seq: 8 })
+      first = false
       const message = await fast.next() as { seq: number }
       assert.equal(message.seq, seq)
     }
@@ -253,8 +261,8 @@ describe('observer server: upstream silence (Node)', function () {
     const [a, b] = [await openObserver(clientNode, serverNode), await openObserver(clientNode, serverNode)]
     a.send(request('doc-s', null))
     b.send(request('doc-s', 1))
-    assert.deepEqual(await a.next(), { reset: true, data: { n: 1 }, seq: 1 })
-    assert.deepEqual(await b.next(), { seq: 1 }, 'a resume at the head is acknowledged with the head')
+    assert.deepEqual(await a.next(), { heartbeat: 1000, reset: true, data: { n: 1 }, seq: 1 })
+    assert.deepEqual(await b.next(), { heartbeat: 1000, seq: 1 }, 'a resume at the head is acknowledged with the head')
     doc.set({ silent: true, ageMs: 3004 })
     doc.set({ silent: true, ageMs: 4004 })
     for (const observer of [a, b]) {
@@ -273,7 +281,7 @@ describe('observer server: upstream silence (Node)', function () {
     doc.set({ silent: true, ageMs: 5000 })
     const observer = await openObserver(clientNode, serverNode)
     observer.send(request('doc-s', null))
-    assert.deepEqual(await observer.next(), { reset: true, data: { n: 1 }, seq: 1 })
+    assert.deepEqual(await observer.next(), { heartbeat: 1000, reset: true, data: { n: 1 }, seq: 1 })
     assert.deepEqual(await observer.next(), { stale: true, age: 5000 })
   })
 })
