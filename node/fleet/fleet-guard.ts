@@ -19,7 +19,7 @@ import { DOC_ID_SEPARATOR, parseDocId, docIdOfTopic } from '../../src/log/index.
 import { encodePublicKey, verifyFleetCert } from '../../src/identity/index.ts'
 import { answerPresentation, FLEET_PROTOCOL, presentCert } from './handshake.ts'
 import { isFleetHookable, rescore } from './gossip-hooks.ts'
-import { startDeadline } from '../deadline.ts'
+import { startDeadline, withDeadline } from '../deadline.ts'
 import type { HandshakeReply } from './handshake.ts'
 import type { FleetHookablePubSub } from './gossip-hooks.ts'
 import type { FleetCert } from '../../src/identity/index.ts'
@@ -168,12 +168,7 @@ export class FleetGuard extends EventTarget {
     this.log = log.child({ component: 'fleet' })
     if (!this.enforcing) this.log.warn('no --trust-operator given: the backbone is open to any peer (dev mode); private fields are not protected')
     await node.handle(FLEET_PROTOCOL, async (stream, connection) => {
-      const deadline = startDeadline(this.options.handshakeTimeoutMs, 'fleet certificate presentation')
-      try {
-        await answerPresentation(stream, cert => this.judge(connection.remotePeer.toString(), cert), deadline.signal)
-      } finally {
-        deadline.clear()
-      }
+      await withDeadline(this.options.handshakeTimeoutMs, 'fleet certificate presentation', signal => answerPresentation(stream, cert => this.judge(connection.remotePeer.toString(), cert), signal))
     }, { maxInboundStreams: 2 })
     node.addEventListener('connection:open', event => { this.onConnection(event.detail) })
     for (const connection of node.getConnections()) this.onConnection(connection)

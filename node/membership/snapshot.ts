@@ -5,7 +5,7 @@
  * announcement on the topic), instead of both waiting up to a refresh period.
  */
 import { lpStream } from '@libp2p/utils'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { decodeAnnouncement } from '../../src/membership/index.ts'
 import { MAX_MEMBERSHIP_MESSAGE_BYTES, MAX_SNAPSHOT_ANNOUNCEMENTS, MEMBERSHIP_PROTOCOL } from '../../src/membership/index.ts'
@@ -29,13 +29,7 @@ export async function serveMembershipSnapshots (libp2p: Pick<Libp2p, 'handle'>, 
     const lp = lpStream(stream, { maxDataLength: MAX_MEMBERSHIP_MESSAGE_BYTES })
     const remote = connection.remotePeer.toString()
     try {
-      const deadline = startDeadline(SNAPSHOT_TIMEOUT_MS, 'membership snapshot request')
-      let request
-      try {
-        request = (await lp.read({ signal: deadline.signal })).subarray()
-      } finally {
-        deadline.clear()
-      }
+      const request = (await withDeadline(SNAPSHOT_TIMEOUT_MS, 'membership snapshot request', signal => lp.read({ signal }))).subarray()
       const decoded = decodeAnnouncement(request)
       // Only a member's own announcement buys a snapshot: it proves who asks and which region.
       if (!decoded.ok || decoded.value.peerId !== remote) {
@@ -103,17 +97,14 @@ export function joinRegion (libp2p: Pick<Libp2p, 'dialProtocol' | 'getPeers' | '
     inFlight = true
     try {
       for (const peer of libp2p.getPeers()) {
-        const deadline = startDeadline(SNAPSHOT_TIMEOUT_MS, 'membership snapshot')
         try {
-          const accepted = await requestMembershipSnapshot(libp2p, peer, service, { signal: deadline.signal })
+          const accepted = await withDeadline(SNAPSHOT_TIMEOUT_MS, 'membership snapshot', signal => requestMembershipSnapshot(libp2p, peer, service, { signal }))
           counters.inc('membership_snapshots_received')
           log.debug({ peer: peer.toString(), accepted }, 'membership snapshot received')
           synced = true
           return
         } catch (err) {
           log.debug({ err: (err as Error).message, peer: peer.toString() }, 'membership snapshot failed; trying the next peer')
-        } finally {
-          deadline.clear()
         }
       }
     } finally {

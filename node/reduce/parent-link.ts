@@ -7,7 +7,7 @@
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { encodePartial, MAX_REDUCE_MESSAGE_BYTES, REDUCE_PROTOCOL } from '../../src/reduce/index.ts'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { Partial } from '../../src/reduce/index.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -58,13 +58,7 @@ export class ParentLink {
       let partials = fresh
       if (parent !== this.parent || this.lp === undefined || this.stream?.status !== 'open') {
         this.close()
-        const dialing = startDeadline(SEND_TIMEOUT_MS, `reduce dial to ${parent}`)
-        let stream
-        try {
-          stream = await this.node.dialProtocol(peerIdFromString(parent), REDUCE_PROTOCOL, { signal: dialing.signal })
-        } finally {
-          dialing.clear()
-        }
+        const stream = await withDeadline(SEND_TIMEOUT_MS, `reduce dial to ${parent}`, signal => this.node.dialProtocol(peerIdFromString(parent), REDUCE_PROTOCOL, { signal }))
         this.stream = stream
         this.lp = lpStream(stream, { maxDataLength: MAX_REDUCE_MESSAGE_BYTES })
         await this.lp.write(encoder.encode(this.docId))
@@ -76,14 +70,10 @@ export class ParentLink {
         partials = pending()
         this.lastFullSend = now
       }
+      const lp = this.lp
       for (const partial of partials) {
         if (partial.windows.size === 0 && partial.resent.size === 0) continue
-        const writing = startDeadline(SEND_TIMEOUT_MS, 'partial write to the parent')
-        try {
-          await this.lp.write(encodePartial(partial), { signal: writing.signal })
-        } finally {
-          writing.clear()
-        }
+        await withDeadline(SEND_TIMEOUT_MS, 'partial write to the parent', signal => lp.write(encodePartial(partial), { signal }))
         this.counters.inc('partials_sent')
       }
       return true

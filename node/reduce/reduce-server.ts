@@ -4,7 +4,7 @@
 
 import { lpStream } from '@libp2p/utils'
 import { decodePartial, MAX_DOC_ID_BYTES, MAX_REDUCE_MESSAGE_BYTES, REDUCE_PROTOCOL } from '../../src/reduce/index.ts'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { Partial } from '../../src/reduce/index.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Logger } from '../log.ts'
@@ -20,13 +20,7 @@ export async function serveReduce (node: Pick<Libp2p, 'handle'>, receiverOf: Par
     const from = connection.remotePeer.toString()
     const lp = lpStream(stream, { maxDataLength: MAX_REDUCE_MESSAGE_BYTES, maxBufferSize: MAX_REDUCE_MESSAGE_BYTES + 16 })
     try {
-      const deadline = startDeadline(10_000, 'reduce stream document id')
-      let head
-      try {
-        head = await lp.read({ signal: deadline.signal })
-      } finally {
-        deadline.clear()
-      }
+      const head = await withDeadline(10_000, 'reduce stream document id', signal => lp.read({ signal }))
       if (head.byteLength > MAX_DOC_ID_BYTES) throw new Error('doc id too long')
       const docId = decoder.decode(head.subarray())
       const receive = receiverOf(docId)

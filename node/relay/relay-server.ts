@@ -3,7 +3,7 @@ import {
   decodeRelayRequest, encodeRelayMessage, MAX_RELAY_REQUEST_BYTES, RELAY_PROTOCOL, RelayRefusal, refusalText
 } from '../../src/relay/messages.ts'
 import { SYNC_RESPONSE_BYTES } from '../../src/sync/messages.ts'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { RelayMessage, RelayRefusalCode } from '../../src/relay/messages.ts'
 import type { ChainHead, Frame } from '../../src/log/index.ts'
 import type { FrameWindow } from '../../src/replica/index.ts'
@@ -67,13 +67,7 @@ export async function handleRelayStream (stream: Stream, child: PeerId, lookup: 
   const childLog = log.child({ child: child.toString() })
   let stopFollowing: (() => void) | undefined
   try {
-    const deadline = startDeadline(requestTimeoutMs, 'relay request')
-    let raw
-    try {
-      raw = await lp.read({ signal: deadline.signal })
-    } finally {
-      deadline.clear()
-    }
+    const raw = await withDeadline(requestTimeoutMs, 'relay request', signal => lp.read({ signal }))
     const request = decodeRelayRequest(raw.subarray())
     if (!request.ok) {
       counters.inc('relay_bad_requests')

@@ -1,5 +1,5 @@
 import { requestCatchUp } from '../sync/sync-client.ts'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { Replica } from '../../src/replica/index.ts'
 import type { SyncMessage } from '../../src/sync/messages.ts'
 import type { BackboneNode } from '../net/libp2p-node.ts'
@@ -114,16 +114,12 @@ export class CatchUp {
         // A diverged replica is rebuilt: from a snapshot, or by replaying from seq 1.
         const before = replica.diverged ? 0 : replica.head.seq
         let messages: SyncMessage[]
-        const deadline = startDeadline(this.options.syncTimeoutMs, 'catch-up request')
         try {
-          const signal = AbortSignal.any([this.stopController.signal, deadline.signal])
-          messages = await requestCatchUp(this.node, peer, docId, before, { signal })
+          messages = await withDeadline(this.options.syncTimeoutMs, 'catch-up request', signal => requestCatchUp(this.node, peer, docId, before, { signal }), this.stopController.signal)
         } catch (err) {
           this.counters.inc('sync_requests_failed')
           this.log.debug({ err, peer: peer.toString() }, 'catch-up request failed')
           break
-        } finally {
-          deadline.clear()
         }
         const remoteHead = this.target.applyCatchUp(peer, messages)
         if (remoteHead !== undefined) this.target.markLevel()

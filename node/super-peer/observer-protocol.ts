@@ -9,7 +9,7 @@
 
 import { lpStream } from '@libp2p/utils'
 import { announceHeartbeat, encodeMessage, errorMessage, ErrorCode, heartbeatAnnouncement, isAnnouncedInterval, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
 import type { SwarmClientMessage } from '../../src/swarm/index.ts'
 import type { Json, JsonObject } from '../../src/json.ts'
@@ -58,14 +58,11 @@ export type RequestResult =
 export async function readRequest (stream: Stream, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RequestResult> {
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
   let payload
-  const deadline = startDeadline(timeoutMs, 'observe request')
   try {
-    payload = await lp.read({ signal: deadline.signal })
+    payload = await withDeadline(timeoutMs, 'observe request', signal => lp.read({ signal }))
   } catch (err: any) {
     if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return { ok: false, error: 'no request in time', code: ErrorCode.timeout }
     return { ok: false, error: `unreadable request: ${err?.message ?? err}`, code: ErrorCode.badRequest }
-  } finally {
-    deadline.clear()
   }
   const parsed = parseRequest(payload.subarray())
   return parsed.ok ? { ...parsed, lp } : { ok: false, error: parsed.error, code: ErrorCode.badRequest }
@@ -357,28 +354,19 @@ export class ObserverSession implements ViewerSession {
       // already closing: nothing to tell
     }
     this.finish()
-    const grace = startDeadline(CLOSE_GRACE_MS, `observer close after "${code}"`)
-    stream.close({ signal: grace.signal })
+    withDeadline(CLOSE_GRACE_MS, `observer close after "${code}"`, signal => stream.close({ signal }))
       .then(() => {
-        grace.clear()
         if (stream.status === 'open' || stream.status === 'closing') {
           setTimeout(() => { stream.abort(new Error(`observer did not close after "${code}"`)) }, CLOSE_GRACE_MS).unref()
         }
-      }, (err: Error) => { grace.clear(); stream.abort(err) })
+      }, (err: Error) => { stream.abort(err) })
   }
 
   /** Closes without an error (server stopping). */
   async close (): Promise<void> {
     if (this.closed) return
     this.finish()
-    const grace = startDeadline(CLOSE_GRACE_MS, 'observer close')
-    try {
-      await this.stream.close({ signal: grace.signal })
-    } catch (err: any) {
-      this.stream.abort(err)
-    } finally {
-      grace.clear()
-    }
+    await withDeadline(CLOSE_GRACE_MS, 'observer close', signal => this.stream.close({ signal })).catch((err: Error) => { this.stream.abort(err) })
   }
 
   private pump (): void {

@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import { decodeSyncRequest, encodeSyncMessage, MAX_SYNC_REQUEST_BYTES, SYNC_PROTOCOL, SYNC_RESPONSE_BYTES } from '../../src/sync/messages.ts'
-import { startDeadline } from '../deadline.ts'
+import { withDeadline } from '../deadline.ts'
 import type { SyncMessage } from '../../src/sync/messages.ts'
 import type { ChainHead } from '../../src/log/index.ts'
 import type { FrameWindow } from '../../src/replica/index.ts'
@@ -33,13 +33,7 @@ export async function serveSync (libp2p: Libp2p, lookup: (docId: string) => Sync
       await lp.writeV(messages.map(encodeSyncMessage))
     }
     try {
-      const deadline = startDeadline(requestTimeoutMs, 'sync request')
-      let raw
-      try {
-        raw = await lp.read({ signal: deadline.signal })
-      } finally {
-        deadline.clear()
-      }
+      const raw = await withDeadline(requestTimeoutMs, 'sync request', signal => lp.read({ signal }))
       const request = decodeSyncRequest(raw.subarray())
       if (!request.ok) {
         counters.inc('sync_bad_requests')
