@@ -158,6 +158,8 @@ export class ObserverSession implements ViewerSession {
   private sentThrough = 0
   /** When the stream was last handed bytes (ms, Date.now()); a heartbeat follows a quiet spell. */
   private lastSentAt = Date.now()
+  /** The heartbeat interval this session announces (0: none, heartbeats off or beyond announcing). */
+  private readonly announcedMs: number
   /** The heartbeat interval still to be announced on the first message; 0 once done (or never). */
   private announceMs: number
   /** Some bytes were handed to the stream (so the announcement, if any, went with them). */
@@ -173,7 +175,8 @@ export class ObserverSession implements ViewerSession {
     this.limits = limits
     this.counters = counters
     this.onClosed = onClosed
-    this.announceMs = isAnnouncedInterval(limits.heartbeatMs) ? limits.heartbeatMs : 0
+    this.announcedMs = isAnnouncedInterval(limits.heartbeatMs) ? limits.heartbeatMs : 0
+    this.announceMs = this.announcedMs
     stream.addEventListener('close', () => { this.finish() })
   }
 
@@ -280,7 +283,7 @@ export class ObserverSession implements ViewerSession {
       this.resyncPending = true
       this.counters.resyncs++
       // the announcement, if it was dropped unsent, goes with the reset instead
-      if (!this.handedAny && isAnnouncedInterval(this.limits.heartbeatMs)) this.announceMs = this.limits.heartbeatMs
+      if (!this.handedAny) this.announceMs = this.announcedMs
       // The stream may hold bytes without waiting for a drain (send() said it took them): then no
       // drain comes to send the reset, so the next flush does.
       if (!this.waitingForDrain) scheduleFlush(this)
