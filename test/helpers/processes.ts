@@ -24,6 +24,13 @@ export interface Running {
 
 const running = new Set<Running>()
 
+/**
+ * How long a started process may take to print its ready line. Generous: it only catches a
+ * process that hangs, and a cold start (type stripping every module) took over 30 s on a 2-core
+ * machine at load average 17-20.
+ */
+const READY_TIMEOUT_MS = 90_000
+
 export interface StartOptions {
   readyTimeoutMs?: number
   /** Run inside this network namespace (test/helpers/netns.ts). `ip netns exec` execs the command, so signals reach it. */
@@ -44,7 +51,7 @@ export async function startCli (args: string[], options: StartOptions = {}): Pro
       if (line.trim() !== '') yield JSON.parse(line) as Record<string, any>
     }
   })()
-  const timeout = options.readyTimeoutMs ?? 30_000
+  const timeout = options.readyTimeoutMs ?? READY_TIMEOUT_MS
   let first: IteratorResult<Record<string, any>>
   try {
     first = await Promise.race([
