@@ -126,12 +126,23 @@ async function processTree (pid: number): Promise<number[]> {
   return [pid, ...(await Promise.all(kids.map(processTree))).flat()]
 }
 
-/** CPU seconds (user + system) of one process, from /proc (USER_HZ 100); 0 once it is gone. */
-async function ownCpuSeconds (pid: number): Promise<number> {
+/** CPU seconds of one process in user space and in the kernel, from /proc (USER_HZ 100); 0 once it is gone. */
+async function ownCpuSplit (pid: number): Promise<{ user: number, system: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
-  if (stat === undefined) return 0
+  if (stat === undefined) return { user: 0, system: 0 }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
+}
+
+/** CPU seconds (user + system) of one process. */
+async function ownCpuSeconds (pid: number): Promise<number> {
+  const { user, system } = await ownCpuSplit(pid)
+  return user + system
+}
+
+/** Kernel CPU seconds of a process and its descendants: socket writes mostly, the same work plain ws does. */
+async function systemCpuSeconds (pid: number): Promise<number> {
+  return (await Promise.all((await processTree(pid)).map(ownCpuSplit))).reduce((sum, each) => sum + each.system, 0)
 }
 
 /** CPU seconds of a process and its descendants (a super-peer and its edge worker processes). */
@@ -188,6 +199,8 @@ interface Result {
   rssAfter: number
   serverCpu: number
   serverUsPerDelivery: number
+  /** Of serverUsPerDelivery, the part spent in the kernel (socket writes and reads). */
+  serverSystemUsPerDelivery: number
   /** Server CPU with the N observers connected and no frames (cores). */
   serverIdleCpu: number
   loadCpu: number
@@ -413,7 +426,7 @@ class Bench {
       // bench process is the parent of all the others)
       const pids = [server.pid, process.pid, ...load.pids]
       const cpuOf = (pid: number, i: number): Promise<number> => i === 0 ? cpuSeconds(pid) : ownCpuSeconds(pid)
-      const cpu0 = await Promise.all([...pids.map(cpuOf), machineCpuSeconds()])
+      const [cpu0, system0] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), systemCpuSeconds(server.pid)])
       const started = now()
       const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
       const sentFor = (now() - started) / 1000
@@ -424,7 +437,8 @@ class Bench {
       const machineCpu = used[used.length - 1]
       const loadCpu = used.slice(2, -1).reduce((a, b) => a + b, 0)
       const report = await load.report(from, to, 15_000)
-      const serverCpuThroughReport = await cpuSeconds(server.pid) - cpu0[0]
+      const [serverCpuThroughReport, serverSystemThroughReport] = await Promise.all([
+        cpuSeconds(server.pid).then(cpu => cpu - cpu0[0]), systemCpuSeconds(server.pid).then(system => system - system0)])
       const span = (report.lastAt - started) / 1000
       return {
         mode,
@@ -444,6 +458,7 @@ class Bench {
         serverCpu,
         serverIdleCpu,
         serverUsPerDelivery: serverCpuThroughReport * 1e6 / report.deliveries,
+        serverSystemUsPerDelivery: serverSystemThroughReport * 1e6 / report.deliveries,
         loadCpu,
         otherCpu: Math.max(0, machineCpu - serverCpu - loadCpu - benchCpu),
         durableP50: durable[Math.floor(durable.length / 2)],
@@ -471,19 +486,19 @@ const LABEL: Record<LoadMode, string> = {
 }
 
 function table (results: Result[]): void {
-  out('| transport | N | deliveries/s | delivered | p50 | p99 | max | server RSS / observer | server CPU idle | server CPU | server CPU µs / delivery | load CPU | other CPU |')
-  out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  out('| transport | N | deliveries/s | delivered | p50 | p99 | max | server RSS / observer | server CPU idle | server CPU | server CPU µs / delivery | of it kernel | load CPU | other CPU |')
+  out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of results) {
     const delivered = r.deliveries === r.expected ? '100%' : `${fmt(100 * r.deliveries / r.expected, 1)}%`
     const pct = (cores: number): string => `${fmt(cores * 100)}%`
-    out(`| ${LABEL[r.mode]} | ${fmt(r.connected)}${r.connected < r.n ? ` of ${fmt(r.n)}` : ''} | ${fmt(r.deliveriesPerS)} | ${delivered}${r.resyncs > 0 ? ` (${fmt(r.resyncs)} resyncs)` : ''} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${kib(r.rssPerObserver)} | ${pct(r.serverIdleCpu)} | ${pct(r.serverCpu)} | ${fmt(r.serverUsPerDelivery, 1)} | ${pct(r.loadCpu)} | ${pct(r.otherCpu)} |`)
+    out(`| ${LABEL[r.mode]} | ${fmt(r.connected)}${r.connected < r.n ? ` of ${fmt(r.n)}` : ''} | ${fmt(r.deliveriesPerS)} | ${delivered}${r.resyncs > 0 ? ` (${fmt(r.resyncs)} resyncs)` : ''} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${kib(r.rssPerObserver)} | ${pct(r.serverIdleCpu)} | ${pct(r.serverCpu)} | ${fmt(r.serverUsPerDelivery, 1)} | ${fmt(r.serverSystemUsPerDelivery, 1)} | ${pct(r.loadCpu)} | ${pct(r.otherCpu)} |`)
   }
   const durable = results.map(r => r.durableP50).sort((a, b) => a - b)
   out()
   out(`Latency is change() call -> observer; the authority's own part (call -> durable: sign + fsync) has p50 ${ms(durable[0])} to ${ms(durable[durable.length - 1])} across runs. ` +
     'CPU is in cores (100% = one core) over the measured window; "idle" is the server with the N observers connected and no frames for ' +
     `${IDLE_S} s (keep-alive pings); µs / delivery is all server CPU from the window's start until the last delivery (keep-alive included) ` +
-    'divided by the deliveries; "other" is CPU used by anything else on the machine meanwhile.')
+    'divided by the deliveries, and "of it kernel" its system time (socket writes and reads: the part plain ws pays too); "other" is CPU used by anything else on the machine meanwhile.')
   out()
   const ratio = (a: number, b: number): string => Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${fmt(a / b, 2)}×` : '–'
   const baselines = results.filter(r => r.mode === 'ws' || r.mode === 'wss')
