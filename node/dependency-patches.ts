@@ -32,6 +32,9 @@ export const DEPENDENCY_PATCHES: readonly DependencyPatch[] = Object.freeze([
   { package: '@libp2p/yamux', file: 'dist/src/stream.js', severity: 'cost', without: 'a window update back from the browser for every frame delivered' },
   { package: 'libp2p', file: 'dist/src/connection-manager/index.js', severity: 'cost', without: 'CPU per new connection grows with the connections open (quadratic): thousands of browsers are admitted ever more slowly' },
   { package: 'main-event', file: 'dist/src/index.js', severity: 'cost', without: 'more memory per connection (a wrapper and an abort closure per listener)' },
+  { package: '@libp2p/noise', file: 'dist/src/utils.js', severity: 'cost', without: 'more memory per connection (the Noise handshake payload is kept for the connection\'s life)' },
+  { package: 'multiformats', file: 'dist/src/hashes/digest.js', severity: 'cost', without: 'more memory per connection (a peer id can keep an 8 KiB Buffer pool alive)' },
+  { package: '@multiformats/multiaddr', file: 'dist/src/components.js', severity: 'cost', without: 'more memory per connection (a remote address can keep an 8 KiB Buffer pool alive)' },
   { package: 'node-datachannel', file: 'dist/esm/polyfill/RTCPeerConnection.mjs', severity: 'cost', without: 'every data channel a WebRTC-Direct browser opened stays in memory until it disconnects' }
 ])
 

@@ -3,6 +3,7 @@
 import { MemoryDatastore, MountDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import type { NodeDatastore } from './datastore.ts'
+import type { AbortOptions } from '@libp2p/interface'
 
 /** Where libp2p's peer store keeps its records. */
 export const PEER_RECORDS_PREFIX = new Key('/peers')
@@ -20,7 +21,7 @@ export class EdgeDatastore extends MountDatastore {
 
   constructor (files: NodeDatastore) {
     super([
-      { prefix: PEER_RECORDS_PREFIX, datastore: new MemoryDatastore() },
+      { prefix: PEER_RECORDS_PREFIX, datastore: new PeerRecordMemory() },
       { prefix: new Key('/'), datastore: files }
     ])
     this.files = files
@@ -38,5 +39,16 @@ export class EdgeDatastore extends MountDatastore {
 
   afterStop (): void {
     this.files.afterStop()
+  }
+}
+
+/**
+ * Keeps each record in an array of its own: the peer store hands over an encoded record that is
+ * often a slice of Node's 8 KiB Buffer pool (protons encodes with allocUnsafe), and a record kept
+ * for a connection's life kept the whole pool alive with it.
+ */
+class PeerRecordMemory extends MemoryDatastore {
+  override put (key: Key, value: Uint8Array, options?: AbortOptions): ReturnType<MemoryDatastore['put']> {
+    return super.put(key, value.byteLength === value.buffer.byteLength ? value : value.slice(), options)
   }
 }

@@ -12,6 +12,7 @@ import { createLibp2p } from 'libp2p'
 import { openNodeDatastore } from './datastore.ts'
 import { EdgeDatastore } from './edge-datastore.ts'
 import { AddressLimiter } from './address-limits.ts'
+import { lazyComponentLogger } from './lazy-logger.ts'
 import type { AddressLimits, AddressRefusal } from './address-limits.ts'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { Identify } from '@libp2p/identify'
@@ -120,6 +121,9 @@ export async function createEdgeNode (opts: EdgeNodeOptions): Promise<EdgeNode> 
   const node: EdgeNode = await createLibp2p({
     privateKey: opts.privateKey,
     datastore,
+    // libp2p makes a logger per connection, muxer and stream: lazy ones cost ~2.5 KiB less each
+    // while logging is off, the same output when it is on (node/net/lazy-logger.ts)
+    logger: lazyComponentLogger(),
     addresses: { listen: opts.listen, announce: opts.announce },
     // No STUN servers: @libp2p/webrtc would otherwise give every browser's peer connection four
     // public ones to gather from. The edge listens on an address browsers can already reach (it is
