@@ -1,12 +1,12 @@
 // observe(docId): a live, read-only view of one document, served by any super-peer in a list.
 
-import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseDocId } from '../src/log/doc-id.ts'
 import { ObservedState } from '../src/observe/observed-state.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, OBSERVE_PROTOCOL, RETRYABLE_ERROR_CODES, isAcceptedMessage, isAckMessage, isErrorMessage, isWindowsMessage, isRefusedMessage, isStaleMessage, parseServerMessage } from '../src/observe/protocol.ts'
 import { DEFAULT_BACKOFF, DEFAULT_TRANSPORTS, backoffDelay, candidatesFrom, nextCandidate, transportOf } from './candidates.ts'
 import { createObserverNode } from './node.ts'
+import { StreamMessages, writeMessage } from './stream-messages.ts'
 import { SwarmMember, relays } from './swarm.ts'
 import type { SwarmOptions } from './swarm.ts'
 import type { FrameMessage, ResetMessage } from '../src/observe/protocol.ts'
@@ -333,9 +333,10 @@ export class LiveView extends EventTarget {
     const superPeerKey = connection.remotePeer.publicKey
     this.stream = stream
     const maxMessageBytes = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES
-    // the read loop drains the buffer in microtasks between network events, so it never holds much
-    // more than one message; the slack only avoids a false overflow on a burst
-    const lp = lpStream(stream, { maxDataLength: maxMessageBytes, maxBufferSize: 2 * maxMessageBytes + 1024 * 1024 })
+    // One listener for the session's life splits what arrives into messages (no promise or abort
+    // listener per message). The read loop drains it in microtasks between network events, so it
+    // never holds much more than one message; the slack only avoids a false overflow on a burst.
+    const messages = new StreamMessages(stream, { maxMessageBytes, maxBufferBytes: 2 * maxMessageBytes + 1024 * 1024, signal: this.stopping.signal })
     const viewVersion = this.viewVersion
     const request: ObserveRequest = { doc: this.docId, after: this.heldViewVersion === viewVersion ? this.observed.seq : null }
     if (this.options.token !== undefined) request.token = this.options.token
@@ -393,17 +394,17 @@ export class LiveView extends EventTarget {
       })
     }, checkMs)
     try {
-      await lp.write(encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
-      this.writer = { write: async (data) => { await lp.write(data, { signal: this.stopping.signal }) } }
+      await writeMessage(stream, encoder.encode(JSON.stringify(request)), { signal: this.stopping.signal })
+      this.writer = { write: async (data) => { await writeMessage(stream, data, { signal: this.stopping.signal }) } }
       this.sessionOpened(this.writer.write)
       // a quiet document sends nothing: a stream that stayed open long enough also counts as working
       stable = setTimeout(() => { becameLive = true }, STABLE_SESSION_MS)
       const swarm = this.startSwarm(peerId, addr, superPeerKey, viewVersion, () => { becameLive = true })
       while (true) {
-        const payload = await lp.read({ signal: this.stopping.signal })
+        const payload = await messages.next()
         lastMessageAt = Date.now()
-        if (swarm !== undefined && swarm.fromSuperPeerControl(parseObject(payload.subarray()))) continue
-        const parsed = parseServerMessage(payload.subarray())
+        if (swarm !== undefined && swarm.fromSuperPeerControl(parseObject(payload))) continue
+        const parsed = parseServerMessage(payload)
         if (!parsed.ok) return { becameLive, end: { kind: 'refused', code: 'bad-message', message: parsed.error, retryable: true } }
         const message = parsed.value
         if (isErrorMessage(message)) {
@@ -430,7 +431,7 @@ export class LiveView extends EventTarget {
         if (swarm !== undefined) {
           accepted = true
           // two feeds (the super-peer and a parent): the swarm puts their frames in seq order
-          swarm.fromSuperPeer(message, payload.subarray())
+          swarm.fromSuperPeer(message, payload)
           continue
         }
         const applied = this.observed.apply(message)
@@ -452,6 +453,7 @@ export class LiveView extends EventTarget {
       return { becameLive, end: { kind: 'lost', message: String(err?.message ?? err), silent } }
     } finally {
       ended = true
+      messages.close()
       clearTimeout(stable)
       clearInterval(watchdog)
       this.swarm?.close()
