@@ -9,6 +9,7 @@
 
 import { lpStream } from '@libp2p/utils'
 import { announceHeartbeat, encodeMessage, errorMessage, ErrorCode, heartbeatAnnouncement, isAnnouncedInterval, MAX_CLIENT_MESSAGE_BYTES, MAX_REQUEST_BYTES, parseClientMessage, parseRequest, payloadLength, refusedMessage } from '../../src/observe/protocol.ts'
+import { concatBytes } from '../../src/log/bytes.ts'
 import { withDeadline } from '../deadline.ts'
 import type { ObserveRequest, Parsed } from '../../src/observe/protocol.ts'
 import type { SwarmClientMessage } from '../../src/swarm/index.ts'
@@ -88,17 +89,6 @@ function flushDirty (): void {
     dirty.delete(session)
     session.flush()
   }
-}
-
-/** One buffer holding `parts` back to back (the observe protocol is length-prefixed, so boundaries need not survive). */
-function concat (parts: Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.byteLength
-  }
-  return out
 }
 
 /** What a session does with the messages beyond view-state updates; absent, they are refused. */
@@ -414,7 +404,8 @@ export class ObserverSession implements ViewerSession {
     let count = 1
     let bytes = this.queue[0].byteLength
     while (count < this.queue.length && bytes + this.queue[count].byteLength <= MAX_COALESCED_BYTES) bytes += this.queue[count++].byteLength
-    const batch = count === 1 ? this.queue[0] : concat(this.queue.slice(0, count), bytes)
+    // one buffer: the observe protocol is length-prefixed, so message boundaries need not survive
+    const batch = count === 1 ? this.queue[0] : concatBytes(this.queue.slice(0, count), bytes)
     for (let i = 0; i < count; i++) if (!this.continuations.has(this.queue[i])) this.counters.sent++
     this.queue.splice(0, count)
     this.queuedBytes -= bytes

@@ -15,9 +15,12 @@ export function isAllZero (bytes: Uint8Array): boolean {
   return true
 }
 
-export function concatBytes (parts: Uint8Array[]): Uint8Array {
-  let length = 0
-  for (const part of parts) length += part.length
+/** One buffer holding `parts` back to back; `length`, when the caller has it, is their total. */
+export function concatBytes (parts: readonly Uint8Array[], length?: number): Uint8Array {
+  if (length === undefined) {
+    length = 0
+    for (const part of parts) length += part.length
+  }
   const out = new Uint8Array(length)
   let offset = 0
   for (const part of parts) {

@@ -5,6 +5,7 @@
  * prefix byte, each a promise raced against an abort signal): a browser pays that on every frame.
  */
 
+import { concatBytes } from '../log/bytes.ts'
 import { encodeVarint } from './varint.ts'
 
 /** What one chunk completed: the whole messages in order, or why the stream is unusable. */
@@ -74,7 +75,7 @@ export class LengthPrefixedSplitter {
       this.bodyHave += take
       offset += take
       if (this.bodyHave === this.bodyLength) {
-        (messages ??= []).push(concat(this.bodyParts, this.bodyLength))
+        (messages ??= []).push(concatBytes(this.bodyParts, this.bodyLength))
         this.bodyParts.length = 0
         this.bodyHave = 0
         this.bodyLength = -1
@@ -102,14 +103,4 @@ export class LengthPrefixedSplitter {
     this.bodyParts.length = 0
     return { ok: false, error }
   }
-}
-
-function concat (parts: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.byteLength
-  }
-  return out
 }
