@@ -293,13 +293,24 @@ describe('tiers on loopback: demand', function () {
     }, { intervalMs: 250 })
     const head = await change()
     await waitFor('every viewer at the head through two tiers', () => viewers.views.every(v => (v.seq ?? 0) >= head) ? true : undefined)
-    // A member two levels down follows its sub-scope's proxy, not the region's.
-    const tree = await regionTree()
-    const sub = tree.scopes.find((s: any) => s.members.length > 0)
-    const member = peers.find(p => p.ready.peerId === sub.members[0])!
-    // A parent that failed it while the tree formed is passed over for SUSPECT_MS: allow that.
-    await waitFor(`${member.ready.peerId as string} to follow its sub-scope's proxy`, async () =>
-      (await member.admin('/topology')).docs[docId].parent === sub.proxy ? true : undefined, { timeoutMs: SUSPECT_MS + 15_000 })
+    // A member two levels down follows its sub-scope's proxy, not the region's. The tree is read
+    // again on each look (a carrier may still join or leave a scope), and what was last seen is
+    // in the error. A parent that failed it while the tree formed is passed over for SUSPECT_MS:
+    // allow that.
+    let seen: unknown
+    try {
+      await waitFor('a member of a sub-scope to follow that sub-scope\'s proxy', async () => {
+        const tree = await regionTree()
+        const sub = tree?.scopes.find((s: any) => s.members.length > 0)
+        const member = peers.find(p => p.ready.peerId === sub?.members[0])
+        if (sub === undefined || member === undefined) { seen = { tree }; return undefined }
+        const parent = (await member.admin('/topology')).docs[docId]?.parent
+        seen = { member: member.ready.peerId, parent, sub }
+        return parent === sub.proxy ? true : undefined
+      }, { timeoutMs: SUSPECT_MS + 15_000 })
+    } catch (err: any) {
+      throw new Error(`${String(err.message)}; last seen: ${JSON.stringify(seen)}`)
+    }
 
     // Viewers leave three of the five: demand falls, the carriers linger out, the tree flattens.
     await viewers.close(2)
