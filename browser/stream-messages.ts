@@ -1,7 +1,7 @@
 // The length-prefixed messages of one stream, read by one long-lived listener (browser/observe.ts).
 
 import { LengthPrefixedSplitter } from '../src/observe/length-prefixed.ts'
-import { encodeVarint } from '../src/observe/varint.ts'
+import { withVarintLength } from '../src/observe/varint.ts'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
 export interface StreamMessagesOptions {
@@ -167,9 +167,5 @@ export class StreamMessagesClosedError extends Error {
 
 /** Writes one length-prefixed message, waiting for the stream to drain when it asks to (lpStream's write). */
 export async function writeMessage (stream: Stream, data: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
-  const prefix = encodeVarint(data.byteLength)
-  const framed = new Uint8Array(prefix.byteLength + data.byteLength)
-  framed.set(prefix, 0)
-  framed.set(data, prefix.byteLength)
-  if (!stream.send(framed)) await stream.onDrain(options)
+  if (!stream.send(withVarintLength(data))) await stream.onDrain(options)
 }

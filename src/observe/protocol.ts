@@ -7,7 +7,7 @@
  */
 import { isJsonObject } from '../json.ts'
 import type { Json, JsonObject } from '../json.ts'
-import { decodeVarintPrefix, encodeVarint } from './varint.ts'
+import { decodeVarintPrefix, encodeVarint, withVarintLength } from './varint.ts'
 import { parseSwarmClientMessage } from '../swarm/messages.ts'
 import type { SwarmClientMessage } from '../swarm/messages.ts'
 
@@ -133,11 +133,7 @@ export function encodeMessage (message: ObserveRequest | ClientMessage | ServerM
 
 /** Prefixes already-serialized JSON bytes with their varint length. */
 export function frameJsonBytes (json: Uint8Array): Uint8Array {
-  const prefix = encodeVarint(json.byteLength)
-  const out = new Uint8Array(prefix.byteLength + json.byteLength)
-  out.set(prefix, 0)
-  out.set(json, prefix.byteLength)
-  return out
+  return withVarintLength(json)
 }
 
 /** Length of the JSON payload inside an encoded message (what a receiver's size limit applies to). */

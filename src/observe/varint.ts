@@ -1,5 +1,14 @@
 /** Unsigned LEB128 varints, as multiformats and @libp2p/utils lpStream use for length prefixes. */
 
+/** `bytes` with their varint length in front: one length-prefixed message. */
+export function withVarintLength (bytes: Uint8Array): Uint8Array {
+  const prefix = encodeVarint(bytes.byteLength)
+  const out = new Uint8Array(prefix.byteLength + bytes.byteLength)
+  out.set(prefix, 0)
+  out.set(bytes, prefix.byteLength)
+  return out
+}
+
 /** Encodes a non-negative safe integer. */
 export function encodeVarint (value: number): Uint8Array {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`cannot varint-encode ${value}`)
