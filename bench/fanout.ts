@@ -140,14 +140,16 @@ async function ownCpuSeconds (pid: number): Promise<number> {
   return user + system
 }
 
-/** Kernel CPU seconds of a process and its descendants: socket writes mostly, the same work plain ws does. */
-async function systemCpuSeconds (pid: number): Promise<number> {
-  return (await Promise.all((await processTree(pid)).map(ownCpuSplit))).reduce((sum, each) => sum + each.system, 0)
+/** CPU seconds of a process and its descendants (a super-peer and its edge worker processes), user and kernel. */
+async function treeCpuSplit (pid: number): Promise<{ user: number, system: number }> {
+  const each = await Promise.all((await processTree(pid)).map(ownCpuSplit))
+  return each.reduce((sum, one) => ({ user: sum.user + one.user, system: sum.system + one.system }), { user: 0, system: 0 })
 }
 
-/** CPU seconds of a process and its descendants (a super-peer and its edge worker processes). */
+/** CPU seconds (user + system) of a process and its descendants. */
 async function cpuSeconds (pid: number): Promise<number> {
-  return (await Promise.all((await processTree(pid)).map(ownCpuSeconds))).reduce((a, b) => a + b, 0)
+  const { user, system } = await treeCpuSplit(pid)
+  return user + system
 }
 
 /** Resident memory of a process and its descendants. */
@@ -426,7 +428,8 @@ class Bench {
       // bench process is the parent of all the others)
       const pids = [server.pid, process.pid, ...load.pids]
       const cpuOf = (pid: number, i: number): Promise<number> => i === 0 ? cpuSeconds(pid) : ownCpuSeconds(pid)
-      const [cpu0, system0] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), systemCpuSeconds(server.pid)])
+      // and the server's kernel part (socket writes: the work plain ws does as well)
+      const [cpu0, { system: system0 }] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), treeCpuSplit(server.pid)])
       const started = now()
       const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
       const sentFor = (now() - started) / 1000
@@ -437,8 +440,9 @@ class Bench {
       const machineCpu = used[used.length - 1]
       const loadCpu = used.slice(2, -1).reduce((a, b) => a + b, 0)
       const report = await load.report(from, to, 15_000)
-      const [serverCpuThroughReport, serverSystemThroughReport] = await Promise.all([
-        cpuSeconds(server.pid).then(cpu => cpu - cpu0[0]), systemCpuSeconds(server.pid).then(system => system - system0)])
+      const serverThroughReport = await treeCpuSplit(server.pid)
+      const serverCpuThroughReport = serverThroughReport.user + serverThroughReport.system - cpu0[0]
+      const serverSystemThroughReport = serverThroughReport.system - system0
       const span = (report.lastAt - started) / 1000
       return {
         mode,
