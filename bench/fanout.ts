@@ -16,8 +16,9 @@
  * Figures per run: deliveries/s (frames integrated by observers, over the time from the first
  * change call to the last delivery), the share of (observers x frames) delivered, latency from
  * change() to an observer's receipt (p50, p99: the same machine clock, so it includes the
- * authority's sign + fsync), server RSS growth per observer (VmRSS before connecting the observers
- * and at the end of the measured window, divided by N), server CPU with the observers connected
+ * authority's sign + fsync), server RSS growth per observer (VmRSS before connecting the observers,
+ * and the median of readings every 500 ms through the measured window, divided by N; the last
+ * reading alone is printed beside it), server CPU with the observers connected
  * but no frames (keep-alive cost), server CPU per delivery (keep-alive included), and the CPU the load
  * process and anything else on the machine used during the window (the load shares the cores).
  *
@@ -69,6 +70,8 @@ const CONNECT_S = intEnv('BENCH_FANOUT_CONNECT_S', 90)
 const CONCURRENCY = intEnv('BENCH_FANOUT_CONCURRENCY', 32)
 const WARMUP_S = 2
 const IDLE_S = 3
+/** How often the server's RSS is read during the measured window (its median is the figure). */
+const RSS_SAMPLE_MS = 500
 /** libp2p observers per load process (N above this is split over more processes), and the most processes. */
 const OBSERVERS_PER_LOAD = intEnv('BENCH_FANOUT_OBSERVERS_PER_LOAD', 250)
 const LOAD_PROCS_MAX = intEnv('BENCH_FANOUT_LOAD_PROCS_MAX', 4)
@@ -157,6 +160,28 @@ async function treeRssBytes (pid: number): Promise<number> {
   return (await Promise.all((await processTree(pid)).map(async each => await rssBytes(each).catch(() => 0)))).reduce((a, b) => a + b, 0)
 }
 
+/**
+ * The server tree's RSS read every `everyMs` until stopped; `stop()` adds one last reading and
+ * gives the median. One reading at the end of the window could land just before a collection
+ * and count the garbage of a whole window (276 KiB per observer once, 56 KiB in the next run);
+ * the median over the window is what the server holds most of the time.
+ */
+function sampleTreeRss (pid: number, everyMs: number): { stop: () => Promise<{ median: number, last: number, samples: number }> } {
+  const samples: number[] = []
+  let pending = treeRssBytes(pid).then(b => { samples.push(b) })
+  const timer = setInterval(() => { pending = pending.then(async () => { samples.push(await treeRssBytes(pid)) }) }, everyMs)
+  return {
+    stop: async () => {
+      clearInterval(timer)
+      await pending
+      const last = await treeRssBytes(pid)
+      samples.push(last)
+      const sorted = Float64Array.from(samples).sort()
+      return { median: sorted[Math.floor(sorted.length / 2)], last, samples: samples.length }
+    }
+  }
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // A self-signed certificate for the wss baseline (ECDSA P-256, as a typical TLS deployment)
@@ -196,7 +221,11 @@ interface Result {
   p50: number
   p99: number
   max: number
+  /** From the median of the window's RSS readings (sampleTreeRss). */
   rssPerObserver: number
+  /** From the last reading alone, as runs before the median were measured. */
+  rssEndPerObserver: number
+  rssSamples: number
   rssBefore: number
   rssAfter: number
   serverCpu: number
@@ -431,10 +460,11 @@ class Bench {
       // and the server's kernel part (socket writes: the work plain ws does as well)
       const [cpu0, { system: system0 }] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), treeCpuSplit(server.pid)])
       const started = now()
+      const rss = sampleTreeRss(server.pid, RSS_SAMPLE_MS)
       const durable = (await this.paced(SECONDS)).sort((a, b) => a - b)
       const sentFor = (now() - started) / 1000
       const to = this.authority.head.seq
-      const [cpu1, rssAfter] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), treeRssBytes(server.pid)])
+      const [cpu1, { median: rssAfter, last: rssEnd, samples: rssSamples }] = await Promise.all([Promise.all([...pids.map(cpuOf), machineCpuSeconds()]), rss.stop()])
       const used = cpu1.map((c, i) => (c - cpu0[i]) / sentFor)
       const [serverCpu, benchCpu] = used
       const machineCpu = used[used.length - 1]
@@ -457,6 +487,8 @@ class Bench {
         p99: report.p99,
         max: report.max,
         rssPerObserver: (rssAfter - rssBefore) / connected.connected,
+        rssEndPerObserver: (rssEnd - rssBefore) / connected.connected,
+        rssSamples,
         rssBefore,
         rssAfter,
         serverCpu,
@@ -490,12 +522,12 @@ const LABEL: Record<LoadMode, string> = {
 }
 
 function table (results: Result[]): void {
-  out('| transport | N | deliveries/s | delivered | p50 | p99 | max | server RSS / observer | server CPU idle | server CPU | server CPU µs / delivery | of it kernel | load CPU | other CPU |')
+  out('| transport | N | deliveries/s | delivered | p50 | p99 | max | server RSS / observer (median · end) | server CPU idle | server CPU | server CPU µs / delivery | of it kernel | load CPU | other CPU |')
   out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of results) {
     const delivered = r.deliveries === r.expected ? '100%' : `${fmt(100 * r.deliveries / r.expected, 1)}%`
     const pct = (cores: number): string => `${fmt(cores * 100)}%`
-    out(`| ${LABEL[r.mode]} | ${fmt(r.connected)}${r.connected < r.n ? ` of ${fmt(r.n)}` : ''} | ${fmt(r.deliveriesPerS)} | ${delivered}${r.resyncs > 0 ? ` (${fmt(r.resyncs)} resyncs)` : ''} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${kib(r.rssPerObserver)} | ${pct(r.serverIdleCpu)} | ${pct(r.serverCpu)} | ${fmt(r.serverUsPerDelivery, 1)} | ${fmt(r.serverSystemUsPerDelivery, 1)} | ${pct(r.loadCpu)} | ${pct(r.otherCpu)} |`)
+    out(`| ${LABEL[r.mode]} | ${fmt(r.connected)}${r.connected < r.n ? ` of ${fmt(r.n)}` : ''} | ${fmt(r.deliveriesPerS)} | ${delivered}${r.resyncs > 0 ? ` (${fmt(r.resyncs)} resyncs)` : ''} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${kib(r.rssPerObserver)} · ${kib(r.rssEndPerObserver)} | ${pct(r.serverIdleCpu)} | ${pct(r.serverCpu)} | ${fmt(r.serverUsPerDelivery, 1)} | ${fmt(r.serverSystemUsPerDelivery, 1)} | ${pct(r.loadCpu)} | ${pct(r.otherCpu)} |`)
   }
   const durable = results.map(r => r.durableP50).sort((a, b) => a - b)
   out()
@@ -569,7 +601,7 @@ async function main (): Promise<void> {
       try {
         const result = await bench.run(mode, n)
         results.push(result)
-        note(`${mode} N=${n}: ${fmt(result.deliveriesPerS)} deliveries/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)}, ${kib(result.rssPerObserver)}/observer, server CPU ${fmt(result.serverCpu * 100)}%${keepsUp(result) ? '' : ` — does not keep up: ${whyBehind(result)}`}`)
+        note(`${mode} N=${n}: ${fmt(result.deliveriesPerS)} deliveries/s, p50 ${ms(result.p50)}, p99 ${ms(result.p99)}, ${kib(result.rssPerObserver)}/observer (median of ${result.rssSamples} readings; ${kib(result.rssEndPerObserver)} at the end), server CPU ${fmt(result.serverCpu * 100)}%${keepsUp(result) ? '' : ` — does not keep up: ${whyBehind(result)}`}`)
         return result
       } catch (err) {
         note(`${mode} N=${n} failed: ${(err as Error).message}`)
