@@ -3,9 +3,9 @@
 // unchanged to the children it is told to accept, and goes back to the super-peer, reporting the
 // parent, on a bad, missing or late message.
 
-import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseServerMessage } from '../src/observe/protocol.ts'
+import { withVarintLength } from '../src/observe/varint.ts'
 import {
   MAX_SWARM_MESSAGE_BYTES, ReorderBuffer, ReportReason, SWARM_LINK_PROTOCOL, parseLinkAccepted, parseLinkRequest,
   parseSwarmServerMessage, unseal, verifyClassMessage
@@ -13,6 +13,7 @@ import {
 import type { FrameMessage, ResetMessage } from '../src/observe/protocol.ts'
 import type { JsonObject } from '../src/json.ts'
 import type { SwarmClientMessage } from '../src/swarm/index.ts'
+import { StreamMessages, writeMessage } from './stream-messages.ts'
 import type { ObserverNode } from './node.ts'
 import type { Connection, PublicKey, Stream } from '@libp2p/interface'
 
@@ -42,6 +43,9 @@ const RELAY_RING = 128
 const MAX_CHILD_BACKLOG_BYTES = 1024 * 1024
 /** How long a browser waits for its signalling reservation before it joins as a leaf-less viewer. */
 const RESERVATION_WAIT_MS = 5000
+/** Largest message a parent may send (a sealed frame), and most bytes a link holds unread (lpStream's defaults before). */
+const MAX_PARENT_MESSAGE_BYTES = 4 * 1024 * 1024
+const MAX_LINK_BUFFER_BYTES = 4 * 1024 * 1024
 
 /** Whether the browser says its connection is metered (Network Information API, where it exists). */
 export function meteredConnection (): boolean {
@@ -213,17 +217,24 @@ export class SwarmMember {
     const link: ParentLink = { peer, attached: false, closed: false }
     this.parent = link
     const classId = this.classId!
+    // the link's time limit covers the handshake only; afterwards frames come as they come
+    const handshake = new AbortController()
+    const signal = AbortSignal.timeout(this.options.linkTimeoutMs ?? DEFAULT_LINK_TIMEOUT_MS)
+    const timedOut = (): void => { handshake.abort(signal.reason) }
+    signal.addEventListener('abort', timedOut, { once: true })
+    let messages: StreamMessages | undefined
     try {
-      const signal = AbortSignal.timeout(this.options.linkTimeoutMs ?? DEFAULT_LINK_TIMEOUT_MS)
       const connection = await this.host.node.dial(multiaddr(`${this.host.superPeerAddr}/p2p-circuit/webrtc/p2p/${peer}`), { signal })
       link.connection = connection
       this.linksOpened++
       const stream = await connection.newStream(SWARM_LINK_PROTOCOL, { signal })
       link.stream = stream
       if (link.closed) { stream.abort(new Error('parent dropped')); return }
-      const lp = lpStream(stream, { maxDataLength: 4 * 1024 * 1024 })
-      await lp.write(encoder.encode(JSON.stringify({ doc: this.host.docId, class: classId, after: this.reorder.seq ?? 0 })), { signal })
-      const accepted = parseLinkAccepted(parseJson((await lp.read({ signal })).subarray()))
+      // one listener for the link's life (browser/stream-messages.ts): no promise or abort listener per frame
+      messages = new StreamMessages(stream, { maxMessageBytes: MAX_PARENT_MESSAGE_BYTES, maxBufferBytes: MAX_LINK_BUFFER_BYTES, signal: handshake.signal })
+      await writeMessage(stream, encoder.encode(JSON.stringify({ doc: this.host.docId, class: classId, after: this.reorder.seq ?? 0 })), { signal })
+      const accepted = parseLinkAccepted(parseJson(await messages.next()))
+      signal.removeEventListener('abort', timedOut)
       if (!accepted.ok) {
         // not the parent's fault (it does not expect us yet, or lacks our frames): no report
         this.host.note?.(`parent ${peer} refused the link`)
@@ -236,7 +247,7 @@ export class SwarmMember {
       this.maybeAttach(link, accepted.value.accepted)
       // verified one after another: a relay's messages count only in the order it sent them
       while (!link.closed) {
-        const bytes = (await lp.read()).subarray()
+        const bytes = await messages.next()
         const verified = await verifyClassMessage(this.host.superPeerKey, this.host.docId, classId, bytes)
         if (link.closed) return
         const parsed = verified.ok ? parseServerMessage(verified.payload) : undefined
@@ -251,6 +262,9 @@ export class SwarmMember {
     } catch (err: any) {
       this.host.note?.(`link to ${peer}: ${err?.message ?? err}`)
       this.fail(link, link.stream === undefined ? ReportReason.unreachable : ReportReason.gone)
+    } finally {
+      signal.removeEventListener('abort', timedOut)
+      messages?.close()
     }
   }
 
@@ -307,7 +321,7 @@ export class SwarmMember {
   }
 
   /** A child asks for the class stream after `after`. */
-  async serveChild (peer: string, stream: Stream, lp: ReturnType<typeof lpStream<Stream>>, request: { class: string, after: number }): Promise<boolean> {
+  async serveChild (peer: string, stream: Stream, request: { class: string, after: number }): Promise<boolean> {
     if (this.classId !== request.class || !this.allowed.has(peer)) return false
     const seq = this.reorder.seq ?? 0
     const from = this.ring.findIndex(entry => entry.seq > request.after)
@@ -315,7 +329,7 @@ export class SwarmMember {
     // frames after `after` that we no longer hold: the child goes back to the super-peer
     if (request.after < seq && (oldest === undefined || oldest > request.after + 1)) return false
     this.children.get(peer)?.abort(new Error('replaced by a new link'))
-    await lp.write(encoder.encode(JSON.stringify({ accepted: seq })))
+    await writeMessage(stream, encoder.encode(JSON.stringify({ accepted: seq })))
     for (const entry of from < 0 ? [] : this.ring.slice(from)) sendPrefixed(stream, entry.bytes)
     this.children.set(peer, stream)
     stream.addEventListener('close', () => { if (this.children.get(peer) === stream) this.children.delete(peer) })
@@ -337,16 +351,9 @@ function parseJson (bytes: Uint8Array): unknown {
   }
 }
 
-/** Writes one varint-length-prefixed message (what lpStream reads). */
+/** Queues one varint-length-prefixed message without waiting for a drain (a slow child is let go by its backlog instead). */
 function sendPrefixed (stream: Stream, bytes: Uint8Array): void {
-  const prefix: number[] = []
-  let n = bytes.length
-  while (n >= 0x80) { prefix.push((n & 0x7f) | 0x80); n >>>= 7 }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + bytes.length)
-  out.set(prefix, 0)
-  out.set(bytes, prefix.length)
-  stream.send(out)
+  stream.send(withVarintLength(bytes))
 }
 
 async function registerLinkHandler (node: ObserverNode): Promise<Set<SwarmMember>> {
@@ -356,13 +363,15 @@ async function registerLinkHandler (node: ObserverNode): Promise<Set<SwarmMember
   membersOf.set(node, members)
   const all = members
   await node.handle(SWARM_LINK_PROTOCOL, async (stream, connection) => {
-    const lp = lpStream(stream, { maxDataLength: MAX_SWARM_MESSAGE_BYTES })
+    // left listening for the stream's life, as lpStream's reader was: a child that keeps sending
+    // past the buffer limit has its stream aborted
+    const messages = new StreamMessages(stream, { maxMessageBytes: MAX_SWARM_MESSAGE_BYTES, maxBufferBytes: MAX_LINK_BUFFER_BYTES, signal: AbortSignal.timeout(DEFAULT_LINK_TIMEOUT_MS) })
     try {
-      const request = parseLinkRequest(parseJson((await lp.read({ signal: AbortSignal.timeout(DEFAULT_LINK_TIMEOUT_MS) })).subarray()))
+      const request = parseLinkRequest(parseJson(await messages.next()))
       const member = request.ok ? [...all].find(m => m.matches(request.value.doc)) : undefined
-      const served = request.ok && member !== undefined && await member.serveChild(connection.remotePeer.toString(), stream, lp, request.value)
+      const served = request.ok && member !== undefined && await member.serveChild(connection.remotePeer.toString(), stream, request.value)
       if (!served) {
-        await lp.write(encoder.encode(JSON.stringify({ error: 'not expecting this child', code: 'refused' })))
+        await writeMessage(stream, encoder.encode(JSON.stringify({ error: 'not expecting this child', code: 'refused' })))
         await stream.close()
       }
     } catch (err: any) {
